@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Every test twill has: formatting and lints, the local tests, then the
+# remote tests against a throwaway OpenSSH server on loopback, which is
+# stopped again whatever happens.
+set -euo pipefail
+cd "$(dirname "$0")"
+. ./scripts/ensure-deps.sh
+
+cargo fmt --check
+cargo clippy --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
+
+./test.sh
+
+STATE_DIR=${TWILL_SSHD_DIR:-/tmp/twill-sshd}
+trap './tests-remote/sshd-server.sh stop "$STATE_DIR" >/dev/null 2>&1 || true' EXIT
+./tests-remote/sshd-server.sh start "$STATE_DIR"
+# shellcheck disable=SC1091
+. "$STATE_DIR/env.sh"
+cargo test --test remote -- --test-threads=4

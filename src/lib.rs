@@ -1,0 +1,86 @@
+//! twill runs commands and moves files on many machines over SSH, the way
+//! Fabric 1.x does, with Rust's speed and safety.
+//!
+//! # From Fabric to twill
+//!
+//! A Fabric 1.x task:
+//!
+//! ```python
+//! from fabric.api import env, local, settings, lcd, prefix, hide
+//!
+//! def build():
+//!     with lcd("/src/app"), prefix("source venv/bin/activate"):
+//!         local("make test")
+//!         with settings(warn_only=True):
+//!             result = local("make lint", capture=True)
+//!         if result.failed:
+//!             print("lint failed: " + result.stderr)
+//!         version = local("git describe", capture=True)
+//!     return version.strip()
+//! ```
+//!
+//! and the same in twill. Context managers become [`Settings`] values that a
+//! closure runs under ([`with_settings`]) or that a guard keeps open
+//! ([`settings`]); operations return [`Result`], so `?` aborts the task:
+//!
+//! ```no_run
+//! use twill::{lcd, local, local_capture, warn_only, with_settings};
+//!
+//! fn build() -> twill::Result<String> {
+//!     with_settings(lcd("/src/app").prefix("source venv/bin/activate"), || {
+//!         local("make test")?;
+//!         let result = with_settings(warn_only(), || local_capture("make lint"))?;
+//!         if result.failed() {
+//!             println!("lint failed: {}", result.stderr());
+//!         }
+//!         let version = local_capture("git describe")?;
+//!         Ok(version.to_string())
+//!     })
+//! }
+//! ```
+//!
+//! # Settings
+//!
+//! Fabric's global `env` is a stack of scopes per thread here: [`env()`]
+//! reads the settings in force, [`with_settings`] and [`settings`] open a
+//! scope, and leaving it (by return, `?` or panic) restores exactly what was
+//! there. Explicit options of an operation ([`LocalOptions`]) beat the
+//! stack; the stack beats [`set_defaults`]; those beat twill's defaults.
+//! Keys of your own, of any type, live beside Fabric's
+//! ([`Settings::set`], [`Env::get`]).
+//!
+//! # Commands
+//!
+//! The command actually run is built exactly as Fabric 1.x builds it, so
+//! logs and habits carry over: `cd`, [`prefix`], [`path`] and [`shell_env`]
+//! compose into `export ... && cd ... >/dev/null && ... && cmd`. A result
+//! ([`Output`]) reads as its stdout wherever a string is expected, and
+//! carries the return code, stderr and both forms of the command. A
+//! failure is an [`Error`] with the host, the command, the exit code and
+//! the output.
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
+
+mod command;
+mod error;
+mod operations;
+mod output;
+mod result;
+mod state;
+
+pub mod colors;
+
+pub use error::{Error, ErrorKind, Result};
+pub use operations::abort;
+pub use operations::context::{
+    cd, hide, lcd, path, prefix, quiet, rcd, shell_env, show, warn_only,
+};
+pub use operations::local::{local, local_capture, local_with, LocalOptions};
+pub use operations::options::RunOptions;
+pub use operations::prompt::{confirm, confirm_from, prompt, Prompt};
+pub use output::{fastprint, puts, warn};
+pub use result::Output;
+pub use state::{
+    add_cleanup, env, set_defaults, settings, with_settings, Env, PathBehavior, Settings,
+    SettingsGuard, Value,
+};

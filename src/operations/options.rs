@@ -1,0 +1,167 @@
+//! Options of one remote command.
+
+use std::fmt;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use crate::command::{self, RemoteSpec};
+use crate::state::env;
+
+/// A shared writer that receives a command's output as it arrives.
+pub(crate) type Sink = Arc<Mutex<dyn Write + Send>>;
+
+/// Options of one [`run_with`](crate::run_with) or
+/// [`sudo_with`](crate::sudo_with) call. Each option that is set beats the
+/// settings stack; each one left unset reads it.
+///
+/// ```
+/// use twill::RunOptions;
+///
+/// let opts = RunOptions::new().user("www-data");
+/// assert_eq!(opts.real_sudo_command("whoami"),
+///            "sudo -S -p 'sudo password:'  -u \"www-data\"  /bin/bash -l -c \"whoami\"");
+/// assert_eq!(RunOptions::new().shell(false).real_command("ls"), "ls");
+/// ```
+#[derive(Clone, Default)]
+pub struct RunOptions {
+    pub(crate) shell: Option<bool>,
+    pub(crate) pty: Option<bool>,
+    pub(crate) combine_stderr: Option<bool>,
+    pub(crate) quiet: bool,
+    pub(crate) warn_only: Option<bool>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) shell_escape: Option<bool>,
+    pub(crate) user: Option<String>,
+    pub(crate) group: Option<String>,
+    pub(crate) stdout: Option<Sink>,
+    pub(crate) stderr: Option<Sink>,
+}
+
+impl fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("shell", &self.shell)
+            .field("pty", &self.pty)
+            .field("combine_stderr", &self.combine_stderr)
+            .field("quiet", &self.quiet)
+            .field("warn_only", &self.warn_only)
+            .field("timeout", &self.timeout)
+            .field("shell_escape", &self.shell_escape)
+            .field("user", &self.user)
+            .field("group", &self.group)
+            .field("stdout", &self.stdout.is_some())
+            .field("stderr", &self.stderr.is_some())
+            .finish()
+    }
+}
+
+impl RunOptions {
+    /// The defaults: everything from the settings.
+    pub fn new() -> RunOptions {
+        RunOptions::default()
+    }
+
+    /// Wrap the command in the `shell` setting (default true; the
+    /// `use_shell` setting can still turn wrapping off).
+    pub fn shell(mut self, yes: bool) -> Self {
+        self.shell = Some(yes);
+        self
+    }
+
+    /// Request a pty (default: the `always_use_pty` setting, true). With a
+    /// pty, stderr arrives merged into stdout.
+    pub fn pty(mut self, yes: bool) -> Self {
+        self.pty = Some(yes);
+        self
+    }
+
+    /// Merge stderr into stdout (default: the `combine_stderr` setting).
+    pub fn combine_stderr(mut self, yes: bool) -> Self {
+        self.combine_stderr = Some(yes);
+        self
+    }
+
+    /// Hide everything and only warn on failure, for this call.
+    pub fn quiet(mut self, yes: bool) -> Self {
+        self.quiet = yes;
+        self
+    }
+
+    /// Return `Ok` with a failed result instead of an error.
+    pub fn warn_only(mut self, yes: bool) -> Self {
+        self.warn_only = Some(yes);
+        self
+    }
+
+    /// End the command (and the remote process) after this long (default:
+    /// the `command_timeout` setting).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Escape `"`, `$` and `` ` `` when wrapping (default: the
+    /// `shell_escape` setting, true).
+    pub fn shell_escape(mut self, yes: bool) -> Self {
+        self.shell_escape = Some(yes);
+        self
+    }
+
+    /// For sudo: the user to run as (default: the `sudo_user` setting). A
+    /// numeric id becomes `#<id>`.
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.user = Some(user.into());
+        self
+    }
+
+    /// For sudo: the group to run as. A numeric id becomes `#<id>`.
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.group = Some(group.into());
+        self
+    }
+
+    /// Send stdout to `writer` as it arrives instead of keeping it in the
+    /// result, so that memory stays flat however much the command prints.
+    /// The result's stdout is then empty.
+    pub fn stdout_to(mut self, writer: impl Write + Send + 'static) -> Self {
+        self.stdout = Some(Arc::new(Mutex::new(writer)));
+        self
+    }
+
+    /// Send stderr to `writer` as it arrives instead of keeping it.
+    pub fn stderr_to(mut self, writer: impl Write + Send + 'static) -> Self {
+        self.stderr = Some(Arc::new(Mutex::new(writer)));
+        self
+    }
+
+    /// The command exactly as [`run_with`](crate::run_with) would send it
+    /// under the current settings, without connecting anywhere.
+    pub fn real_command(&self, command: &str) -> String {
+        command::remote(&env(), command, &self.spec())
+    }
+
+    /// The command exactly as [`sudo_with`](crate::sudo_with) would send it.
+    pub fn real_sudo_command(&self, command: &str) -> String {
+        let env = env();
+        let user = self
+            .user
+            .clone()
+            .or_else(|| env.sudo_user().map(String::from));
+        let spec = RemoteSpec {
+            sudo: Some((user.as_deref(), self.group.as_deref())),
+            ..self.spec()
+        };
+        command::remote(&env, command, &spec)
+    }
+
+    fn spec(&self) -> RemoteSpec<'_> {
+        RemoteSpec {
+            shell: self.shell.unwrap_or(true),
+            shell_escape: self.shell_escape,
+            sudo: None,
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! `prompt` and `confirm`: ask the person at the terminal.
+
+use std::fmt;
+use std::io::{BufRead, Write};
+use std::sync::Arc;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::state::env;
+
+type Validator = Arc<dyn Fn(&str) -> std::result::Result<String, String> + Send + Sync>;
+
+/// A question for the user, with an optional default and validation
+/// (Fabric's `prompt(text, default=..., validate=...)`).
+///
+/// The text is printed stripped, followed by ` [default] ` or a space.
+/// Empty input takes the default. A failed validation prints why and asks
+/// again. Where nobody can answer (`abort_on_prompts`, or a parallel
+/// worker), asking is an error of kind [`ErrorKind::Prompt`], as it is when
+/// standard input ends.
+///
+/// ```
+/// use twill::Prompt;
+///
+/// let mut input = "abc\n42\n".as_bytes();
+/// let mut shown = Vec::new();
+/// let port = Prompt::new("Port?").default("8000").validate_regex(r"\d+")?
+///     .ask_from(&mut input, &mut shown)?;
+/// assert_eq!(port, "42");
+/// let shown = String::from_utf8(shown).unwrap();
+/// assert!(shown.starts_with("Port? [8000] Regular expression validation failed: 'abc' does not match '^\\d+$'"));
+/// # Ok::<(), twill::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Prompt {
+    text: String,
+    default: String,
+    validate: Option<Validator>,
+}
+
+impl fmt::Debug for Prompt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Prompt")
+            .field("text", &self.text)
+            .field("default", &self.default)
+            .field("validate", &self.validate.is_some())
+            .finish()
+    }
+}
+
+impl Prompt {
+    /// A prompt showing `text`.
+    pub fn new(text: impl Into<String>) -> Prompt {
+        Prompt {
+            text: text.into(),
+            default: String::new(),
+            validate: None,
+        }
+    }
+
+    /// The answer taken when the input is empty.
+    pub fn default(mut self, default: impl Into<String>) -> Prompt {
+        self.default = default.into();
+        self
+    }
+
+    /// Accept only answers that the regular expression matches whole
+    /// (`^` and `$` are added as Fabric does). A bad expression is an error
+    /// of kind [`ErrorKind::Settings`].
+    pub fn validate_regex(mut self, pattern: &str) -> Result<Prompt> {
+        let mut anchored = pattern.to_string();
+        if !anchored.starts_with('^') {
+            anchored.insert(0, '^');
+        }
+        if !anchored.ends_with('$') {
+            anchored.push('$');
+        }
+        let re = regex::Regex::new(&anchored).map_err(|e| {
+            Error::new(
+                ErrorKind::Settings,
+                format!("invalid validation pattern '{pattern}': {e}"),
+            )
+        })?;
+        self.validate = Some(Arc::new(move |value: &str| {
+            if re.is_match(value) {
+                Ok(value.to_string())
+            } else {
+                Err(format!(
+                    "Regular expression validation failed: '{value}' does not match '{}'",
+                    re.as_str()
+                ))
+            }
+        }));
+        Ok(self)
+    }
+
+    /// Check (and possibly transform) the answer with `f`; an `Err` message
+    /// is shown and the question asked again.
+    pub fn validate(
+        mut self,
+        f: impl Fn(&str) -> std::result::Result<String, String> + Send + Sync + 'static,
+    ) -> Prompt {
+        let f: Validator = Arc::new(move |value: &str| {
+            f(value)
+                .map_err(|why| format!("Validation failed for the following reason:\n    {why}"))
+        });
+        self.validate = Some(f);
+        self
+    }
+
+    /// Asks on the terminal (standard input and output).
+    pub fn ask(&self) -> Result<String> {
+        let stdin = std::io::stdin();
+        let mut input = stdin.lock();
+        let mut out = std::io::stdout();
+        self.ask_from(&mut input, &mut out)
+    }
+
+    /// Asks reading answers from `input` and writing the question to `out`.
+    pub fn ask_from(&self, input: &mut dyn BufRead, out: &mut dyn Write) -> Result<String> {
+        refuse_if_unanswerable(&format!("'{}'", self.text.trim()))?;
+        let question = if self.default.is_empty() {
+            format!("{} ", self.text.trim())
+        } else {
+            format!("{} [{}] ", self.text.trim(), self.default.trim())
+        };
+        loop {
+            let io_err = |e| Error::io("could not ask a question on the terminal", e);
+            out.write_all(question.as_bytes()).map_err(io_err)?;
+            out.flush().map_err(io_err)?;
+            let mut line = String::new();
+            if input.read_line(&mut line).map_err(io_err)? == 0 {
+                return Err(Error::new(
+                    ErrorKind::Prompt,
+                    format!(
+                        "Needed to prompt for '{}' (host: {}), but standard input is closed",
+                        self.text.trim(),
+                        env().host_string().unwrap_or("None")
+                    ),
+                ));
+            }
+            let answer = line.trim_end_matches(['\n', '\r']);
+            let answer = if answer.is_empty() {
+                self.default.clone()
+            } else {
+                answer.to_string()
+            };
+            match &self.validate {
+                None => return Ok(answer),
+                Some(v) => match v(&answer) {
+                    Ok(value) => return Ok(value),
+                    Err(why) => {
+                        writeln!(out, "{why}\n").map_err(io_err)?;
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// Fabric's prompt rule: no prompt when `abort_on_prompts` is set or in a
+/// parallel worker, where no one can answer.
+pub(crate) fn refuse_if_unanswerable(what: &str) -> Result<()> {
+    let env = env();
+    let host = env.host_string().unwrap_or("None").to_string();
+    let reason = if env.abort_on_prompts() {
+        "abort-on-prompts was set to True"
+    } else if env.parallel() {
+        "input would be ambiguous in parallel mode"
+    } else {
+        return Ok(());
+    };
+    Err(Error::new(
+        ErrorKind::Prompt,
+        format!("Needed to prompt for {what} (host: {host}), but {reason}"),
+    ))
+}
+
+/// Asks `text` on the terminal and returns the answer (Fabric's
+/// `prompt(text)`); see [`Prompt`] for defaults and validation.
+pub fn prompt(text: &str) -> Result<String> {
+    Prompt::new(text).ask()
+}
+
+/// Asks a yes/no question (Fabric's `confirm(question, default=True)`).
+///
+/// Shows `question [Y/n] ` (or `[y/N] `), accepts y, yes, n, no in any case,
+/// takes the default on empty input, and asks again otherwise.
+pub fn confirm(question: &str, default: bool) -> Result<bool> {
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    confirm_from(question, default, &mut input, &mut std::io::stdout())
+}
+
+/// [`confirm`] reading from `input` and writing to `out`.
+///
+/// ```
+/// let mut input = "maybe\nYES\n".as_bytes();
+/// let mut shown = Vec::new();
+/// assert!(twill::confirm_from("Deploy?", false, &mut input, &mut shown)?);
+/// assert_eq!(String::from_utf8(shown).unwrap(),
+///     "Deploy? [y/N] I didn't understand you. Please specify '(y)es' or '(n)o'.\nDeploy? [y/N] ");
+/// # Ok::<(), twill::Error>(())
+/// ```
+pub fn confirm_from(
+    question: &str,
+    default: bool,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+) -> Result<bool> {
+    let suffix = if default { "[Y/n]" } else { "[y/N]" };
+    let p = Prompt::new(format!("{question} {suffix}"));
+    loop {
+        let answer = p.ask_from(input, out)?.to_ascii_lowercase();
+        match answer.as_str() {
+            "" => return Ok(default),
+            "y" | "yes" => return Ok(true),
+            "n" | "no" => return Ok(false),
+            _ => {
+                writeln!(
+                    out,
+                    "I didn't understand you. Please specify '(y)es' or '(n)o'."
+                )
+                .map_err(|e| Error::io("could not ask a question on the terminal", e))?;
+            }
+        }
+    }
+}

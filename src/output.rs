@@ -1,0 +1,333 @@
+//! Everything twill prints goes through here: Fabric's line formats, the
+//! output groups of `hide`/`show`, and one lock so that lines from several
+//! threads never mix inside a line.
+
+use std::io::{IsTerminal, Write};
+
+use parking_lot::Mutex;
+
+use crate::colors;
+use crate::error::Error;
+use crate::state::{env, Env};
+
+/// Fabric's output groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Group {
+    Status,
+    Aborts,
+    Warnings,
+    Running,
+    Stdout,
+    Stderr,
+    User,
+    Debug,
+    Exceptions,
+}
+
+const ALL: [(&str, Group); 9] = [
+    ("status", Group::Status),
+    ("aborts", Group::Aborts),
+    ("warnings", Group::Warnings),
+    ("running", Group::Running),
+    ("stdout", Group::Stdout),
+    ("stderr", Group::Stderr),
+    ("user", Group::User),
+    ("debug", Group::Debug),
+    ("exceptions", Group::Exceptions),
+];
+
+impl Group {
+    /// Parses a comma or space separated list of groups and aliases.
+    pub(crate) fn parse_list(text: &str) -> Result<Vec<Group>, String> {
+        let mut out = Vec::new();
+        for name in text
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|n| !n.is_empty())
+        {
+            match name {
+                "output" => out.extend([Group::Stdout, Group::Stderr]),
+                "everything" => out.extend([
+                    Group::Warnings,
+                    Group::Running,
+                    Group::User,
+                    Group::Stdout,
+                    Group::Stderr,
+                    Group::Exceptions,
+                ]),
+                "commands" => out.extend([Group::Stdout, Group::Running]),
+                _ => match ALL.iter().find(|(n, _)| *n == name) {
+                    Some((_, g)) => out.push(*g),
+                    None => {
+                        return Err(format!(
+                            "unknown output group `{name}`; known groups: status, aborts, warnings, running, stdout, stderr, user, debug, exceptions, and the aliases output, everything, commands"
+                        ))
+                    }
+                },
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Which groups are shown: a bit per group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Levels(u16);
+
+impl Default for Levels {
+    fn default() -> Levels {
+        let mut l = Levels(0);
+        for (_, g) in ALL {
+            l.set(g, !matches!(g, Group::Debug | Group::Exceptions));
+        }
+        l
+    }
+}
+
+impl Levels {
+    pub(crate) fn get(self, g: Group) -> bool {
+        self.0 & (1 << g as u16) != 0
+    }
+    pub(crate) fn set(&mut self, g: Group, on: bool) {
+        if on {
+            self.0 |= 1 << g as u16;
+        } else {
+            self.0 &= !(1 << g as u16);
+        }
+    }
+}
+
+static LOCK: Mutex<()> = Mutex::new(());
+
+/// Which standard stream a piece of output goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pipe {
+    Out,
+    Err,
+}
+
+/// Writes `text` to stdout or stderr in one piece, under the print lock.
+pub(crate) fn emit(pipe: Pipe, text: &str) {
+    let _g = LOCK.lock();
+    // Output that cannot be written (a closed pipe) is dropped, as a
+    // terminal program would; it must never turn into a failed command.
+    match pipe {
+        Pipe::Out => {
+            let mut o = std::io::stdout().lock();
+            let _ = o.write_all(text.as_bytes());
+            let _ = o.flush();
+        }
+        Pipe::Err => {
+            let mut e = std::io::stderr().lock();
+            let _ = e.write_all(text.as_bytes());
+            let _ = e.flush();
+        }
+    }
+}
+
+/// The `[host] ` prefix for the current host, or `[localhost] `.
+#[allow(dead_code)] // used by the remote operations
+pub(crate) fn host_label(env: &Env) -> &str {
+    env.host_string().unwrap_or("localhost")
+}
+
+/// `[host] run: command` (the real command instead when `debug` is shown).
+pub(crate) fn running(env: &Env, host: &str, verb: &str, command: &str, real: &str) {
+    let levels = env.levels();
+    if levels.get(Group::Debug) {
+        emit(Pipe::Out, &format!("[{host}] {verb}: {real}\n"));
+    } else if levels.get(Group::Running) {
+        emit(Pipe::Out, &format!("[{host}] {verb}: {command}\n"));
+    }
+}
+
+/// A `[host] <verb>: ...` status line under the `running` group (put, get).
+#[allow(dead_code)] // used by the remote operations
+pub(crate) fn running_line(env: &Env, host: &str, text: &str) {
+    if env.levels().get(Group::Running) {
+        emit(Pipe::Out, &format!("[{host}] {text}\n"));
+    }
+}
+
+/// Prints a `status` line such as `Done.`.
+#[allow(dead_code)] // used by the remote operations
+pub(crate) fn status(text: &str) {
+    if env().levels().get(Group::Status) {
+        emit(Pipe::Out, &format!("{text}\n"));
+    }
+}
+
+fn colorize(env: &Env) -> bool {
+    if env.contains("colorize_errors") {
+        env.colorize_errors()
+    } else {
+        std::io::stderr().is_terminal()
+    }
+}
+
+/// Prints Fabric's warning block: `\nWarning: <msg>\n\n` on stderr.
+pub(crate) fn warning(env: &Env, msg: &str) {
+    if !env.levels().get(Group::Warnings) {
+        return;
+    }
+    let text = format!("Warning: {msg}");
+    let text = if colorize(env) {
+        colors::magenta(&text, false)
+    } else {
+        text
+    };
+    emit(Pipe::Err, &format!("\n{text}\n\n"));
+}
+
+/// Prints Fabric's abort block for `err`.
+pub(crate) fn report_abort(err: &Error) {
+    let env = env();
+    if !env.levels().get(Group::Aborts) {
+        return;
+    }
+    let mut msg = err.to_string();
+    if let Some(out) = err.output() {
+        // When the output was hidden, show it now so the reason is not lost.
+        let width = 40;
+        if !env.levels().get(Group::Stdout) && !out.stdout().is_empty() {
+            msg.push_str(&framed("Standard output", out.stdout(), width));
+        }
+        if !env.levels().get(Group::Stderr) && !out.stderr().is_empty() {
+            msg.push_str(&framed("Standard error", out.stderr(), width));
+        }
+    }
+    let text = format!("Fatal error: {msg}");
+    let (text, end) = if colorize(&env) {
+        (colors::red(&text, false), colors::red("Aborting.", false))
+    } else {
+        (text, "Aborting.".to_string())
+    };
+    emit(Pipe::Err, &format!("\n{text}\n\n{end}\n"));
+}
+
+fn framed(title: &str, body: &str, width: usize) -> String {
+    let head = format!(" {title} ");
+    let pad = width.saturating_sub(head.len()) / 2;
+    let bar = "=".repeat(pad);
+    format!(
+        "\n\n{bar}{head}{bar}\n{body}\n\n{}",
+        "=".repeat(pad * 2 + head.len())
+    )
+}
+
+/// Assembles raw output into whole lines and prints each as
+/// `[host] out: line` (or `err:`), so that a line is never split.
+///
+/// `\n`, `\r\n` and a lone `\r` all end a displayed line, as in Fabric.
+#[allow(dead_code)] // used by the remote operations
+pub(crate) struct LinePrinter {
+    prefix: String,
+    pipe: Pipe,
+    shown: bool,
+    partial: Vec<u8>,
+    last_cr: bool,
+}
+
+#[allow(dead_code)] // used by the remote operations
+impl LinePrinter {
+    pub(crate) fn new(env: &Env, host: &str, pipe: Pipe) -> LinePrinter {
+        let (name, group) = match pipe {
+            Pipe::Out => ("out", Group::Stdout),
+            Pipe::Err => ("err", Group::Stderr),
+        };
+        let prefix = if env.output_prefix() {
+            format!("[{host}] {name}: ")
+        } else {
+            String::new()
+        };
+        LinePrinter {
+            prefix,
+            pipe,
+            shown: env.levels().get(group),
+            partial: Vec::new(),
+            last_cr: false,
+        }
+    }
+
+    /// Feeds a chunk of raw output; prints every line it completes.
+    pub(crate) fn feed(&mut self, mut data: &[u8]) {
+        if !self.shown {
+            return;
+        }
+        let mut text = String::new();
+        while !data.is_empty() {
+            if self.last_cr && data[0] == b'\n' {
+                data = &data[1..];
+                self.last_cr = false;
+                continue;
+            }
+            match data.iter().position(|&b| b == b'\n' || b == b'\r') {
+                Some(i) => {
+                    self.partial.extend_from_slice(&data[..i]);
+                    self.last_cr = data[i] == b'\r';
+                    self.line_into(&mut text);
+                    data = &data[i + 1..];
+                }
+                None => {
+                    self.partial.extend_from_slice(data);
+                    self.last_cr = false;
+                    break;
+                }
+            }
+        }
+        if !text.is_empty() {
+            emit(self.pipe, &text);
+        }
+    }
+
+    fn line_into(&mut self, text: &mut String) {
+        text.push_str(&self.prefix);
+        text.push_str(&String::from_utf8_lossy(&self.partial));
+        text.push('\n');
+        self.partial.clear();
+    }
+
+    /// Prints the last, unterminated line, if any.
+    pub(crate) fn finish(&mut self) {
+        if self.shown && !self.partial.is_empty() {
+            let mut text = String::new();
+            self.line_into(&mut text);
+            emit(self.pipe, &text);
+        }
+    }
+}
+
+/// Prints `text` under the `user` group, prefixed with `[host] ` when a
+/// host is set.
+///
+/// ```
+/// twill::puts("deploying release 42");
+/// ```
+pub fn puts(text: &str) {
+    let env = env();
+    if !env.levels().get(Group::User) {
+        return;
+    }
+    let line = match env.host_string() {
+        Some(h) if env.output_prefix() => format!("[{h}] {text}\n"),
+        _ => format!("{text}\n"),
+    };
+    emit(Pipe::Out, &line);
+}
+
+/// Prints `text` under the `user` group with no prefix and no newline,
+/// flushing at once (Fabric's `fastprint`).
+pub fn fastprint(text: &str) {
+    if env().levels().get(Group::User) {
+        emit(Pipe::Out, text);
+    }
+}
+
+/// Prints Fabric's warning block, `Warning: <msg>`, on standard error,
+/// under the `warnings` group.
+///
+/// ```
+/// twill::warn("the cache was cold");
+/// ```
+pub fn warn(msg: &str) {
+    warning(&env(), msg);
+}

@@ -1,0 +1,8 @@
+//! twill's local test suite: everything that needs no network.
+
+mod commands;
+mod local;
+mod output;
+mod prompt;
+mod state;
+mod support;
