@@ -7,7 +7,7 @@ use crate::result::Output;
 /// What went wrong, in the categories a caller branches on.
 ///
 /// The list can grow; match it with a wildcard arm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// A command ran and exited with a code outside `ok_ret_codes`.
@@ -35,6 +35,8 @@ pub enum ErrorKind {
     TaskFailed,
     /// A local I/O error (spawning a process, reading a file, ...).
     Io,
+    /// The run was interrupted (Ctrl-C) and the command stopped.
+    Interrupted,
 }
 
 /// The error of every fallible operation in twill.
@@ -88,7 +90,6 @@ impl Error {
         }
     }
 
-    #[allow(dead_code)] // used by the remote operations
     pub(crate) fn with_host(mut self, host: impl Into<String>) -> Error {
         self.inner.host = Some(host.into());
         self

@@ -49,6 +49,44 @@
 //! Keys of your own, of any type, live beside Fabric's
 //! ([`Settings::set`], [`Env::get`]).
 //!
+//! # Remote hosts
+//!
+//! [`run`], [`sudo`], [`upload`] ([`put`]) and [`download`] ([`get`]) work
+//! on the host in the `host_string` setting, over one cached SSH connection
+//! per `user@host:port`. Host keys are checked against known_hosts (an
+//! unknown key is refused unless `accept_new_host_keys` is set; a changed
+//! key always is), `~/.ssh/config` is honoured, and a sudo password from
+//! the settings answers sudo's prompt without ever being printed.
+//!
+//! ```no_run
+//! use twill::{cd, run, sudo, upload, with_settings, Settings};
+//!
+//! with_settings(Settings::new().host_string("deploy@web1"), || {
+//!     upload("dist/app.tar.gz", "/srv/releases/")?;
+//!     with_settings(cd("/srv/releases"), || run("tar xzf app.tar.gz"))?;
+//!     sudo("systemctl restart app")?;
+//!     twill::Result::Ok(())
+//! })?;
+//! # Ok::<(), twill::Error>(())
+//! ```
+//!
+//! # Many hosts
+//!
+//! [`execute`] and [`Execute`] run a task once per host, serially or in
+//! parallel worker processes, and return each host's result in the order
+//! of the host list. Workers have no standard input (a prompt there is an
+//! error), their changes to the settings never reach the caller, they open
+//! their own connections, and a worker that fails or dies is that host's
+//! failure while the others finish.
+//!
+//! ```no_run
+//! use twill::{run, Execute};
+//!
+//! let kernels = Execute::new("kernel").hosts(["web1", "web2", "db1"]).parallel(true)
+//!     .run(|| Ok(run("uname -r")?.to_string()))?;
+//! # Ok::<(), twill::Error>(())
+//! ```
+//!
 //! # Commands
 //!
 //! The command actually run is built exactly as Fabric 1.x builds it, so
@@ -63,6 +101,7 @@
 
 mod command;
 mod error;
+mod execute;
 mod operations;
 mod output;
 mod result;
@@ -71,6 +110,7 @@ mod state;
 pub mod colors;
 
 pub use error::{Error, ErrorKind, Result};
+pub use execute::{execute, execute_with_hosts, Execute, HostResults};
 pub use operations::abort;
 pub use operations::context::{
     cd, hide, lcd, path, prefix, quiet, rcd, shell_env, show, warn_only,
@@ -78,9 +118,18 @@ pub use operations::context::{
 pub use operations::local::{local, local_capture, local_with, LocalOptions};
 pub use operations::options::RunOptions;
 pub use operations::prompt::{confirm, confirm_from, prompt, Prompt};
+pub use operations::remote::{
+    disconnect_all, remote, remote_file_exists, remote_file_exists_with, remote_sudo, run,
+    run_with, sudo, sudo_with,
+};
+pub use operations::transfer::{
+    download, download_data, download_with, get, put, upload, upload_data, upload_with,
+    DownloadOptions, UploadOptions,
+};
 pub use output::{fastprint, puts, warn};
 pub use result::Output;
 pub use state::{
     add_cleanup, env, set_defaults, settings, with_settings, Env, PathBehavior, Settings,
     SettingsGuard, Value,
 };
+mod ssh;

@@ -98,6 +98,15 @@ impl Levels {
 
 static LOCK: Mutex<()> = Mutex::new(());
 
+/// In a forked worker: another thread of the parent may have held the
+/// print lock at the moment of the fork; no one will release it here.
+pub(crate) fn reset_after_fork() {
+    if LOCK.is_locked() {
+        // SAFETY: the process has a single thread, so no guard is alive.
+        unsafe { LOCK.force_unlock() };
+    }
+}
+
 /// Which standard stream a piece of output goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Pipe {
@@ -124,12 +133,6 @@ pub(crate) fn emit(pipe: Pipe, text: &str) {
     }
 }
 
-/// The `[host] ` prefix for the current host, or `[localhost] `.
-#[allow(dead_code)] // used by the remote operations
-pub(crate) fn host_label(env: &Env) -> &str {
-    env.host_string().unwrap_or("localhost")
-}
-
 /// `[host] run: command` (the real command instead when `debug` is shown).
 pub(crate) fn running(env: &Env, host: &str, verb: &str, command: &str, real: &str) {
     let levels = env.levels();
@@ -141,7 +144,6 @@ pub(crate) fn running(env: &Env, host: &str, verb: &str, command: &str, real: &s
 }
 
 /// A `[host] <verb>: ...` status line under the `running` group (put, get).
-#[allow(dead_code)] // used by the remote operations
 pub(crate) fn running_line(env: &Env, host: &str, text: &str) {
     if env.levels().get(Group::Running) {
         emit(Pipe::Out, &format!("[{host}] {text}\n"));
@@ -149,7 +151,6 @@ pub(crate) fn running_line(env: &Env, host: &str, text: &str) {
 }
 
 /// Prints a `status` line such as `Done.`.
-#[allow(dead_code)] // used by the remote operations
 pub(crate) fn status(text: &str) {
     if env().levels().get(Group::Status) {
         emit(Pipe::Out, &format!("{text}\n"));
@@ -218,7 +219,6 @@ fn framed(title: &str, body: &str, width: usize) -> String {
 /// `[host] out: line` (or `err:`), so that a line is never split.
 ///
 /// `\n`, `\r\n` and a lone `\r` all end a displayed line, as in Fabric.
-#[allow(dead_code)] // used by the remote operations
 pub(crate) struct LinePrinter {
     prefix: String,
     pipe: Pipe,
@@ -227,7 +227,6 @@ pub(crate) struct LinePrinter {
     last_cr: bool,
 }
 
-#[allow(dead_code)] // used by the remote operations
 impl LinePrinter {
     pub(crate) fn new(env: &Env, host: &str, pipe: Pipe) -> LinePrinter {
         let (name, group) = match pipe {

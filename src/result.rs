@@ -24,7 +24,7 @@ use std::ops::Deref;
 /// assert_eq!(format!("got {out}"), "got hello world");
 /// # Ok::<(), twill::Error>(())
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Output {
     stdout: String,
     stderr: String,
@@ -36,16 +36,16 @@ pub struct Output {
 
 impl Output {
     pub(crate) fn new(
-        stdout: &[u8],
-        stderr: &[u8],
+        stdout: Vec<u8>,
+        stderr: Vec<u8>,
         return_code: i32,
         failed: bool,
         command: &str,
         real_command: &str,
     ) -> Output {
         Output {
-            stdout: String::from_utf8_lossy(stdout).trim().to_string(),
-            stderr: String::from_utf8_lossy(stderr).trim().to_string(),
+            stdout: stripped(stdout),
+            stderr: stripped(stderr),
             return_code,
             failed,
             command: command.to_string(),
@@ -104,6 +104,20 @@ impl Output {
     pub fn real_command(&self) -> &str {
         &self.real_command
     }
+}
+
+/// Decodes captured bytes and strips them, reusing the buffer: a large
+/// capture is never held twice.
+fn stripped(bytes: Vec<u8>) -> String {
+    let mut s = match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    };
+    let end = s.trim_end().len();
+    s.truncate(end);
+    let start = s.len() - s.trim_start().len();
+    s.drain(..start);
+    s
 }
 
 fn lines(s: &str) -> Vec<&str> {

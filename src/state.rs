@@ -730,7 +730,6 @@ impl Env {
     }
 
     /// Per-host passwords.
-    #[allow(dead_code)] // used by the remote operations
     pub(crate) fn passwords(&self) -> BTreeMap<String, String> {
         self.get::<SecretMap>("passwords")
             .map(|s| s.0)

@@ -1,1 +1,10 @@
+//! twill's remote tests, against the throwaway OpenSSH server that
+//! `tests-remote/sshd-server.sh start` runs on loopback. `project_tests.sh`
+//! starts it, exports its `TWILL_TEST_*` variables and runs these.
 
+mod connect;
+mod execute;
+mod run;
+mod sudo;
+mod support;
+mod transfer;

@@ -164,7 +164,7 @@ pub fn local_with(command: &str, opts: &LocalOptions) -> Result<Output> {
     })?;
     let code = return_code(status);
     let failed = !env.ok_ret_codes().contains(&code);
-    let out = Output::new(&stdout, &stderr, code, failed, command, &real);
+    let out = Output::new(stdout, stderr, code, failed, command, &real);
     if let Some(t) = timed_out {
         return Err(Error::new(
             ErrorKind::Timeout,
@@ -178,14 +178,8 @@ pub fn local_with(command: &str, opts: &LocalOptions) -> Result<Output> {
     finish(&env, "local", out, opts.warn_only)
 }
 
-/// Applies Fabric's failure rule to a finished command: an exit code
-/// outside `ok_ret_codes` aborts, or with `warn_only` warns.
-pub(crate) fn finish(
-    env: &Env,
-    which: &str,
-    out: Output,
-    warn_only: Option<bool>,
-) -> Result<Output> {
+/// Applies Fabric's failure rule to a finished local command.
+fn finish(env: &Env, which: &str, out: Output, warn_only: Option<bool>) -> Result<Output> {
     if !out.failed() {
         return Ok(out);
     }
@@ -194,12 +188,32 @@ pub(crate) fn finish(
         out.return_code(),
         out.command()
     );
-    if warn_only.unwrap_or_else(|| env.warn_only()) {
-        output::warning(env, &msg);
-        Ok(out)
-    } else {
-        Err(Error::new(ErrorKind::CommandFailed, msg).with_output(out))
+    let warn_only = warn_only.unwrap_or_else(|| env.warn_only());
+    finish_message(env, msg, out, warn_only, None)
+}
+
+/// A failed command: with `warn_only` a warning and `Ok`, else an error of
+/// kind [`ErrorKind::CommandFailed`] carrying the output.
+pub(crate) fn finish_message(
+    env: &Env,
+    msg: String,
+    out: Output,
+    warn_only: bool,
+    host: Option<&str>,
+) -> Result<Output> {
+    if warn_only {
+        let shown = match host {
+            Some(h) => format!("[{h}] {msg}"),
+            None => msg,
+        };
+        output::warning(env, &shown);
+        return Ok(out);
     }
+    let err = Error::new(ErrorKind::CommandFailed, msg).with_output(out);
+    Err(match host {
+        Some(h) => err.with_host(h),
+        None => err,
+    })
 }
 
 pub(crate) fn seconds(d: Duration) -> String {

@@ -4,6 +4,8 @@ pub(crate) mod context;
 pub(crate) mod local;
 pub(crate) mod options;
 pub(crate) mod prompt;
+pub(crate) mod remote;
+pub(crate) mod transfer;
 
 use crate::error::{Error, ErrorKind};
 

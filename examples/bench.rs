@@ -1,0 +1,361 @@
+//! Speed of twill against the OpenSSH client, on the same server in the
+//! same run. Prints each figure beside OpenSSH's and their ratio.
+//!
+//! Needs the throwaway server's variables (`. /tmp/twill-sshd/env.sh` after
+//! `tests-remote/sshd-server.sh start`), then:
+//! `cargo run --release --example bench` (or `./bench.sh`, which does both).
+//!
+//! Figures:
+//! 1. one command as a whole cold process (connect, authenticate, `true`)
+//!    vs `ssh host true`;
+//! 2. 100 sequential commands on one cached connection vs `ssh` over a
+//!    ControlMaster socket;
+//! 3. 100 MB upload and download vs `scp`;
+//! 4. a command printing 50 MB, captured, vs `ssh host cmd > /dev/null`,
+//!    with the peak memory of the capturing process, and the same streamed
+//!    to a writer;
+//! 5. `uname -a` on 50 hosts in parallel as a whole process, beside one
+//!    cold single-host command; then on 200 hosts with a pool of 50, with
+//!    the peak memory of the parent process (the server must listen on 200
+//!    addresses: `TWILL_SSHD_HOSTS=200`; `bench.sh` starts it so).
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use twill::{download, run, run_with, upload, with_settings, RunOptions, Settings};
+
+fn var(name: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: source the test server's env.sh first"))
+}
+
+fn settings() -> Settings {
+    Settings::new()
+        .host_string(format!(
+            "{}@{}:{}",
+            var("TWILL_TEST_USER"),
+            var("TWILL_TEST_HOST"),
+            var("TWILL_TEST_PORT")
+        ))
+        .key_filename([var("TWILL_TEST_KEY")])
+        .known_hosts(var("TWILL_TEST_KNOWN_HOSTS"))
+        .no_agent(true)
+        .no_keys(true)
+        .use_ssh_config(false)
+        .hide("everything")
+}
+
+fn ssh_args() -> Vec<String> {
+    [
+        "-F",
+        "/dev/null",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "StrictHostKeyChecking=yes",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([
+        "-o".into(),
+        format!("UserKnownHostsFile={}", var("TWILL_TEST_KNOWN_HOSTS")),
+        "-i".into(),
+        var("TWILL_TEST_KEY"),
+        "-p".into(),
+        var("TWILL_TEST_PORT"),
+    ])
+    .collect()
+}
+
+fn target() -> String {
+    format!("{}@{}", var("TWILL_TEST_USER"), var("TWILL_TEST_HOST"))
+}
+
+fn time_cmd(mut cmd: Command) -> Duration {
+    let t = Instant::now();
+    let status = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("spawn");
+    assert!(status.success(), "{cmd:?} failed");
+    t.elapsed()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn report(what: &str, twill: f64, openssh: f64, unit: &str, lower_is_better: bool) {
+    let ratio = twill / openssh;
+    let verdict = if lower_is_better {
+        "twill/openssh (lower is better)"
+    } else {
+        "twill/openssh (higher is better)"
+    };
+    println!("{what:<58} twill {twill:>9.2} {unit:<5} openssh {openssh:>9.2} {unit:<5} ratio {ratio:.2}  {verdict}");
+}
+
+/// Peak resident memory of this process, in MiB (Linux VmHWM).
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    // Child modes, run as separate processes so each is measured alone.
+    match args.get(1).map(String::as_str) {
+        Some("--once") => {
+            with_settings(settings(), || run("true")).expect("run true");
+            return;
+        }
+        Some("--capture") => {
+            let out = with_settings(settings(), || {
+                run_with(
+                    "head -c 52428800 /dev/zero | tr '\\0' x",
+                    &RunOptions::new().pty(false),
+                )
+            })
+            .unwrap();
+            assert_eq!(out.len(), 52_428_800);
+            println!("{:.1}", peak_rss_mib());
+            return;
+        }
+        Some("--execute") => {
+            let n: usize = args[2].parse().unwrap();
+            let pool: usize = args[3].parse().unwrap();
+            let hosts: Vec<String> = var("TWILL_TEST_HOSTS")
+                .split(',')
+                .take(n)
+                .map(|a| format!("{}@{a}:{}", var("TWILL_TEST_USER"), var("TWILL_TEST_PORT")))
+                .collect();
+            assert_eq!(
+                hosts.len(),
+                n,
+                "the server listens on fewer than {n} addresses"
+            );
+            let results = with_settings(settings(), || {
+                twill::Execute::new("uname")
+                    .hosts(&hosts)
+                    .parallel(true)
+                    .pool_size(pool)
+                    .run(|| Ok(run("uname -a")?.to_string()))
+            })
+            .unwrap();
+            assert!(results.succeeded() && results.len() == n);
+            println!("{:.1}", peak_rss_mib());
+            return;
+        }
+        Some("--stream") => {
+            let out = with_settings(settings(), || {
+                run_with(
+                    "head -c 52428800 /dev/zero | tr '\\0' x",
+                    &RunOptions::new().pty(false).stdout_to(std::io::sink()),
+                )
+            })
+            .unwrap();
+            assert_eq!(out.len(), 0);
+            println!("{:.1}", peak_rss_mib());
+            return;
+        }
+        _ => {}
+    }
+    let me = std::env::current_exe().unwrap();
+    let rounds = 10;
+
+    // 1. Cold process: connect, authenticate, `true`.
+    let mut tw = Duration::ZERO;
+    let mut os = Duration::ZERO;
+    for _ in 0..rounds {
+        let mut c = Command::new(&me);
+        c.arg("--once");
+        tw += time_cmd(c);
+        let mut c = Command::new("ssh");
+        c.args(ssh_args()).arg(target()).arg("true");
+        os += time_cmd(c);
+    }
+    report(
+        "cold process: connect + auth + `true` (ms, mean of 10)",
+        ms(tw) / rounds as f64,
+        ms(os) / rounds as f64,
+        "ms",
+        true,
+    );
+
+    // 2. 100 sequential commands on one connection vs ControlMaster.
+    let n = 100;
+    let control = std::env::temp_dir().join(format!("twill-bench-cm-{}", std::process::id()));
+    let cm = |extra: &[&str]| {
+        let mut c = Command::new("ssh");
+        c.args(ssh_args())
+            .args(["-o", "ControlMaster=auto", "-o"])
+            .arg(format!("ControlPath={}", control.display()));
+        c.args(["-o", "ControlPersist=60"]).args(extra);
+        c
+    };
+    let mut warm = cm(&[]);
+    warm.arg(target()).arg("true");
+    time_cmd(warm);
+    let t = Instant::now();
+    for _ in 0..n {
+        let mut c = cm(&[]);
+        c.arg(target()).arg("true");
+        time_cmd(c);
+    }
+    let os = t.elapsed();
+    let mut stop = cm(&["-O", "exit"]);
+    stop.arg(target());
+    let _ = stop.stdout(Stdio::null()).stderr(Stdio::null()).status();
+    let tw = with_settings(settings(), || {
+        run("true").unwrap();
+        let t = Instant::now();
+        for _ in 0..n {
+            run("true").unwrap();
+        }
+        t.elapsed()
+    });
+    report(
+        "100 sequential `true` on one connection (ms per command)",
+        ms(tw) / n as f64,
+        ms(os) / n as f64,
+        "ms",
+        true,
+    );
+
+    // 3. 100 MB upload and download vs scp.
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.bin");
+    let mb = 100u64;
+    let status = Command::new("head")
+        .args(["-c", &(mb << 20).to_string(), "/dev/urandom"])
+        .stdout(std::fs::File::create(&big).unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let remote = format!("/tmp/twill-bench-{}.bin", std::process::id());
+    // scp over a ControlMaster, so that neither side's figure includes
+    // connection setup.
+    let mut master = cm(&["-fN"]);
+    master.arg(target());
+    time_cmd(master);
+    let scp = |from: &str, to: &str| {
+        let mut c = Command::new("scp");
+        c.args(["-q", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes"]);
+        c.arg("-o").arg(format!("UserKnownHostsFile={}", var("TWILL_TEST_KNOWN_HOSTS")));
+        c.arg("-o").arg(format!("ControlPath={}", control.display()));
+        c.arg("-i").arg(var("TWILL_TEST_KEY")).arg("-P").arg(var("TWILL_TEST_PORT")).args([from, to]);
+        c
+    };
+    let remote_spec = format!("{}:{remote}", target());
+    let up_os = time_cmd(scp(big.to_str().unwrap(), &remote_spec));
+    let back = dir.path().join("back.bin");
+    let down_os = time_cmd(scp(&remote_spec, back.to_str().unwrap()));
+    let mut stop = cm(&["-O", "exit"]);
+    stop.arg(target());
+    let _ = stop.stdout(Stdio::null()).stderr(Stdio::null()).status();
+    let (up_tw, down_tw) = with_settings(settings(), || {
+        run("true").unwrap(); // connected before timing, like scp over the master
+        let t = Instant::now();
+        upload(&big, &remote).unwrap();
+        let up = t.elapsed();
+        let t = Instant::now();
+        download(&remote, &back).unwrap();
+        let down = t.elapsed();
+        run(&format!("rm -f {remote}")).unwrap();
+        (up, down)
+    });
+    assert_eq!(std::fs::metadata(&back).unwrap().len(), mb << 20);
+    let mbps = |d: Duration| mb as f64 / d.as_secs_f64();
+    report(
+        "100 MB upload (MB/s; scp includes its connection setup)",
+        mbps(up_tw),
+        mbps(up_os),
+        "MB/s",
+        false,
+    );
+    report(
+        "100 MB download (MB/s; scp includes its connection setup)",
+        mbps(down_tw),
+        mbps(down_os),
+        "MB/s",
+        false,
+    );
+
+    // 4. 50 MB of output.
+    let cmd = "head -c 52428800 /dev/zero | tr '\\0' x";
+    let mut c = Command::new("ssh");
+    c.args(ssh_args()).arg(target()).arg(cmd);
+    let os = time_cmd(c);
+    let t = Instant::now();
+    let out = Command::new(&me).arg("--capture").output().unwrap();
+    let tw = t.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let peak: f64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0.0);
+    report(
+        "50 MB of output, captured, whole process (ms)",
+        ms(tw),
+        ms(os),
+        "ms",
+        true,
+    );
+    let out = Command::new(&me).arg("--stream").output().unwrap();
+    let peak_stream: f64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0.0);
+    println!("{:<58} captured: peak RSS {peak:.1} MiB (output 50.0 MiB); streamed to a writer: peak RSS {peak_stream:.1} MiB", "50 MB of output, memory");
+
+    // 5. execute over many hosts.
+    let single = {
+        let mut total = Duration::ZERO;
+        for _ in 0..3 {
+            let mut c = Command::new(&me);
+            c.arg("--once");
+            total += time_cmd(c);
+        }
+        total / 3
+    };
+    for (n, pool) in [(50usize, 50usize), (200, 50)] {
+        let t = Instant::now();
+        let out = Command::new(&me)
+            .args(["--execute", &n.to_string(), &pool.to_string()])
+            .output()
+            .unwrap();
+        let took = t.elapsed();
+        if !out.status.success() {
+            println!(
+                "execute on {n} hosts: failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            );
+            continue;
+        }
+        let peak: f64 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0.0);
+        println!(
+            "{:<58} {:>9.0} ms; one cold single-host command {:.0} ms; ratio {:.2}; parent peak RSS {peak:.1} MiB",
+            format!("`uname -a` on {n} hosts in parallel, pool {pool}"),
+            ms(took),
+            ms(single),
+            took.as_secs_f64() / single.as_secs_f64()
+        );
+    }
+}

@@ -1,0 +1,137 @@
+//! A small real deployment with twill, the way a Fabric 1.x fabfile does it:
+//! upload a release, run commands in its directory with `cd`, install it
+//! with `sudo`, download a report, and handle a failing command with
+//! `warn_only`.
+//!
+//! It deploys to the throwaway OpenSSH server of `tests-remote/`; `./demo.sh`
+//! starts that server, runs this example and stops the server again.
+//! Against your own host: `TWILL_DEMO_HOST=deploy@web1 cargo run --example deploy`
+//! (the user needs passwordless sudo).
+//!
+//! The Fabric 1.x original:
+//!
+//! ```python
+//! @task
+//! def deploy():
+//!     release = "releases/%s" % time.strftime("%Y%m%d%H%M%S")
+//!     run("mkdir -p %s" % release)
+//!     put("dist/*", release)
+//!     with cd(release):
+//!         run("sh build.sh")
+//!         sudo("mkdir -p /opt/hello && cp -r . /opt/hello")
+//!     put("hello.conf", "/etc/hello.conf", use_sudo=True, mode=0o644)
+//!     with settings(warn_only=True):
+//!         if run("/opt/hello/check.sh --strict").failed:
+//!             warn("strict check failed; continuing")
+//!     get("%s/report.txt" % release, "reports/%(host)s.txt")
+//! ```
+
+use std::fs;
+use std::path::Path;
+
+use twill::{
+    cd, download, put, run, sudo, upload_with, warn_only, with_settings, Settings, UploadOptions,
+};
+
+fn main() {
+    let result = connection().and_then(|conn| with_settings(conn, deploy));
+    let code = match result {
+        Ok(()) => {
+            println!("\nDone.");
+            0
+        }
+        Err(e) => {
+            e.report();
+            1
+        }
+    };
+    twill::disconnect_all();
+    std::process::exit(code);
+}
+
+/// Where to deploy: `TWILL_DEMO_HOST`, else the throwaway test server.
+fn connection() -> twill::Result<Settings> {
+    if let Ok(host) = std::env::var("TWILL_DEMO_HOST") {
+        return Ok(Settings::new().host_string(host));
+    }
+    let var = |name: &str| {
+        std::env::var(name).map_err(|_| {
+            twill::abort(format!(
+                "{name} is not set: run ./demo.sh, or set TWILL_DEMO_HOST"
+            ))
+        })
+    };
+    Ok(Settings::new()
+        .host_string(format!(
+            "{}@{}:{}",
+            var("TWILL_TEST_SUDO_USER")?,
+            var("TWILL_TEST_HOST")?,
+            var("TWILL_TEST_PORT")?
+        ))
+        .key_filename([var("TWILL_TEST_KEY")?])
+        .known_hosts(var("TWILL_TEST_KNOWN_HOSTS")?))
+}
+
+fn deploy() -> twill::Result<()> {
+    let dist = tempfile::tempdir()
+        .map_err(|e| twill::abort(format!("cannot create a build directory: {e}")))?;
+    build_locally(dist.path());
+
+    let stamp = twill::local_capture("date +%Y%m%d%H%M%S")?;
+    let release = format!("releases/{stamp}");
+    run(&format!("mkdir -p {release}"))?;
+    put(
+        format!("{}/app/*", dist.path().display()),
+        &format!("{release}/"),
+    )?;
+
+    with_settings(cd(&release), || {
+        run("sh build.sh")?;
+        sudo("mkdir -p /opt/hello && cp -r . /opt/hello && chmod 755 /opt/hello/*.sh")?;
+        twill::Result::Ok(())
+    })?;
+    upload_with(
+        dist.path().join("hello.conf"),
+        "/etc/hello.conf",
+        &UploadOptions::new().use_sudo(true).mode(0o644),
+    )?;
+    println!("installed: {}", run("/opt/hello/hello.sh")?);
+
+    let check = with_settings(warn_only(), || run("/opt/hello/check.sh --strict"))?;
+    if check.failed() {
+        twill::warn(&format!(
+            "strict check failed with code {}; continuing",
+            check.return_code()
+        ));
+    }
+
+    let reports = dist.path().join("reports");
+    let got = download(
+        &format!("{release}/report.txt"),
+        reports.join("%(host)s.txt"),
+    )?;
+    println!(
+        "report downloaded to {}:\n{}",
+        got[0].display(),
+        fs::read_to_string(&got[0]).unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// The "build": a tiny application and its configuration.
+fn build_locally(dir: &Path) {
+    let app = dir.join("app");
+    fs::create_dir_all(&app).expect("build directory");
+    fs::write(
+        app.join("build.sh"),
+        "echo \"built on $(hostname) at $(date)\" > report.txt\nwc -c *.sh >> report.txt\n",
+    )
+    .unwrap();
+    fs::write(
+        app.join("hello.sh"),
+        "#!/bin/sh\necho \"hello from $(cat /etc/hello.conf)\"\n",
+    )
+    .unwrap();
+    fs::write(app.join("check.sh"), "#!/bin/sh\n[ \"$1\" != --strict ] || { echo 'strict mode: missing TLS certificate' >&2; exit 3; }\n").unwrap();
+    fs::write(dir.join("hello.conf"), "twill demo\n").unwrap();
+}

@@ -1,0 +1,193 @@
+//! Low-level waiting: `poll(2)` on the session socket, a wake-up pipe for
+//! interrupts, socket liveness.
+
+use std::os::unix::io::RawFd;
+use std::time::{Duration, Instant};
+
+/// What `poll` reported.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Ready {
+    pub(crate) readable: bool,
+    pub(crate) woken: bool,
+}
+
+/// poll events wanted on the session socket, from libssh2's
+/// block_directions (inbound when libssh2 has no opinion).
+pub(crate) fn wanted_events(session: &ssh2::Session) -> libc::c_short {
+    match session.block_directions() {
+        ssh2::BlockDirections::Outbound => libc::POLLIN | libc::POLLOUT,
+        ssh2::BlockDirections::Both => libc::POLLIN | libc::POLLOUT,
+        _ => libc::POLLIN,
+    }
+}
+
+/// Waits until `fd` is ready for `events`, `wake` (if any) is readable, or
+/// `timeout` passes (`None`: no limit). EINTR is retried.
+pub(crate) fn wait_fd(
+    fd: RawFd,
+    events: libc::c_short,
+    wake: Option<RawFd>,
+    timeout: Option<Duration>,
+) -> std::io::Result<Ready> {
+    let start = Instant::now();
+    loop {
+        let mut fds = [
+            libc::pollfd {
+                fd,
+                events,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: wake.unwrap_or(-1),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        let n_fds = if wake.is_some() { 2 } else { 1 };
+        let ms = match timeout {
+            None => -1,
+            Some(t) => {
+                let left = t.saturating_sub(start.elapsed());
+                // Round up so a sub-millisecond remainder does not spin.
+                let ms = left.as_micros().div_ceil(1000);
+                ms.min(i32::MAX as u128) as libc::c_int
+            }
+        };
+        // SAFETY: fds is a valid array of n_fds pollfd structs.
+        let rc = unsafe { libc::poll(fds.as_mut_ptr(), n_fds, ms) };
+        if rc < 0 {
+            let err = std::io::Error::last_os_error();
+            if err.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        return Ok(Ready {
+            readable: fds[0].revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0,
+            woken: n_fds == 2 && fds[1].revents != 0,
+        });
+    }
+}
+
+/// Asks the kernel to acknowledge received data at once instead of
+/// delaying the ack (Linux `TCP_QUICKACK`; the kernel may fall back to
+/// delayed acks later, so it is set again before every wait). sshd does
+/// not set TCP_NODELAY on non-interactive sessions: when it writes two
+/// small packets in a row (e.g. the `hostkeys-00@openssh.com` notice and
+/// the channel-open confirmation), Nagle holds the second until the first
+/// is acknowledged, which a delayed ack stretches to ~40 ms.
+pub(crate) fn quickack(fd: RawFd) {
+    let one: libc::c_int = 1;
+    // SAFETY: valid pointer and length for an int option; errors (not a TCP
+    // socket) are harmless.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+            &one as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+/// False when the peer has closed the socket (EOF or error pending).
+/// Data waiting to be read counts as open.
+pub(crate) fn socket_open(fd: RawFd) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let rc = unsafe { libc::poll(&mut pfd, 1, 0) };
+    if rc <= 0 {
+        return rc == 0;
+    }
+    if pfd.revents & (libc::POLLERR | libc::POLLNVAL) != 0 {
+        return false;
+    }
+    let mut b = [0u8; 1];
+    // SAFETY: reading at most one byte into a valid buffer, without
+    // consuming it.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            b.as_mut_ptr() as *mut libc::c_void,
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    n > 0
+}
+
+/// A pipe used to wake a thread blocked in [`wait_fd`].
+#[derive(Debug)]
+pub(crate) struct WakePipe {
+    read: RawFd,
+    write: RawFd,
+}
+
+impl WakePipe {
+    pub(crate) fn new() -> std::io::Result<WakePipe> {
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: fds has room for the two descriptors.
+        let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(WakePipe {
+            read: fds[0],
+            write: fds[1],
+        })
+    }
+
+    pub(crate) fn read_fd(&self) -> RawFd {
+        self.read
+    }
+
+    pub(crate) fn wake(&self) {
+        let b = 1u8;
+        // SAFETY: writes one byte from a valid buffer; a full pipe is fine.
+        unsafe {
+            libc::write(self.write, &b as *const u8 as *const libc::c_void, 1);
+        }
+    }
+
+    /// Empties the pipe.
+    pub(crate) fn drain(&self) {
+        let mut buf = [0u8; 64];
+        // SAFETY: reads into a valid buffer; the pipe is non-blocking.
+        while unsafe { libc::read(self.read, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) } > 0
+        {
+        }
+    }
+}
+
+impl Drop for WakePipe {
+    fn drop(&mut self) {
+        // SAFETY: both descriptors are owned by this pipe.
+        unsafe {
+            libc::close(self.read);
+            libc::close(self.write);
+        }
+    }
+}
+
+/// Size of the local terminal (columns, rows), or 80x24.
+pub(crate) fn terminal_size() -> (u32, u32) {
+    for fd in [libc::STDOUT_FILENO, libc::STDIN_FILENO, libc::STDERR_FILENO] {
+        // SAFETY: TIOCGWINSZ fills a winsize struct.
+        unsafe {
+            let mut ws: libc::winsize = std::mem::zeroed();
+            if libc::isatty(fd) == 1
+                && libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) == 0
+                && ws.ws_col > 0
+                && ws.ws_row > 0
+            {
+                return (u32::from(ws.ws_col), u32::from(ws.ws_row));
+            }
+        }
+    }
+    (80, 24)
+}

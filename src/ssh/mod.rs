@@ -1,0 +1,499 @@
+//! twill's SSH engine: connections, command execution and SFTP.
+//!
+//! This is the only module of twill that talks to libssh2 (through the
+//! `ssh2` crate). The rest of the crate uses the small interface below:
+//! [`connect`] returns a cached [`Connection`] per `user@host:port`, on
+//! which [`Connection::exec`] runs a command and the SFTP methods move
+//! files. Every socket gets `TCP_NODELAY`; every wait is a `poll(2)` with a
+//! deadline, never a busy loop; a connection found dead is dropped from
+//! the cache so the next [`connect`] opens a new one.
+#![allow(dead_code)]
+
+mod auth;
+mod chan;
+mod config;
+mod exec;
+mod hostkey;
+mod io;
+mod proxy;
+mod sftp;
+mod transport;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::mem::ManuallyDrop;
+use std::os::unix::io::RawFd;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use once_cell::sync::Lazy;
+use parking_lot::Mutex;
+
+#[allow(unused_imports)]
+pub(crate) use exec::{ExecOptions, ExitStatus, OnOutput, Stream};
+#[allow(unused_imports)]
+pub(crate) use sftp::RemoteStat;
+
+/// A host to connect to, as the user wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    /// Host name, ssh_config alias, IPv4 address or IPv6 literal (brackets
+    /// optional).
+    pub(crate) host: String,
+    pub(crate) port: Option<u16>,
+    pub(crate) user: Option<String>,
+}
+
+impl Target {
+    /// Parses a Fabric host string: `[user@]host[:port]`, IPv6 as
+    /// `[::1]:22`, a bare IPv6 literal, or `ssh://[user@]host[:port]`.
+    pub(crate) fn parse(s: &str) -> Target {
+        let s = s.trim();
+        let s = s.strip_prefix("ssh://").unwrap_or(s);
+        let (user, rest) = match s.rfind('@') {
+            Some(i) => (Some(s[..i].to_string()), &s[i + 1..]),
+            None => (None, s),
+        };
+        let (host, port) = if let Some(inner) = rest.strip_prefix('[') {
+            match inner.find(']') {
+                Some(end) => {
+                    let host = &inner[..end];
+                    let port = inner[end + 1..]
+                        .strip_prefix(':')
+                        .and_then(|p| p.parse().ok());
+                    (host.to_string(), port)
+                }
+                None => (rest.to_string(), None),
+            }
+        } else if rest.matches(':').count() == 1 {
+            let (h, p) = rest.split_once(':').unwrap_or((rest, ""));
+            match p.parse() {
+                Ok(port) => (h.to_string(), Some(port)),
+                Err(_) => (rest.to_string(), None),
+            }
+        } else {
+            (rest.to_string(), None)
+        };
+        Target {
+            host,
+            port,
+            user: user.filter(|u| !u.is_empty()),
+        }
+    }
+}
+
+/// What to do with a host key that is not in known_hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum HostKeyPolicy {
+    /// Refuse unknown and changed keys.
+    #[default]
+    Strict,
+    /// Record unknown keys in known_hosts; a changed key is still refused.
+    AcceptNew,
+}
+
+/// How to connect and authenticate.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnectOptions {
+    pub(crate) key_filenames: Vec<PathBuf>,
+    pub(crate) key_passphrase: Option<String>,
+    pub(crate) password: Option<String>,
+    pub(crate) use_agent: bool,
+    /// Try `~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa`.
+    pub(crate) look_for_keys: bool,
+    /// `None`: ssh_config `UserKnownHostsFile`, else `~/.ssh/known_hosts`.
+    pub(crate) known_hosts: Option<PathBuf>,
+    /// ssh_config `StrictHostKeyChecking accept-new` (or `no`) also selects
+    /// [`HostKeyPolicy::AcceptNew`].
+    pub(crate) host_key_policy: HostKeyPolicy,
+    /// Per attempt, covering TCP connect, SSH handshake and authentication.
+    /// ssh_config `ConnectTimeout` is used when this is left at the default.
+    pub(crate) connect_timeout: Duration,
+    pub(crate) connection_attempts: u32,
+    /// Keepalive interval; `None` falls back to ssh_config
+    /// `ServerAliveInterval`. A peer silent for two intervals is treated
+    /// as gone.
+    pub(crate) keepalive: Option<Duration>,
+    pub(crate) use_ssh_config: bool,
+    pub(crate) ssh_config_path: Option<PathBuf>,
+    /// One jump host, `[user@]host[:port]` (Fabric `env.gateway`); beats
+    /// ssh_config `ProxyJump`.
+    pub(crate) gateway: Option<String>,
+    pub(crate) default_user: String,
+}
+
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            key_filenames: Vec::new(),
+            key_passphrase: None,
+            password: None,
+            use_agent: true,
+            look_for_keys: true,
+            known_hosts: None,
+            host_key_policy: HostKeyPolicy::Strict,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            connection_attempts: 1,
+            keepalive: None,
+            use_ssh_config: true,
+            ssh_config_path: None,
+            gateway: None,
+            default_user: config::local_user(),
+        }
+    }
+}
+
+/// Kinds of [`SshError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SshErrorKind {
+    /// Name lookup failed.
+    Resolve,
+    /// Connection refused or host unreachable.
+    Connect,
+    /// Connect or command timeout.
+    Timeout,
+    Auth,
+    HostKeyUnknown,
+    HostKeyChanged,
+    /// The connection was lost during an operation.
+    Disconnected,
+    /// An SFTP operation failed; the message names the remote path.
+    Sftp,
+    /// A local I/O error (reading the upload source, writing the download
+    /// destination, known_hosts).
+    Io,
+    /// Invalid ssh_config or options.
+    Config,
+    /// The command was stopped by [`interrupt_all`].
+    Interrupted,
+}
+
+/// An error of the SSH engine; `message` is a full sentence naming the
+/// host (and the remote path for SFTP).
+#[derive(Debug, Clone)]
+pub(crate) struct SshError {
+    pub(crate) kind: SshErrorKind,
+    pub(crate) message: String,
+}
+
+impl SshError {
+    pub(crate) fn new(kind: SshErrorKind, message: impl Into<String>) -> SshError {
+        SshError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for SshError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SshError {}
+
+/// Mutable per-connection state, guarded by the operation lock: one
+/// operation at a time runs on a connection.
+struct OpState {
+    sftp: Option<Arc<ssh2::Sftp>>,
+    posix_rename: Option<sftp::RawSftp>,
+    /// Last time bytes were seen arriving on the socket.
+    last_rx: Instant,
+    next_keepalive: Instant,
+}
+
+/// One authenticated SSH connection.
+pub(crate) struct Connection {
+    /// `user@host:port`, host as written (brackets around IPv6).
+    name: String,
+    /// Fabric's form: default user and port 22 left out.
+    display: String,
+    session: ManuallyDrop<ssh2::Session>,
+    /// The socket libssh2 reads and writes (TCP, or the local end of a
+    /// jump-host tunnel).
+    fd: RawFd,
+    /// Other descriptors this connection keeps open (jump host sockets).
+    extra_fds: Vec<RawFd>,
+    op: Mutex<OpState>,
+    dead: AtomicBool,
+    /// Why the connection was given up, for later errors.
+    dead_reason: Mutex<Option<String>>,
+    /// Set in a forked child: never touch the session again.
+    forgotten: AtomicBool,
+    owner_pid: u32,
+    keepalive: Option<Duration>,
+    /// Upper bound for one blocking libssh2 call (SFTP, channel setup).
+    io_timeout: Duration,
+    interrupt: AtomicBool,
+    wake: io::WakePipe,
+    tunnel: Option<proxy::Tunnel>,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl Connection {
+    /// `user@host:port`.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The host string Fabric would print: default user and port 22 left
+    /// out.
+    pub(crate) fn display_name(&self) -> &str {
+        &self.display
+    }
+
+    fn is_forgotten(&self) -> bool {
+        self.forgotten.load(Ordering::SeqCst) || self.owner_pid != std::process::id()
+    }
+
+    /// Whether the connection still looks usable (not marked dead, socket
+    /// not closed by the peer).
+    pub(crate) fn is_alive(&self) -> bool {
+        if self.is_forgotten() || self.dead.load(Ordering::SeqCst) {
+            return false;
+        }
+        io::socket_open(self.fd)
+    }
+
+    fn mark_dead(&self, why: &str) {
+        {
+            let mut reason = self.dead_reason.lock();
+            if reason.is_none() {
+                *reason = Some(why.to_string());
+            }
+        }
+        self.dead.store(true, Ordering::SeqCst);
+        remove_from_cache(self);
+    }
+
+    /// Takes the operation lock after checking the connection can be used.
+    fn begin(&self) -> Result<parking_lot::MutexGuard<'_, OpState>, SshError> {
+        if self.is_forgotten() {
+            return Err(SshError::new(
+                SshErrorKind::Disconnected,
+                format!(
+                    "The connection to {} belongs to another process and cannot be used here",
+                    self.name
+                ),
+            ));
+        }
+        if self.dead.load(Ordering::SeqCst) {
+            let why = self.dead_reason.lock().clone();
+            return Err(self.lost(why.as_deref()));
+        }
+        Ok(self.op.lock())
+    }
+
+    /// A Disconnected error for this connection, marking it dead.
+    fn lost(&self, detail: Option<&str>) -> SshError {
+        self.mark_dead(detail.unwrap_or("connection lost"));
+        let msg = match detail {
+            Some(d) if !d.is_empty() => format!("Connection to {} was lost ({d})", self.name),
+            _ => format!("Connection to {} was lost", self.name),
+        };
+        SshError::new(SshErrorKind::Disconnected, msg)
+    }
+
+    /// Maps a libssh2 error from an operation on this connection; transport
+    /// failures mark the connection dead.
+    fn map_err(&self, e: &ssh2::Error, what: &str) -> SshError {
+        if transport::is_transport_error(e) {
+            return self.lost(Some(&format!("{what}: {}", e.message())));
+        }
+        if let ssh2::ErrorCode::Session(-9) = e.code() {
+            // A blocking call ran out of time; libssh2 may be in the middle
+            // of a packet, so the session cannot be trusted any more.
+            self.mark_dead(&format!("timed out: {what}"));
+            return SshError::new(
+                SshErrorKind::Timeout,
+                format!("Timed out on {} ({what})", self.name),
+            );
+        }
+        SshError::new(
+            SshErrorKind::Disconnected,
+            format!("{what} on {} failed: {}", self.name, e.message()),
+        )
+    }
+}
+
+impl Connection {
+    /// Says goodbye to the server and marks the connection dead, even while
+    /// other handles to it exist. Waits for a running operation to end.
+    fn shutdown(&self) {
+        if self.is_forgotten() || self.dead.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut st = self.op.lock();
+        self.session.set_blocking(true);
+        self.session.set_timeout(2000);
+        st.posix_rename = None;
+        st.sftp = None;
+        let _ = self.session.disconnect(None, "closed by twill", None);
+        *self.dead_reason.lock() = Some("closed by disconnect_all".to_string());
+        self.dead.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if self.is_forgotten() {
+            // Inherited from a parent process: leave the parent's session
+            // untouched on the wire.
+            let st = self.op.get_mut();
+            if let Some(s) = st.sftp.take() {
+                std::mem::forget(s);
+            }
+            if let Some(r) = st.posix_rename.take() {
+                std::mem::forget(r);
+            }
+            if let Some(t) = self.tunnel.take() {
+                std::mem::forget(t);
+            }
+            return;
+        }
+        self.session.set_blocking(true);
+        self.session.set_timeout(2000);
+        let st = self.op.get_mut();
+        if let Some(r) = st.posix_rename.take() {
+            drop(r);
+        }
+        st.sftp = None;
+        if !self.dead.load(Ordering::SeqCst) {
+            let _ = self.session.disconnect(None, "closed by twill", None);
+        }
+        // SAFETY: dropped exactly once, here.
+        unsafe { ManuallyDrop::drop(&mut self.session) };
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Connection cache
+
+struct Cache {
+    map: HashMap<String, Arc<Connection>>,
+}
+
+static CACHE: Lazy<Mutex<Cache>> = Lazy::new(|| {
+    Mutex::new(Cache {
+        map: HashMap::new(),
+    })
+});
+
+fn remove_from_cache(conn: &Connection) {
+    if let Some(mut cache) = CACHE.try_lock_for(Duration::from_millis(200)) {
+        let same = cache
+            .map
+            .get(&conn.name)
+            .map(|c| std::ptr::eq(Arc::as_ptr(c), conn))
+            .unwrap_or(false);
+        if same {
+            cache.map.remove(&conn.name);
+        }
+    }
+}
+
+/// Returns the cached connection for `target`, opening (and caching) one
+/// when there is none or the cached one is dead.
+pub(crate) fn connect(target: &Target, opts: &ConnectOptions) -> Result<Arc<Connection>, SshError> {
+    let resolved = transport::resolve(target, opts)?;
+    let key = resolved.name();
+    {
+        let mut cache = CACHE.lock();
+        if let Some(conn) = cache.map.get(&key) {
+            if conn.is_alive() {
+                return Ok(Arc::clone(conn));
+            }
+            cache.map.remove(&key);
+        }
+    }
+    let conn = Arc::new(transport::open(&resolved, opts)?);
+    let mut cache = CACHE.lock();
+    if let Some(existing) = cache.map.get(&key) {
+        if existing.is_alive() {
+            // Another thread won the race; use its connection.
+            return Ok(Arc::clone(existing));
+        }
+    }
+    cache.map.insert(key, Arc::clone(&conn));
+    Ok(conn)
+}
+
+/// Closes every cached connection and returns their display names
+/// (Fabric's form), sorted.
+pub(crate) fn disconnect_all() -> Vec<String> {
+    let conns: Vec<Arc<Connection>> = {
+        let mut cache = CACHE.lock();
+        cache.map.drain().map(|(_, c)| c).collect()
+    };
+    let mut names: Vec<String> = conns.iter().map(|c| c.display.clone()).collect();
+    names.sort();
+    for c in &conns {
+        c.shutdown();
+    }
+    drop(conns);
+    names
+}
+
+/// For a process created by `fork()`: drops every cached connection
+/// without sending anything on the inherited sockets, and closes this
+/// process's copies of their descriptors. The parent's sessions are not
+/// affected. Connections still referenced elsewhere refuse further use.
+pub(crate) fn forget_all_after_fork() {
+    // In the child only the calling thread exists; a lock held by another
+    // thread of the parent at fork time would never be released.
+    let mut cache = match CACHE.try_lock() {
+        Some(c) => c,
+        None => {
+            // SAFETY: no other thread exists in this process to own it.
+            unsafe { CACHE.force_unlock() };
+            CACHE.lock()
+        }
+    };
+    for (_, conn) in cache.map.drain() {
+        conn.forgotten.store(true, Ordering::SeqCst);
+        // SAFETY: these descriptors belong to the forgotten sessions, which
+        // are never used again in this process.
+        unsafe {
+            libc::close(conn.fd);
+            for fd in &conn.extra_fds {
+                libc::close(*fd);
+            }
+        }
+        std::mem::forget(conn);
+    }
+}
+
+/// Stops the commands running on every cached connection (they get
+/// SIGINT, then SIGKILL) and makes their `exec` return
+/// [`SshErrorKind::Interrupted`]. Safe to call from any thread, e.g. a
+/// Ctrl-C handler.
+pub(crate) fn interrupt_all() {
+    let conns: Vec<Arc<Connection>> = match CACHE.try_lock_for(Duration::from_millis(500)) {
+        Some(cache) => cache.map.values().cloned().collect(),
+        None => return,
+    };
+    for c in conns {
+        c.interrupt.store(true, Ordering::SeqCst);
+        c.wake.wake();
+    }
+}
+
+/// Names (`user@host:port`) of the cached connections.
+pub(crate) fn cached_names() -> Vec<String> {
+    let cache = CACHE.lock();
+    let mut v: Vec<String> = cache.map.keys().cloned().collect();
+    v.sort();
+    v
+}

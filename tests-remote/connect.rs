@@ -1,0 +1,217 @@
+//! Connections: authentication, host keys, ssh_config, jump hosts, faults.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use twill::{run, with_settings, ErrorKind, Settings};
+
+use crate::support::{as_user, port, twill, var};
+
+fn temp_file(contents: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(contents.as_bytes()).unwrap();
+    f
+}
+
+#[test]
+fn every_key_type_and_an_encrypted_key() {
+    for key in [
+        "TWILL_TEST_KEY",
+        "TWILL_TEST_KEY_RSA",
+        "TWILL_TEST_KEY_ECDSA",
+    ] {
+        // A user@host:port string of its own per key, so no cached connection is reused.
+        let s = twill()
+            .key_filename([var(key)])
+            .host_string(format!("twill@127.0.0.3:{}", port()));
+        let s = s.set("key_under_test", key);
+        with_settings(s, || {
+            twill::disconnect_all();
+            assert_eq!(run("whoami").unwrap(), "twill", "{key}");
+        });
+    }
+    let s = twill()
+        .key_filename([var("TWILL_TEST_KEY_ENCRYPTED")])
+        .key_passphrase(var("TWILL_TEST_KEY_PASSPHRASE"))
+        .host_string(format!("twill@127.0.0.4:{}", port()));
+    with_settings(s, || assert_eq!(run("whoami").unwrap(), "twill"));
+}
+
+#[test]
+fn password_authentication() {
+    let s = twill()
+        .key_filename(Vec::<String>::new())
+        .password(var("TWILL_TEST_PASSWORD"))
+        .host_string(format!("twill@127.0.0.5:{}", port()));
+    with_settings(s, || assert_eq!(run("whoami").unwrap(), "twill"));
+}
+
+#[test]
+fn failed_authentication_is_an_auth_error() {
+    let s = twill()
+        .key_filename(Vec::<String>::new())
+        .password("wrong-password")
+        .host_string(format!("twill@127.0.0.6:{}", port()));
+    with_settings(s, || {
+        let err = run("true").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
+        assert!(err.to_string().contains("127.0.0.6"), "{err}");
+        assert!(!err.to_string().contains("wrong-password"));
+    });
+}
+
+#[test]
+fn unknown_host_key_is_refused_with_its_fingerprint() {
+    let empty = temp_file("");
+    let s = twill()
+        .known_hosts(empty.path().to_str().unwrap())
+        .host_string(format!("twill@127.0.0.7:{}", port()));
+    with_settings(s.clone(), || {
+        let err = run("true").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::HostKey, "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("SHA256:")
+                && msg.contains("accept_new_host_keys")
+                && msg.contains("127.0.0.7"),
+            "{msg}"
+        );
+    });
+    // A missing known_hosts file is no reason to skip the check.
+    let s2 = s.clone().known_hosts("/nonexistent/known_hosts");
+    with_settings(s2, || {
+        assert_eq!(run("true").unwrap_err().kind(), ErrorKind::HostKey)
+    });
+    // Accepting new keys records the key; the next connection verifies against it.
+    with_settings(s.clone().accept_new_host_keys(true), || {
+        assert_eq!(run("whoami").unwrap(), "twill")
+    });
+    let recorded = std::fs::read_to_string(empty.path()).unwrap();
+    assert!(recorded.contains("127.0.0.7"), "{recorded}");
+    twill::disconnect_all();
+    with_settings(s, || assert_eq!(run("whoami").unwrap(), "twill"));
+}
+
+#[test]
+fn changed_host_key_is_always_refused() {
+    // The server's host line with another key: the key of a different key pair.
+    let other = std::fs::read_to_string(format!("{}.pub", var("TWILL_TEST_KEY"))).unwrap();
+    let mut parts = other.split_whitespace();
+    let (kind, key) = (parts.next().unwrap(), parts.next().unwrap());
+    let wrong = temp_file(&format!("[127.0.0.8]:{} {kind} {key}\n", port()));
+    let s = twill()
+        .known_hosts(wrong.path().to_str().unwrap())
+        .host_string(format!("twill@127.0.0.8:{}", port()));
+    for accept in [false, true] {
+        with_settings(s.clone().accept_new_host_keys(accept), || {
+            let err = run("true").unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::HostKey, "{err}");
+            assert!(err.to_string().to_lowercase().contains("changed"), "{err}");
+        });
+    }
+}
+
+#[test]
+fn refused_port_fails_fast() {
+    let free = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = free.local_addr().unwrap();
+    drop(free);
+    with_settings(twill().host_string(format!("twill@{addr}")), || {
+        let started = Instant::now();
+        let err = run("true").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
+        assert!(err.to_string().contains(&addr.port().to_string()), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+    });
+}
+
+#[test]
+fn silent_server_times_out_within_the_connect_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Accepts and then says nothing.
+    let _keep = std::thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().take(2).collect();
+        std::thread::sleep(Duration::from_secs(10));
+        drop(held);
+    });
+    let s = twill()
+        .host_string(format!("twill@{addr}"))
+        .timeout(Duration::from_secs(1))
+        .connection_attempts(2);
+    with_settings(s, || {
+        let started = Instant::now();
+        let err = run("true").unwrap_err();
+        let took = started.elapsed();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+        assert!(
+            err.to_string().contains("2 times") || err.to_string().contains("tried 2"),
+            "{err}"
+        );
+        assert!(
+            took >= Duration::from_millis(1900) && took < Duration::from_secs(6),
+            "{took:?}"
+        );
+    });
+}
+
+#[test]
+fn ssh_config_aliases_are_honoured() {
+    let config = temp_file(&format!(
+        "Host web-alias\n    HostName 127.0.0.9\n    User {}\n    Port {}\n    IdentityFile {}\n    IdentitiesOnly yes\n    UserKnownHostsFile {}\n",
+        var("TWILL_TEST_USER"),
+        port(),
+        var("TWILL_TEST_KEY_RSA"),
+        var("TWILL_TEST_KNOWN_HOSTS"),
+    ));
+    let s = Settings::new()
+        .host_string("web-alias")
+        .use_ssh_config(true)
+        .ssh_config_path(config.path().to_str().unwrap())
+        .no_agent(true)
+        .no_keys(true);
+    with_settings(s, || {
+        assert_eq!(run("whoami").unwrap(), "twill");
+        assert_eq!(
+            run("echo $SSH_CONNECTION | cut -d' ' -f3").unwrap(),
+            "127.0.0.9"
+        );
+    });
+}
+
+#[test]
+fn through_a_jump_host() {
+    let jump = format!("twill@127.0.0.1:{}", port());
+    let s = twill()
+        .gateway(jump)
+        .host_string(format!("twill@127.0.0.10:{}", port()));
+    with_settings(s, || {
+        let out = run("echo $SSH_CONNECTION").unwrap();
+        let fields: Vec<&str> = out.split_whitespace().collect();
+        assert_eq!(
+            fields[0], "127.0.0.1",
+            "the connection comes from the jump host: {out}"
+        );
+        assert_eq!(fields[2], "127.0.0.10");
+    });
+}
+
+#[test]
+fn dropped_connection_is_an_error_and_the_next_call_reconnects() {
+    let s = as_user(&var("TWILL_TEST_USER")).host_string(format!("twill@127.0.0.11:{}", port()));
+    with_settings(s, || {
+        assert_eq!(run("echo up").unwrap(), "up");
+        let started = Instant::now();
+        // Kill the sshd process (owned by the user) serving this very connection.
+        let kill = "pid=$$; while [ \"$(ps -o comm= -p $pid)\" != sshd ]; do pid=$(ps -o ppid= -p $pid | tr -d ' '); done; kill -9 $pid; sleep 20";
+        let err = run(kill).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Disconnected, "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(run("echo again").unwrap(), "again");
+    });
+}
