@@ -247,10 +247,28 @@ fn main() {
     time_cmd(master);
     let scp = |from: &str, to: &str| {
         let mut c = Command::new("scp");
-        c.args(["-q", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes"]);
-        c.arg("-o").arg(format!("UserKnownHostsFile={}", var("TWILL_TEST_KNOWN_HOSTS")));
-        c.arg("-o").arg(format!("ControlPath={}", control.display()));
-        c.arg("-i").arg(var("TWILL_TEST_KEY")).arg("-P").arg(var("TWILL_TEST_PORT")).args([from, to]);
+        c.args([
+            "-q",
+            "-F",
+            "/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+        ]);
+        c.arg("-o").arg(format!(
+            "UserKnownHostsFile={}",
+            var("TWILL_TEST_KNOWN_HOSTS")
+        ));
+        c.arg("-o")
+            .arg(format!("ControlPath={}", control.display()));
+        c.arg("-i")
+            .arg(var("TWILL_TEST_KEY"))
+            .arg("-P")
+            .arg(var("TWILL_TEST_PORT"))
+            .args([from, to]);
         c
     };
     let remote_spec = format!("{}:{remote}", target());

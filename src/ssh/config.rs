@@ -57,24 +57,6 @@ pub(crate) fn home_dir() -> Option<PathBuf> {
     }
 }
 
-pub(crate) fn local_user() -> String {
-    if let Ok(u) = std::env::var("USER") {
-        if !u.is_empty() {
-            return u;
-        }
-    }
-    // SAFETY: as above.
-    unsafe {
-        let pw = libc::getpwuid(libc::getuid());
-        if pw.is_null() || (*pw).pw_name.is_null() {
-            return String::from("root");
-        }
-        std::ffi::CStr::from_ptr((*pw).pw_name)
-            .to_string_lossy()
-            .into_owned()
-    }
-}
-
 /// Expands a leading `~` or `~/` to the home directory.
 pub(crate) fn expand_tilde(p: &Path) -> PathBuf {
     let s = p.to_string_lossy();
@@ -102,7 +84,7 @@ fn expand_tokens(s: &str, host: &str) -> String {
         match chars.next() {
             Some('h') => out.push_str(host),
             Some('d') => out.push_str(&home_dir().unwrap_or_default().to_string_lossy()),
-            Some('u') => out.push_str(&local_user()),
+            Some('u') => out.push_str(&crate::state::local_user()),
             Some('%') => out.push('%'),
             Some(other) => {
                 out.push('%');

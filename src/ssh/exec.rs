@@ -263,23 +263,7 @@ impl Connection {
             }
             match self.wait_socket(st, deadline, true)? {
                 None => {}
-                Some(WaitEnd::Deadline) => {
-                    self.stop_remote(st, &ch, "TERM");
-                    return Err(SshError::new(
-                        SshErrorKind::Timeout,
-                        format!(
-                            "Command failed to finish in {}",
-                            seconds(opts.timeout.unwrap_or_default())
-                        ),
-                    ));
-                }
-                Some(WaitEnd::Interrupted) => {
-                    self.stop_remote(st, &ch, "INT");
-                    return Err(SshError::new(
-                        SshErrorKind::Interrupted,
-                        format!("The command on {} was interrupted", self.name),
-                    ));
-                }
+                Some(end) => return Err(self.stop_for(st, &ch, end, opts.timeout)),
             }
         }
 
@@ -290,23 +274,7 @@ impl Connection {
                 Ok(()) => break,
                 Err(e) if is_eagain(&e) => match self.wait_socket(st, deadline, true)? {
                     None => {}
-                    Some(WaitEnd::Deadline) => {
-                        self.stop_remote(st, &ch, "TERM");
-                        return Err(SshError::new(
-                            SshErrorKind::Timeout,
-                            format!(
-                                "Command failed to finish in {}",
-                                seconds(opts.timeout.unwrap_or_default())
-                            ),
-                        ));
-                    }
-                    Some(WaitEnd::Interrupted) => {
-                        self.stop_remote(st, &ch, "INT");
-                        return Err(SshError::new(
-                            SshErrorKind::Interrupted,
-                            format!("The command on {} was interrupted", self.name),
-                        ));
-                    }
+                    Some(end) => return Err(self.stop_for(st, &ch, end, opts.timeout)),
                 },
                 Err(e) => return Err(self.map_err(&e, "Waiting for the command to end")),
             }
@@ -326,6 +294,35 @@ impl Connection {
     /// SIGKILL if it is still there after a grace period, then closes the
     /// channel. Output arriving meanwhile is discarded. Errors are ignored
     /// (the command may already be gone); a lost connection is recorded.
+    /// Stops the command because of `end` and returns the error to report.
+    fn stop_for(
+        &self,
+        st: &mut OpState,
+        ch: &RawChannel,
+        end: WaitEnd,
+        timeout: Option<Duration>,
+    ) -> SshError {
+        match end {
+            WaitEnd::Deadline => {
+                self.stop_remote(st, ch, "TERM");
+                SshError::new(
+                    SshErrorKind::Timeout,
+                    format!(
+                        "Command failed to finish in {}",
+                        seconds(timeout.unwrap_or_default())
+                    ),
+                )
+            }
+            WaitEnd::Interrupted => {
+                self.stop_remote(st, ch, "INT");
+                SshError::new(
+                    SshErrorKind::Interrupted,
+                    format!("The command on {} was interrupted", self.name),
+                )
+            }
+        }
+    }
+
     fn stop_remote(&self, st: &mut OpState, ch: &RawChannel, first: &str) {
         let _ = self.signal(st, ch, first);
         let grace_end = Instant::now() + GRACE;
