@@ -215,3 +215,88 @@ fn dropped_connection_is_an_error_and_the_next_call_reconnects() {
         assert_eq!(run("echo again").unwrap(), "again");
     });
 }
+
+#[test]
+fn ssh_agent_authentication() {
+    let name = "connect::ssh_agent_authentication";
+    if std::env::var("TWILL_REMOTE_CHILD").as_deref() == Ok(name) {
+        // In the child: SSH_AUTH_SOCK points at an agent holding the key.
+        let s = twill()
+            .key_filename(Vec::<String>::new())
+            .no_agent(false)
+            .host_string(format!("twill@127.0.0.12:{}", port()));
+        with_settings(s.clone(), || assert_eq!(run("whoami").unwrap(), "twill"));
+        twill::disconnect_all();
+        let err = with_settings(s.no_agent(true), || run("true")).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
+        println!("AGENT-OK");
+        std::process::exit(0);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("agent.sock");
+    let mut agent = std::process::Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .spawn()
+        .unwrap();
+    struct Stop<'a>(&'a mut std::process::Child);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _stop = Stop(&mut agent);
+    let started = Instant::now();
+    while !sock.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "ssh-agent did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let added = std::process::Command::new("ssh-add")
+        .arg(var("TWILL_TEST_KEY"))
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env("TWILL_REMOTE_CHILD", name)
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("AGENT-OK"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn proxy_jump_from_ssh_config() {
+    let config = temp_file(&format!(
+        "Host jump\n    HostName 127.0.0.1\n\nHost inner\n    HostName 127.0.0.13\n    ProxyJump jump\n\nHost *\n    User {}\n    Port {}\n    IdentityFile {}\n    IdentitiesOnly yes\n    UserKnownHostsFile {}\n    StrictHostKeyChecking yes\n",
+        var("TWILL_TEST_USER"),
+        port(),
+        var("TWILL_TEST_KEY"),
+        var("TWILL_TEST_KNOWN_HOSTS"),
+    ));
+    let s = Settings::new()
+        .host_string("inner")
+        .ssh_config_path(config.path().to_str().unwrap())
+        .no_agent(true)
+        .no_keys(true);
+    with_settings(s, || {
+        let out = run("echo $SSH_CONNECTION").unwrap();
+        let fields: Vec<&str> = out.split_whitespace().collect();
+        assert_eq!((fields[0], fields[2]), ("127.0.0.1", "127.0.0.13"), "{out}");
+    });
+}
