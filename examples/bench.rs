@@ -292,14 +292,14 @@ fn main() {
     assert_eq!(std::fs::metadata(&back).unwrap().len(), mb << 20);
     let mbps = |d: Duration| mb as f64 / d.as_secs_f64();
     report(
-        "100 MB upload (MB/s; scp includes its connection setup)",
+        "100 MB upload vs scp over a ControlMaster (MB/s)",
         mbps(up_tw),
         mbps(up_os),
         "MB/s",
         false,
     );
     report(
-        "100 MB download (MB/s; scp includes its connection setup)",
+        "100 MB download vs scp over a ControlMaster (MB/s)",
         mbps(down_tw),
         mbps(down_os),
         "MB/s",
@@ -375,5 +375,34 @@ fn main() {
             ms(single),
             took.as_secs_f64() / single.as_secs_f64()
         );
+        if n == 50 {
+            // OpenSSH doing the same: one `ssh` process per host, all at once.
+            let t = Instant::now();
+            let children: Vec<_> = var("TWILL_TEST_HOSTS")
+                .split(',')
+                .take(n)
+                .map(|a| {
+                    Command::new("ssh")
+                        .args(ssh_args())
+                        .arg(format!("{}@{a}", var("TWILL_TEST_USER")))
+                        .arg("uname -a")
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .unwrap()
+                })
+                .collect();
+            for mut c in children {
+                assert!(c.wait().unwrap().success());
+            }
+            let os = t.elapsed();
+            report(
+                &format!("`uname -a` on {n} hosts in parallel vs {n} `ssh` at once (ms)"),
+                ms(took),
+                ms(os),
+                "ms",
+                true,
+            );
+        }
     }
 }
