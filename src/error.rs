@@ -37,6 +37,8 @@ pub enum ErrorKind {
     Io,
     /// The run was interrupted (Ctrl-C) and the command stopped.
     Interrupted,
+    /// The command line, or a task's arguments on it, could not be used.
+    Usage,
 }
 
 /// The error of every fallible operation in twill.

@@ -303,6 +303,9 @@ impl Execute {
         if jobs.is_empty() {
             // Fabric: no hosts means the task runs once, locally.
             let value = with_settings(Settings::new().set("command", self.name.clone()), &task);
+            if let Err(e) = value {
+                return Err(e);
+            }
             return Ok(HostResults {
                 entries: vec![("<local-only>".to_string(), value)],
             });

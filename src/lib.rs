@@ -99,6 +99,7 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
+mod cli;
 mod command;
 mod error;
 mod execute;
@@ -109,6 +110,7 @@ mod state;
 
 pub mod colors;
 
+pub use cli::{FromArg, Task, TaskArgs, Tasks};
 pub use error::{Error, ErrorKind, Result};
 pub use execute::{execute, execute_with_hosts, Execute, HostResults};
 pub use operations::abort;
@@ -129,7 +131,7 @@ pub use operations::transfer::{
 pub use output::{fastprint, puts, warn};
 pub use result::Output;
 pub use state::{
-    add_cleanup, env, set_defaults, settings, with_settings, Env, PathBehavior, Settings,
+    add_cleanup, env, set_defaults, set_env, settings, with_settings, Env, PathBehavior, Settings,
     SettingsGuard, Value,
 };
 mod ssh;

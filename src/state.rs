@@ -224,6 +224,36 @@ pub fn set_defaults(settings: Settings) -> Result<()> {
     Ok(())
 }
 
+/// Changes the settings for the rest of the run, the way assigning to
+/// Fabric's `env` does: the process-wide defaults and every scope open on
+/// this thread get `settings` applied, so the change outlives the scope it
+/// was made in.
+///
+/// This is how a task such as `production` chooses the hosts of the tasks
+/// that follow it on the command line (`fab production deploy`). In a
+/// parallel worker, the change stays in that worker.
+///
+/// ```
+/// use twill::{env, set_env, with_settings, Settings};
+///
+/// with_settings(Settings::new().warn_only(true), || {
+///     set_env(Settings::new().set("stage", "production"));
+/// });
+/// assert_eq!(env().get_str("stage"), Some("production"));
+/// # twill::set_defaults(Settings::new()).unwrap();
+/// ```
+pub fn set_env(settings: Settings) {
+    {
+        let mut defaults = DEFAULTS.write();
+        *defaults = settings.apply_to(&defaults);
+    }
+    STACK.with(|s| {
+        for frame in s.borrow_mut().iter_mut() {
+            frame.env = settings.apply_to(&frame.env);
+        }
+    });
+}
+
 /// How many scopes are open on this thread.
 pub(crate) fn depth() -> usize {
     STACK.with(|s| s.borrow().len())

@@ -1,0 +1,243 @@
+//! Fabric's task-argument syntax and the conversion of arguments to the
+//! task function's parameter types.
+
+use std::path::PathBuf;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// One task on the command line: `name:arg1,arg2,key=value`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TaskCall {
+    pub(crate) name: String,
+    pub(crate) args: TaskArgs,
+}
+
+/// The arguments given to a task on the command line, still as text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskArgs {
+    positional: Vec<String>,
+    named: Vec<(String, String)>,
+}
+
+/// Splits `text` on unescaped `sep`; `\<sep>` stands for `sep` itself.
+fn split_escaped(text: &str, sep: char) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' && chars.peek() == Some(&sep) {
+            parts.last_mut().unwrap().push(sep);
+            chars.next();
+        } else if c == sep {
+            parts.push(String::new());
+        } else {
+            parts.last_mut().unwrap().push(c);
+        }
+    }
+    parts
+}
+
+/// Splits `key=value` at the first unescaped `=`; `\=` is a literal `=`.
+fn split_key_value(part: &str) -> (Option<String>, String) {
+    let mut key = None;
+    let mut out = String::new();
+    let mut chars = part.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' && chars.peek() == Some(&'=') {
+            out.push('=');
+            chars.next();
+        } else if c == '=' && key.is_none() {
+            key = Some(std::mem::take(&mut out));
+        } else {
+            out.push(c);
+        }
+    }
+    (key, out)
+}
+
+/// Parses `name:a,b,k=v` (`\,` and `\=` escape).
+pub(crate) fn parse_task_call(spec: &str) -> TaskCall {
+    let (name, rest) = match spec.split_once(':') {
+        Some((n, r)) => (n.to_string(), Some(r)),
+        None => (spec.to_string(), None),
+    };
+    let mut args = TaskArgs::default();
+    if let Some(rest) = rest.filter(|r| !r.is_empty()) {
+        for part in split_escaped(rest, ',') {
+            match split_key_value(&part) {
+                (Some(key), value) => args.named.push((key, value)),
+                (None, value) => args.positional.push(value),
+            }
+        }
+    }
+    TaskCall { name, args }
+}
+
+/// Parses `--set k=v,k2=v2` (`k` alone means `true`, `k=` the empty string).
+pub(crate) fn parse_set(spec: &str) -> Vec<(String, String)> {
+    split_escaped(spec, ',')
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (p, "true".to_string()),
+        })
+        .collect()
+}
+
+impl TaskArgs {
+    /// Removes a named argument and returns its value.
+    pub(crate) fn take(&mut self, key: &str) -> Option<String> {
+        let i = self.named.iter().position(|(k, _)| k == key)?;
+        Some(self.named.remove(i).1)
+    }
+
+    /// Positional arguments in order.
+    pub fn positional(&self) -> &[String] {
+        &self.positional
+    }
+
+    /// Named arguments (`key=value`) in order.
+    pub fn named(&self) -> &[(String, String)] {
+        &self.named
+    }
+
+    /// Checks the arguments against the task's parameters: no more
+    /// positional arguments than parameters, no unknown names, nothing
+    /// given twice.
+    pub(crate) fn check(&self, task: &str, params: &[(&str, bool, &str)]) -> Result<()> {
+        if self.positional.len() > params.len() {
+            return Err(usage(format!(
+                "task '{task}' takes {} argument(s) but {} were given",
+                params.len(),
+                self.positional.len()
+            )));
+        }
+        for (k, _) in &self.named {
+            match params.iter().position(|(name, _, _)| name == k) {
+                None => {
+                    let names: Vec<&str> = params.iter().map(|p| p.0).collect();
+                    return Err(usage(format!(
+                        "task '{task}' has no argument '{k}' (its arguments: {})",
+                        if names.is_empty() {
+                            "none".to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    )));
+                }
+                Some(i) if i < self.positional.len() => {
+                    return Err(usage(format!("task '{task}' got the argument '{k}' twice")));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The argument for parameter `name` at position `index`, converted.
+    #[doc(hidden)]
+    pub fn get<T: FromArg>(&self, task: &str, name: &str, index: usize) -> Result<T> {
+        let given = self
+            .named
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .or_else(|| self.positional.get(index).map(String::as_str));
+        match given {
+            Some(text) => T::from_arg(text).map_err(|why| {
+                usage(format!(
+                    "task '{task}': argument '{name}' expects {}, but got '{text}'{}",
+                    T::describe(),
+                    if why.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({why})")
+                    }
+                ))
+            }),
+            None => T::missing()
+                .ok_or_else(|| usage(format!("task '{task}' needs the argument '{name}'"))),
+        }
+    }
+}
+
+pub(crate) fn usage(msg: String) -> Error {
+    Error::new(ErrorKind::Usage, msg)
+}
+
+/// A task parameter type: converted from the text of a command-line
+/// argument. Implemented for `String`, `PathBuf`, `bool`, the integer and
+/// float types, and `Option<T>` (an optional argument).
+pub trait FromArg: Sized {
+    /// Converts the argument's text, or says why it does not fit.
+    fn from_arg(text: &str) -> std::result::Result<Self, String>;
+    /// The value when the argument is not given; `None` makes it required.
+    fn missing() -> Option<Self> {
+        None
+    }
+    /// How the expected value is described in error messages.
+    fn describe() -> &'static str;
+}
+
+impl FromArg for String {
+    fn from_arg(text: &str) -> std::result::Result<Self, String> {
+        Ok(text.to_string())
+    }
+    fn describe() -> &'static str {
+        "text"
+    }
+}
+
+impl FromArg for PathBuf {
+    fn from_arg(text: &str) -> std::result::Result<Self, String> {
+        Ok(PathBuf::from(text))
+    }
+    fn describe() -> &'static str {
+        "a path"
+    }
+}
+
+impl FromArg for bool {
+    fn from_arg(text: &str) -> std::result::Result<Self, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "y" | "1" | "on" => Ok(true),
+            "false" | "no" | "n" | "0" | "off" | "" => Ok(false),
+            _ => Err(String::new()),
+        }
+    }
+    fn describe() -> &'static str {
+        "true or false"
+    }
+}
+
+macro_rules! from_arg_numbers {
+    ($($t:ty => $what:expr),*) => {$(
+        impl FromArg for $t {
+            fn from_arg(text: &str) -> std::result::Result<Self, String> {
+                text.trim().parse::<$t>().map_err(|e| e.to_string())
+            }
+            fn describe() -> &'static str {
+                $what
+            }
+        }
+    )*};
+}
+
+from_arg_numbers! {
+    i8 => "a whole number", i16 => "a whole number", i32 => "a whole number", i64 => "a whole number",
+    u8 => "a whole number of 0 or more", u16 => "a whole number of 0 or more", u32 => "a whole number of 0 or more",
+    u64 => "a whole number of 0 or more", usize => "a whole number of 0 or more",
+    f32 => "a number", f64 => "a number"
+}
+
+impl<T: FromArg> FromArg for Option<T> {
+    fn from_arg(text: &str) -> std::result::Result<Self, String> {
+        T::from_arg(text).map(Some)
+    }
+    fn missing() -> Option<Self> {
+        Some(None)
+    }
+    fn describe() -> &'static str {
+        T::describe()
+    }
+}

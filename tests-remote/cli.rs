@@ -1,0 +1,432 @@
+//! The command line: the `twill` binary, the ported fabfile example, and a
+//! task list with typed parameters, all against the throwaway sshd.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use assert_cmd::prelude::*;
+use twill::{env, set_env, task, with_settings, Settings, Tasks};
+
+use crate::support::{host_for, port, text, twill, var};
+
+/// Options that reach the throwaway server.
+fn conn() -> Vec<String> {
+    vec![
+        "-i".into(),
+        var("TWILL_TEST_KEY"),
+        "-a".into(),
+        "-k".into(),
+        "--set".into(),
+        format!(
+            "known_hosts={},use_ssh_config=false",
+            var("TWILL_TEST_KNOWN_HOSTS")
+        ),
+    ]
+}
+
+fn twill_cmd() -> Command {
+    let mut c = Command::cargo_bin("twill").unwrap();
+    c.args(conn());
+    c
+}
+
+/// The built `fabfile` example (cargo builds examples with the tests).
+fn fabfile() -> Command {
+    let dir: PathBuf = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples");
+    let mut c = Command::new(dir.join("fabfile"));
+    c.args(conn());
+    c
+}
+
+fn addr(n: usize) -> String {
+    format!("twill@127.0.0.{n}:{}", port())
+}
+
+#[test]
+fn ad_hoc_command_on_several_hosts_with_fabrics_closing_lines() {
+    let out = twill_cmd()
+        .args([
+            "-H",
+            &format!("{},{}", addr(1), addr(2)),
+            "--",
+            "echo",
+            "hi",
+            "from",
+            "$(hostname)",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for h in [addr(1), addr(2)] {
+        assert!(stdout.contains(&format!("[{h}] Executing task '<remainder>'\n[{h}] run: echo hi from $(hostname)\n[{h}] out: hi from ")), "{stdout}");
+    }
+    assert!(stdout.contains("\nDone.\nDisconnecting from "), "{stdout}");
+    // Parallel, excluding one host, with the running lines hidden.
+    let out = twill_cmd()
+        .args([
+            "-P",
+            "-H",
+            &format!("{},{},{}", addr(1), addr(2), addr(3)),
+            "-x",
+            &addr(2),
+            "--hide",
+            "running",
+            "--",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = text(&out.stdout);
+    assert!(
+        !stdout.contains(&addr(2)) && !stdout.contains("run: true"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn sudo_put_and_get_from_the_command_line() {
+    let sudo_host = format!("{}@127.0.0.1:{}", var("TWILL_TEST_SUDO_USER"), port());
+    let out = twill_cmd()
+        .args(["-H", &sudo_host, "--sudo", "--", "whoami"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("out: root"));
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("payload,with=odd chars.txt");
+    std::fs::write(&local, "payload\n").unwrap();
+    let remote = format!("/tmp/twill-cli-put-{}.txt", std::process::id());
+    let out = twill_cmd()
+        .args(["-H", &addr(1), "put", local.to_str().unwrap(), &remote])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&remote).unwrap(), "payload\n");
+    let back = dir.path().join("back.txt");
+    let out = twill_cmd()
+        .args(["-H", &addr(1), "get", &remote, back.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&back).unwrap(), "payload\n");
+    std::fs::remove_file(&remote).unwrap();
+}
+
+#[test]
+fn exit_codes_warn_only_and_bad_hosts() {
+    let failing = twill_cmd()
+        .args(["-H", &addr(1), "--", "exit", "3"])
+        .output()
+        .unwrap();
+    assert_eq!(failing.status.code(), Some(1));
+    let stderr = text(&failing.stderr);
+    assert!(
+        stderr.contains("Fatal error: [")
+            && stderr.contains("run() received nonzero return code 3 while executing!")
+            && stderr.contains("\nAborting.\n"),
+        "{stderr}"
+    );
+    let warned = twill_cmd()
+        .args(["-w", "-H", &addr(1), "--", "exit", "3"])
+        .output()
+        .unwrap();
+    assert_eq!(warned.status.code(), Some(0));
+    assert!(
+        text(&warned.stderr).contains("Warning: ["),
+        "{}",
+        text(&warned.stderr)
+    );
+
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("twill@{}", free.local_addr().unwrap());
+    drop(free);
+    let hosts = format!("{dead},{}", addr(1));
+    let aborted = twill_cmd()
+        .args(["-H", &hosts, "--", "echo", "reached"])
+        .output()
+        .unwrap();
+    assert_eq!(aborted.status.code(), Some(1));
+    assert!(
+        text(&aborted.stderr).contains(&dead),
+        "{}",
+        text(&aborted.stderr)
+    );
+    assert!(
+        !text(&aborted.stdout).contains("out: reached"),
+        "a serial run stops at the bad host"
+    );
+    let skipped = twill_cmd()
+        .args(["--skip-bad-hosts", "-H", &hosts, "--", "echo", "reached"])
+        .output()
+        .unwrap();
+    assert_eq!(skipped.status.code(), Some(0), "{}", text(&skipped.stderr));
+    assert!(text(&skipped.stdout).contains("out: reached"));
+    assert!(
+        text(&skipped.stderr).contains("Warning:"),
+        "{}",
+        text(&skipped.stderr)
+    );
+}
+
+#[test]
+fn usage_errors_exit_2_with_a_hint() {
+    for args in [
+        vec!["nope"],
+        vec!["--bogus-option"],
+        vec![],
+        vec!["-z", "many", "--", "true"],
+        vec!["--hide", "stdotu", "--", "true"],
+    ] {
+        let out = Command::cargo_bin("twill")
+            .unwrap()
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.starts_with("twill: ") && stderr.contains("Try 'twill --help'"),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 2, "one line and a hint: {stderr}");
+    }
+    let help = Command::cargo_bin("twill")
+        .unwrap()
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+    assert!(text(&help.stdout).contains("--skip-bad-hosts"));
+}
+
+#[test]
+fn the_ported_fabfile_lists_documents_and_deploys() {
+    let list = fabfile().arg("-l").output().unwrap();
+    assert!(list.status.success());
+    let stdout = text(&list.stdout);
+    assert!(stdout.starts_with("Available commands:\n\n"), "{stdout}");
+    assert!(
+        stdout.contains("    deploy      Pull, install, migrate and restart.\n"),
+        "{stdout}"
+    );
+    let doc = fabfile().args(["-d", "deploy"]).output().unwrap();
+    assert_eq!(
+        text(&doc.stdout),
+        "Displaying detailed information for task 'deploy':\n\n    Pull, install, migrate and restart.\n\n    The branch defaults to main.\n\n    Arguments: branch=None\n\n"
+    );
+
+    let project = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        project.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let web = format!(
+        "{}@127.0.0.2:{p},{}@127.0.0.3:{p}",
+        var("TWILL_TEST_SUDO_USER"),
+        var("TWILL_TEST_SUDO_USER"),
+        p = port()
+    );
+    let db = format!("{}@127.0.0.4:{}", var("TWILL_TEST_SUDO_USER"), port());
+    let out = fabfile()
+        .args([
+            "--set",
+            &format!("project={}", project.path().display()),
+            "production",
+            "deploy:branch=release-2",
+        ])
+        .env("SHOP_WEB_HOSTS", &web)
+        .env("SHOP_DB_HOSTS", &db)
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    let p = project.path();
+    assert_eq!(
+        std::fs::read_to_string(p.join("BRANCH")).unwrap(),
+        "release-2\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.join("MIGRATED")).unwrap(),
+        "migrated release-2\n"
+    );
+    assert!(p.join("INSTALLED").exists() && p.join("RESTARTED").exists());
+    assert!(stdout.contains("out: restarted as root"), "{stdout}");
+    assert_eq!(
+        stdout.matches("Executing task 'migrate'").count(),
+        1,
+        "migrate runs once: {stdout}"
+    );
+    assert_eq!(
+        stdout.matches("Executing task 'restart'").count(),
+        2,
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("Executing task 'production'"),
+        "a task without hosts runs once, locally: {stdout}"
+    );
+
+    // Host precedence: the call's own hosts= beat the task's roles.
+    let own = format!("{}@127.0.0.5:{}", var("TWILL_TEST_SUDO_USER"), port());
+    let out = fabfile()
+        .args([
+            "--set",
+            &format!("project={}", project.path().display()),
+            "production",
+            &format!("pull:branch=hotfix,hosts={own}"),
+        ])
+        .env("SHOP_WEB_HOSTS", &web)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&format!("[{own}] Executing task 'pull'")) && !stdout.contains("127.0.0.2"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.join("BRANCH")).unwrap(),
+        "hotfix\n"
+    );
+    // Without `production` there is no role `web`: Fabric aborts on it.
+    let out = fabfile().arg("pull").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("The following specified roles do not exist:\n    web"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+task! {
+    /// Count to n.
+    fn count(n: u32, label: String, loud: Option<bool>) -> twill::Result<()> {
+        let label = if loud.unwrap_or(false) { label.to_uppercase() } else { label };
+        twill::puts(&format!("{label}: {}", (1..=n).map(|i| i.to_string()).collect::<Vec<_>>().join(" ")));
+        Ok(())
+    }
+}
+
+task! {
+    /// Choose a stage for the tasks after this one.
+    fn stage(name: String) -> twill::Result<()> {
+        set_env(Settings::new().set("stage", name));
+        Ok(())
+    }
+}
+
+task! {
+    /// Print the stage and the host.
+    fn show() -> twill::Result<()> {
+        let host = env().host_string().unwrap_or("local").to_string();
+        twill::puts(&format!("stage={} host={host}", env().get_str("stage").unwrap_or("none")));
+        Ok(())
+    }
+}
+
+fn tasks() -> Tasks {
+    Tasks::new()
+        .program_name("fixture")
+        .task(count::task())
+        .task(stage::task())
+        .namespace(
+            "db",
+            Tasks::new().task(show::task().hosts([host_for("twill")])),
+        )
+        .task(show::task())
+}
+
+/// Runs the fixture task list with `args` in a child copy of this test
+/// binary (the arguments travel in an environment variable, since the child
+/// runs the calling test from its start).
+fn fixture(test: &str, args: &[&str]) -> std::process::Output {
+    if std::env::var("TWILL_REMOTE_CHILD").as_deref() == Ok(test) {
+        let args: Vec<String> = std::env::var("TWILL_FIXTURE_ARGS")
+            .unwrap()
+            .split('\u{1f}')
+            .filter(|a| !a.is_empty())
+            .map(String::from)
+            .collect();
+        let code = with_settings(twill().unset("host_string"), || {
+            tasks().run_args(std::iter::once("fixture".to_string()).chain(args))
+        });
+        std::process::exit(code.into());
+    }
+    Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env("TWILL_REMOTE_CHILD", test)
+        .env("TWILL_FIXTURE_ARGS", args.join("\u{1f}"))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn typed_arguments_are_converted_or_refused() {
+    let t = "cli::typed_arguments_are_converted_or_refused";
+    let ok = fixture(t, &["count:3,label=a\\,b", "count:2,label=x,loud=yes"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    assert!(
+        text(&ok.stdout).contains("a,b: 1 2 3\nX: 1 2\n"),
+        "{}",
+        text(&ok.stdout)
+    );
+    let cases = [
+        (
+            vec!["count:abc,label=x"],
+            "task 'count': argument 'n' expects a whole number of 0 or more, but got 'abc'",
+        ),
+        (vec!["count:3"], "task 'count' needs the argument 'label'"),
+        (
+            vec!["count:1,x,true,extra"],
+            "task 'count' takes 3 argument(s) but 4 were given",
+        ),
+        (
+            vec!["count:1,label=x,colour=red"],
+            "task 'count' has no argument 'colour' (its arguments: n, label, loud)",
+        ),
+        (
+            vec!["count:1,label=x,loud=perhaps"],
+            "argument 'loud' expects true or false, but got 'perhaps'",
+        ),
+        (vec!["nosuchtask"], "task 'nosuchtask' not found"),
+    ];
+    for (args, expected) in cases {
+        let out = fixture(t, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&out.stderr).contains(expected),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            !text(&out.stdout).contains("Executing task"),
+            "nothing runs on a usage error"
+        );
+    }
+}
+
+#[test]
+fn tasks_run_in_order_and_settings_carry_to_the_next() {
+    let t = "cli::tasks_run_in_order_and_settings_carry_to_the_next";
+    let out = fixture(t, &["show", "stage:production", "show", "db.show"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let first = stdout.find("stage=none host=local").expect(&stdout);
+    let second = stdout.find("stage=production host=local").expect(&stdout);
+    let third = stdout
+        .find(&format!(
+            "[{0}] stage=production host={0}",
+            host_for("twill")
+        ))
+        .expect(&stdout);
+    assert!(first < second && second < third, "{stdout}");
+}
