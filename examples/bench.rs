@@ -45,8 +45,10 @@ fn settings() -> Settings {
         .hide("everything")
 }
 
-fn ssh_args() -> Vec<String> {
-    [
+/// The OpenSSH client options for the test server; `port_flag` is `-p`
+/// for ssh and `-P` for scp.
+fn openssh_options(port_flag: &str) -> Vec<String> {
+    let mut args: Vec<String> = [
         "-F",
         "/dev/null",
         "-o",
@@ -58,15 +60,20 @@ fn ssh_args() -> Vec<String> {
     ]
     .iter()
     .map(|s| s.to_string())
-    .chain([
+    .collect();
+    args.extend([
         "-o".into(),
         format!("UserKnownHostsFile={}", var("TWILL_TEST_KNOWN_HOSTS")),
         "-i".into(),
         var("TWILL_TEST_KEY"),
-        "-p".into(),
+        port_flag.into(),
         var("TWILL_TEST_PORT"),
-    ])
-    .collect()
+    ]);
+    args
+}
+
+fn ssh_args() -> Vec<String> {
+    openssh_options("-p")
 }
 
 fn target() -> String {
@@ -247,28 +254,10 @@ fn main() {
     time_cmd(master);
     let scp = |from: &str, to: &str| {
         let mut c = Command::new("scp");
-        c.args([
-            "-q",
-            "-F",
-            "/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "StrictHostKeyChecking=yes",
-        ]);
-        c.arg("-o").arg(format!(
-            "UserKnownHostsFile={}",
-            var("TWILL_TEST_KNOWN_HOSTS")
-        ));
+        c.arg("-q").args(openssh_options("-P"));
         c.arg("-o")
             .arg(format!("ControlPath={}", control.display()));
-        c.arg("-i")
-            .arg(var("TWILL_TEST_KEY"))
-            .arg("-P")
-            .arg(var("TWILL_TEST_PORT"))
-            .args([from, to]);
+        c.args([from, to]);
         c
     };
     let remote_spec = format!("{}:{remote}", target());

@@ -11,5 +11,6 @@ ensure_packages() {
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
 }
-# libssh2 builds against OpenSSL and zlib; local sudo tests need sudo.
-ensure_packages libssl-dev zlib1g-dev pkg-config gcc sudo
+# libssh2 builds against OpenSSL and zlib; local sudo tests need sudo; the
+# tests and benchmarks use the OpenSSH client tools, pgrep/ps and hostname.
+ensure_packages libssl-dev zlib1g-dev pkg-config gcc sudo openssh-client procps hostname
