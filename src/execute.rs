@@ -763,9 +763,9 @@ mod parallel {
         let (err_r, err_w) = pipe()?;
         let (rep_r, rep_w) = pipe()?;
         // Nothing buffered may be written twice, by parent and child.
+        // (Standard error has no buffer.)
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
-        let _ = std::io::stderr().flush();
         // SAFETY: fork; the child only runs the task and exits with _exit.
         let pid = unsafe { libc::fork() };
         if pid < 0 {
@@ -799,6 +799,10 @@ mod parallel {
             worker_signals();
             ssh::forget_all_after_fork();
             output::reset_after_fork();
+            // The default panic hook prints through std's stderr lock, which
+            // another thread of the parent may have held at the fork. A
+            // panic is reported as this host's failure instead.
+            std::panic::set_hook(Box::new(|_| {}));
             let report = {
                 let _base = snapshot.clone().install();
                 let _scope = crate::state::settings(settings.parallel(true).linewise(true));

@@ -3,6 +3,7 @@
 //! threads never mix inside a line.
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 
@@ -98,12 +99,33 @@ impl Levels {
 
 static LOCK: Mutex<()> = Mutex::new(());
 
+/// Set in a forked worker: print with plain `write(2)` calls.
+static IN_WORKER: AtomicBool = AtomicBool::new(false);
+
 /// In a forked worker: another thread of the parent may have held the
-/// print lock at the moment of the fork; no one will release it here.
+/// print lock, or the standard library's stdout/stderr locks, at the
+/// moment of the fork; no one would ever release them here. From now on
+/// this process prints with plain `write(2)` calls under a fresh lock.
 pub(crate) fn reset_after_fork() {
     if LOCK.is_locked() {
         // SAFETY: the process has a single thread, so no guard is alive.
         unsafe { LOCK.force_unlock() };
+    }
+    IN_WORKER.store(true, Ordering::SeqCst);
+}
+
+/// Writes all of `bytes` to file descriptor `fd`, bypassing std's locks.
+fn write_fd(fd: i32, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        // SAFETY: writing from a live buffer to a descriptor we own.
+        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if n <= 0 {
+            if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return;
+        }
+        bytes = &bytes[n as usize..];
     }
 }
 
@@ -117,6 +139,10 @@ pub(crate) enum Pipe {
 /// Writes `text` to stdout or stderr in one piece, under the print lock.
 pub(crate) fn emit(pipe: Pipe, text: &str) {
     let _g = LOCK.lock();
+    if IN_WORKER.load(Ordering::Relaxed) {
+        write_fd(if pipe == Pipe::Out { 1 } else { 2 }, text.as_bytes());
+        return;
+    }
     // Output that cannot be written (a closed pipe) is dropped, as a
     // terminal program would; it must never turn into a failed command.
     match pipe {

@@ -431,3 +431,54 @@ fn ctrl_c_stops_every_worker_and_remote_command() {
     });
     assert_eq!(survivors.count(), 0, "a worker process survived");
 }
+
+#[test]
+fn execute_relays_worker_output_while_another_thread_holds_the_stderr_lock() {
+    // Another thread holds the standard library's stderr lock while the
+    // workers are forked: a worker that printed through it would wait
+    // forever for a lock no thread of its own will release.
+    let out = in_child(
+        "execute::execute_relays_worker_output_while_another_thread_holds_the_stderr_lock",
+        || {
+            let (held_tx, held_rx) = std::sync::mpsc::channel();
+            let holder = std::thread::spawn(move || {
+                let _out = std::io::stdout().lock();
+                let _err = std::io::stderr().lock();
+                held_tx.send(()).unwrap();
+                std::thread::sleep(Duration::from_secs(3));
+            });
+            held_rx.recv().unwrap();
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let r: twill::Result<()> = with_settings(twill().hide("running"), || {
+                    Execute::new("noisy")
+                        .hosts(hosts(8))
+                        .parallel(true)
+                        .run(|| {
+                            twill::puts("from a worker");
+                            twill::warn("a warning from a worker");
+                            Ok(())
+                        })?;
+                    Ok(())
+                });
+                let _ = tx.send(r.is_ok());
+            });
+            let finished = rx.recv_timeout(Duration::from_secs(30));
+            holder.join().unwrap();
+            println!("\nRESULT {finished:?}");
+        },
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("RESULT Ok(true)"),
+        "execute hung or failed: {}",
+        stdout.lines().rev().take(3).collect::<Vec<_>>().join(" | ")
+    );
+    assert_eq!(stdout.matches("] from a worker").count(), 8);
+    assert_eq!(
+        text(&out.stderr)
+            .matches("Warning: a warning from a worker")
+            .count(),
+        8
+    );
+}
