@@ -67,7 +67,14 @@ fn ad_hoc_command_on_several_hosts_with_fabrics_closing_lines() {
     for h in [addr(1), addr(2)] {
         assert!(stdout.contains(&format!("[{h}] Executing task '<remainder>'\n[{h}] run: echo hi from $(hostname)\n[{h}] out: hi from ")), "{stdout}");
     }
-    assert!(stdout.contains("\nDone.\nDisconnecting from "), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "\nDone.\nDisconnecting from {}... done.\nDisconnecting from {}... done.\n",
+            addr(1),
+            addr(2)
+        )),
+        "{stdout}"
+    );
     // Parallel, excluding one host, with the running lines hidden.
     let out = twill_cmd()
         .args([

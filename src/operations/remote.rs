@@ -90,9 +90,23 @@ pub fn remote_file_exists_with(path: &str, use_sudo: bool) -> Result<bool> {
 /// Closes every cached connection, printing Fabric's
 /// `Disconnecting from <host>... done.` for each (status group).
 pub fn disconnect_all() {
+    let user = env().user();
     for name in ssh::disconnect_all() {
-        output::status(&format!("Disconnecting from {name}... done."));
+        output::status(&format!(
+            "Disconnecting from {}... done.",
+            denormalize(&name, &user)
+        ));
     }
+}
+
+/// Fabric's short form of `user@host:port`: the user left out when it is
+/// the current one, and port 22 left out.
+fn denormalize(name: &str, current_user: &str) -> String {
+    let name = match name.split_once('@') {
+        Some((u, rest)) if u == current_user => rest,
+        _ => name,
+    };
+    name.strip_suffix(":22").unwrap_or(name).to_string()
 }
 
 /// The host string in force, or an error naming the operation.

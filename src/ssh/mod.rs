@@ -430,14 +430,14 @@ pub(crate) fn connect(target: &Target, opts: &ConnectOptions) -> Result<Arc<Conn
     Ok(conn)
 }
 
-/// Closes every cached connection and returns their display names
-/// (Fabric's form), sorted.
+/// Closes every cached connection and returns their `user@host:port`
+/// names, sorted.
 pub(crate) fn disconnect_all() -> Vec<String> {
     let conns: Vec<Arc<Connection>> = {
         let mut cache = CACHE.lock();
         cache.map.drain().map(|(_, c)| c).collect()
     };
-    let mut names: Vec<String> = conns.iter().map(|c| c.display.clone()).collect();
+    let mut names: Vec<String> = conns.iter().map(|c| c.name.clone()).collect();
     names.sort();
     for c in &conns {
         c.shutdown();
