@@ -120,16 +120,6 @@ struct Options {
     command: Vec<String>,
 }
 
-fn split_list(s: &Option<String>) -> Vec<String> {
-    s.as_deref()
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|h| !h.is_empty())
-        .map(String::from)
-        .collect()
-}
-
 fn seconds(s: f64, what: &str) -> Result<Duration> {
     Duration::try_from_secs_f64(s)
         .map_err(|_| usage(format!("{what} must be a number of seconds, not {s}")))
@@ -146,17 +136,16 @@ impl Options {
                     .map_err(|e| usage(e.message().to_string()))?;
             }
         }
-        let hosts = split_list(&self.hosts);
-        if !hosts.is_empty() {
-            s = s.hosts(hosts);
-        }
-        let roles = split_list(&self.roles);
-        if !roles.is_empty() {
-            s = s.roles(roles);
-        }
-        let exclude = split_list(&self.exclude_hosts);
-        if !exclude.is_empty() {
-            s = s.exclude_hosts(exclude);
+        for (key, list) in [
+            ("hosts", &self.hosts),
+            ("roles", &self.roles),
+            ("exclude_hosts", &self.exclude_hosts),
+        ] {
+            if let Some(list) = list {
+                s = s
+                    .set_str(key, list)
+                    .map_err(|e| usage(e.message().to_string()))?;
+            }
         }
         if self.parallel {
             s = s.parallel(true);

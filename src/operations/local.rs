@@ -7,7 +7,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::command;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{seconds, Error, ErrorKind, Result};
 use crate::output::{self, Group};
 use crate::result::Output;
 use crate::state::{env, Env, Settings};
@@ -214,15 +214,6 @@ pub(crate) fn finish_message(
         Some(h) => err.with_host(h),
         None => err,
     })
-}
-
-pub(crate) fn seconds(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s.fract() == 0.0 {
-        format!("{}", s as u64)
-    } else {
-        format!("{s}")
-    }
 }
 
 fn return_code(status: ExitStatus) -> i32 {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use crate::command::{self, RemoteSpec};
-use crate::state::env;
+use crate::state::{env, Env};
 
 /// A shared writer that receives a command's output as it arrives.
 pub(crate) type Sink = Arc<Mutex<dyn Write + Send>>;
@@ -140,28 +140,26 @@ impl RunOptions {
     /// The command exactly as [`run_with`](crate::run_with) would send it
     /// under the current settings, without connecting anywhere.
     pub fn real_command(&self, command: &str) -> String {
-        command::remote(&env(), command, &self.spec())
+        self.real(&env(), command, false)
     }
 
     /// The command exactly as [`sudo_with`](crate::sudo_with) would send it.
     pub fn real_sudo_command(&self, command: &str) -> String {
-        let env = env();
+        self.real(&env(), command, true)
+    }
+
+    /// The real command under `env`: the shell wrapper by default, and for
+    /// sudo the user given here, else the `sudo_user` setting.
+    pub(crate) fn real(&self, env: &Env, command: &str, sudo: bool) -> String {
         let user = self
             .user
             .clone()
             .or_else(|| env.sudo_user().map(String::from));
         let spec = RemoteSpec {
-            sudo: Some((user.as_deref(), self.group.as_deref())),
-            ..self.spec()
-        };
-        command::remote(&env, command, &spec)
-    }
-
-    fn spec(&self) -> RemoteSpec<'_> {
-        RemoteSpec {
             shell: self.shell.unwrap_or(true),
             shell_escape: self.shell_escape,
-            sudo: None,
-        }
+            sudo: sudo.then_some((user.as_deref(), self.group.as_deref())),
+        };
+        command::remote(env, command, &spec)
     }
 }

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::command::{self, RemoteSpec};
+use crate::error::seconds;
 use crate::error::{Error, ErrorKind, Result};
-use crate::operations::local::{finish_message, seconds};
+use crate::operations::local::finish_message;
 use crate::operations::options::{RunOptions, Sink};
 use crate::output::{self, LinePrinter, Pipe};
 use crate::result::Output;
@@ -197,16 +197,7 @@ fn execute(command: &str, opts: &RunOptions, sudo: bool) -> Result<Output> {
     let env = env();
     let which = if sudo { "sudo" } else { "run" };
     let host = current_host(&env, which)?;
-    let user = opts
-        .user
-        .clone()
-        .or_else(|| env.sudo_user().map(String::from));
-    let spec = RemoteSpec {
-        shell: opts.shell.unwrap_or(true),
-        shell_escape: opts.shell_escape,
-        sudo: sudo.then_some((user.as_deref(), opts.group.as_deref())),
-    };
-    let real = command::remote(&env, command, &spec);
+    let real = opts.real(&env, command, sudo);
     output::running(&env, &host, which, command, &real);
 
     let conn = connection(&env, &host).map_err(|e| e.with_command(command))?;

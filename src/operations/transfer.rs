@@ -154,16 +154,13 @@ fn upload_inner(local: &Path, remote: &str, opts: &UploadOptions) -> Result<Vec<
     let sources = expand_local(&local, !opts.no_glob)?;
     let conn = connection(&env, &host)?;
     let base = remote_path(&env, &conn, &host, remote)?;
-    let base_is_dir = if opts.use_sudo {
-        // The login user may not even be allowed to look at the target.
-        sudo_with(
-            &format!("test -d \"{base}\""),
-            &RunOptions::new().quiet(true),
-        )?
-        .succeeded()
-    } else {
-        is_remote_dir(&conn, &host, &base)?
+    // With sudo, the login user may not even be allowed to look at the target.
+    let view = RemoteView {
+        conn: &conn,
+        host: &host,
+        sudo: opts.use_sudo,
     };
+    let base_is_dir = view.is_dir(&base)?;
     let several = sources.len() > 1;
     let mut written = Vec::new();
     for src in sources {

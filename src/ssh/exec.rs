@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::chan::RawChannel;
 use super::{io, Connection, OpState, SshError, SshErrorKind};
+use crate::error::seconds;
 
 /// Which output stream a chunk came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,20 +53,6 @@ fn is_eagain(e: &ssh2::Error) -> bool {
     matches!(e.code(), ssh2::ErrorCode::Session(-37))
 }
 
-fn seconds(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if d.subsec_millis() == 0 {
-        let n = d.as_secs();
-        if n == 1 {
-            "1 second".to_string()
-        } else {
-            format!("{n} seconds")
-        }
-    } else {
-        format!("{s:.1} seconds")
-    }
-}
-
 /// Why a wait ended without the socket becoming ready.
 enum WaitEnd {
     Deadline,
@@ -94,7 +81,7 @@ impl Connection {
         if let Some(k) = self.keepalive {
             if now.saturating_duration_since(st.last_rx) >= k * 2 + Duration::from_secs(1) {
                 return Err(self.lost(Some(&format!(
-                    "no answer to keepalive messages for {}",
+                    "no answer to keepalive messages for {} seconds",
                     seconds(now - st.last_rx)
                 ))));
             }
@@ -308,7 +295,7 @@ impl Connection {
                 SshError::new(
                     SshErrorKind::Timeout,
                     format!(
-                        "Command failed to finish in {}",
+                        "Command failed to finish in {} seconds",
                         seconds(timeout.unwrap_or_default())
                     ),
                 )
