@@ -342,16 +342,19 @@ impl Execute {
             announce(env, &host, &self.name);
             let result =
                 with_settings(settings, || run_caught(task)).map_err(|e| with_host(e, &host));
+            let tolerated =
+                |e: &Error| env.warn_only() || (env.skip_bad_hosts() && is_connection_failure(e));
+            let result = match result {
+                Err(e)
+                    if e.kind() == ErrorKind::Interrupted || INTERRUPTED.load(Ordering::SeqCst) =>
+                {
+                    return Err(interrupted_error(&host))
+                }
+                Err(e) if !tolerated(&e) => return Err(e),
+                other => other,
+            };
             if let Err(e) = &result {
-                if e.kind() == ErrorKind::Interrupted || INTERRUPTED.load(Ordering::SeqCst) {
-                    return Err(interrupted_error(&host));
-                }
-                let bad_host = is_connection_failure(e) && env.skip_bad_hosts();
-                if bad_host || env.warn_only() {
-                    output::warning(env, &e.to_string());
-                } else {
-                    return Err(e.clone_shallow());
-                }
+                output::warning(env, &e.to_string());
             }
             entries.push((host, result));
             if env.eagerly_disconnect() {
@@ -484,13 +487,6 @@ impl ErrorParts {
 enum Report {
     Ok(serde_json::Value),
     Err(ErrorParts),
-}
-
-impl Error {
-    /// A copy without the source chain (which cannot be cloned).
-    pub(crate) fn clone_shallow(&self) -> Error {
-        ErrorParts::from(self).into_error()
-    }
 }
 
 mod parallel {

@@ -345,20 +345,21 @@ fn usage_exit(program: &str, msg: &str) -> u8 {
     2
 }
 
+/// The arguments of a task call that choose its hosts, not its parameters.
+const HOST_KEYS: [&str; 5] = ["host", "hosts", "role", "roles", "exclude_hosts"];
+
 impl TaskArgs {
     fn without_host_keys(mut self) -> TaskArgs {
-        for key in ["host", "hosts", "role", "roles", "exclude_hosts"] {
+        for key in HOST_KEYS {
             self.take(key);
         }
         self
     }
 }
 
-/// Runs one task call with Fabric's host-list precedence: the call's own
-/// `host=`/`hosts=`/`role=`/`roles=`, else the task's marks, else the run's
-/// `hosts`/`roles` settings.
-fn run_task(call: &TaskCall, task: &Task) -> Result<()> {
-    let mut args = call.args.clone();
+/// Takes Fabric's `plural='a;b'` (or `singular=a`) from a task call; the
+/// plural wins when both are given.
+fn take_list(args: &mut TaskArgs, plural: &str, singular: &str) -> Vec<String> {
     let split = |v: Option<String>| -> Vec<String> {
         v.map(|s| {
             s.split(';')
@@ -369,19 +370,23 @@ fn run_task(call: &TaskCall, task: &Task) -> Result<()> {
         })
         .unwrap_or_default()
     };
-    let mut hosts = split(args.take("hosts"));
-    if hosts.is_empty() {
-        hosts = split(args.take("host"));
+    let many = split(args.take(plural));
+    let one = split(args.take(singular));
+    if many.is_empty() {
+        one
     } else {
-        args.take("host");
+        many
     }
-    let mut roles = split(args.take("roles"));
-    if roles.is_empty() {
-        roles = split(args.take("role"));
-    } else {
-        args.take("role");
-    }
-    let exclude = split(args.take("exclude_hosts"));
+}
+
+/// Runs one task call with Fabric's host-list precedence: the call's own
+/// `host=`/`hosts=`/`role=`/`roles=`, else the task's marks, else the run's
+/// `hosts`/`roles` settings.
+fn run_task(call: &TaskCall, task: &Task) -> Result<()> {
+    let mut args = call.args.clone();
+    let mut hosts = take_list(&mut args, "hosts", "host");
+    let mut roles = take_list(&mut args, "roles", "role");
+    let exclude = take_list(&mut args, "exclude_hosts", "exclude_hosts");
     if hosts.is_empty() && roles.is_empty() {
         hosts = task.hosts.clone();
         roles = task.roles.clone();
