@@ -111,6 +111,75 @@ pub(crate) fn open_tunnel(
     Ok((theirs, Tunnel { fds }))
 }
 
+/// One direction of the tunnel: bytes read from one side that wait to be
+/// written to the other.
+struct Half {
+    buf: Vec<u8>,
+    off: usize,
+    len: usize,
+    eof: bool,
+}
+
+impl Half {
+    fn new() -> Half {
+        Half {
+            buf: vec![0; PUMP_BUF],
+            off: 0,
+            len: 0,
+            eof: false,
+        }
+    }
+
+    fn empty(&self) -> bool {
+        self.off == self.len
+    }
+
+    /// The source has ended and everything read from it is written.
+    fn done(&self) -> bool {
+        self.eof && self.empty()
+    }
+
+    /// Reads when the buffer is empty; `at_eof` tells whether a read of
+    /// nothing means the source has ended. `Ok(true)` when bytes came in.
+    fn fill<R: Read>(
+        &mut self,
+        from: &mut R,
+        at_eof: impl FnOnce(&R) -> bool,
+    ) -> std::io::Result<bool> {
+        if !self.empty() || self.eof {
+            return Ok(false);
+        }
+        match from.read(&mut self.buf) {
+            Ok(0) => {
+                self.eof = at_eof(from);
+                Ok(false)
+            }
+            Ok(n) => {
+                self.off = 0;
+                self.len = n;
+                Ok(true)
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes what is buffered. `Ok(true)` when a write went through.
+    fn drain<W: Write>(&mut self, to: &mut W) -> std::io::Result<bool> {
+        if self.empty() {
+            return Ok(false);
+        }
+        match to.write(&self.buf[self.off..self.len]) {
+            Ok(n) => {
+                self.off += n;
+                Ok(true)
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// Copies bytes both ways until either side ends.
 fn pump(
     sess: &ssh2::Session,
@@ -120,65 +189,26 @@ fn pump(
     keepalive: Option<Duration>,
 ) {
     sess.set_blocking(false);
-    let mut down = vec![0u8; PUMP_BUF];
-    let (mut down_off, mut down_len) = (0usize, 0usize);
-    let mut up = vec![0u8; PUMP_BUF];
-    let (mut up_off, mut up_len) = (0usize, 0usize);
-    let mut remote_eof = false;
-    let mut local_eof = false;
-    loop {
-        let mut progress = false;
-        if down_off == down_len && !remote_eof {
-            match ch.read(&mut down) {
-                Ok(0) => remote_eof = ch.eof(),
-                Ok(n) => {
-                    down_off = 0;
-                    down_len = n;
-                    progress = true;
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(_) => break,
-            }
-        }
-        if down_off < down_len {
-            match local.write(&down[down_off..down_len]) {
-                Ok(n) => {
-                    down_off += n;
-                    progress = true;
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(_) => break,
-            }
-        }
-        if remote_eof && down_off == down_len {
+    // jump host -> local socket, and local socket -> jump host.
+    let mut down = Half::new();
+    let mut up = Half::new();
+    while let Ok(down_progress) = down
+        .fill(&mut ch, |c| c.eof())
+        .and_then(|read| Ok(read | down.drain(&mut local)?))
+    {
+        if down.done() {
             break;
         }
-        if up_off == up_len && !local_eof {
-            match local.read(&mut up) {
-                Ok(0) => local_eof = true,
-                Ok(n) => {
-                    up_off = 0;
-                    up_len = n;
-                    progress = true;
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(_) => break,
-            }
-        }
-        if up_off < up_len {
-            match ch.write(&up[up_off..up_len]) {
-                Ok(n) => {
-                    up_off += n;
-                    progress = true;
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(_) => break,
-            }
-        }
-        if local_eof && up_off == up_len {
+        let Ok(up_progress) = up
+            .fill(&mut local, |_| true)
+            .and_then(|read| Ok(read | up.drain(&mut ch)?))
+        else {
+            break;
+        };
+        if up.done() {
             break;
         }
-        if progress || ch.read_window().available > 0 {
+        if down_progress || up_progress || ch.read_window().available > 0 {
             continue;
         }
         let mut timeout_ms: libc::c_int = -1;
@@ -190,10 +220,10 @@ fn pump(
             }
         }
         let mut local_events: libc::c_short = 0;
-        if up_off == up_len && !local_eof {
+        if up.empty() && !up.eof {
             local_events |= libc::POLLIN;
         }
-        if down_off < down_len {
+        if !down.empty() {
             local_events |= libc::POLLOUT;
         }
         let mut fds = [
