@@ -2,7 +2,8 @@
 //!
 //! Parsing is done by the `ssh2-config` crate (Host patterns with negation,
 //! first-value-wins merging, accumulating `IdentityFile`, `~` expansion,
-//! `Include`). Keys that crate keeps only as raw strings (`IdentitiesOnly`,
+//! `Include`, `Ciphers` and `MACs` with their `+`/`-`/`^` forms). Keys that
+//! crate keeps only as raw strings (`IdentitiesOnly`,
 //! `UserKnownHostsFile`, `StrictHostKeyChecking`) and the `%h`/`%%`/`%d`/`%u`
 //! tokens are interpreted here.
 
@@ -33,6 +34,10 @@ pub(crate) struct HostConfig {
     pub(crate) server_alive_interval: Option<Duration>,
     /// Jump hosts in the order they are passed through; empty for none.
     pub(crate) proxy_jump: Vec<String>,
+    /// `Ciphers`, when the file changes OpenSSH's default list.
+    pub(crate) ciphers: Option<Vec<String>>,
+    /// `MACs`, when the file changes OpenSSH's default list.
+    pub(crate) macs: Option<Vec<String>>,
 }
 
 struct CachedFile {
@@ -146,6 +151,9 @@ pub(crate) fn lookup(path: Option<&Path>, host: &str) -> Result<HostConfig, SshE
         port: params.port,
         connect_timeout: params.connect_timeout,
         server_alive_interval: params.server_alive_interval.filter(|d| !d.is_zero()),
+        ciphers: Some(params.ciphers.algorithms().to_vec())
+            .filter(|_| !params.ciphers.is_default()),
+        macs: Some(params.mac.algorithms().to_vec()).filter(|_| !params.mac.is_default()),
         ..HostConfig::default()
     };
     for f in params.identity_file.iter().flatten() {

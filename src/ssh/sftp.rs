@@ -1,7 +1,7 @@
 //! File transfer and remote file operations over SFTP.
 //!
-//! Transfers use multi-MiB buffers: libssh2 pipelines SFTP reads and writes
-//! only within one call, so the buffer size is the window in flight.
+//! libssh2 pipelines SFTP reads and writes only within one call, so the
+//! buffer passed to each call sets how much is in flight.
 //! Uploads go to a temporary name beside the target and are renamed over
 //! it with `posix-rename@openssh.com` (atomic, overwrites), so a failed
 //! upload never leaves a truncated target.
@@ -17,9 +17,15 @@ use ssh2::{ErrorCode, FileStat, OpenFlags, OpenType, RenameFlags};
 
 use super::{Connection, OpState, SshError, SshErrorKind};
 
-/// Transfer buffer: large enough to keep about 140 SFTP requests of 30000
-/// bytes in flight.
-const TRANSFER_BUF: usize = 4 * 1024 * 1024;
+/// Download buffer. libssh2 keeps up to four times the buffer (at most
+/// 8 MiB) of read requests in flight; 2 MiB reaches that cap.
+const DOWNLOAD_BUF: usize = 2 * 1024 * 1024;
+
+/// Upload window: the write loop hands libssh2 between one and two windows
+/// of data not yet acknowledged. Measured on loopback against OpenSSH,
+/// 512 KiB uploads about 1.5 times as fast as 4 MiB (the server's buffers
+/// stay small and hot); 128 KiB and less starve the pipeline.
+const UPLOAD_WINDOW: usize = 512 * 1024;
 
 extern "C" {
     // In libssh2 since 1.2.x, not declared by libssh2-sys 0.3.
@@ -233,12 +239,12 @@ impl Connection {
             // writes are acknowledged; the slice passed next starts at the
             // first unacknowledged byte and reaches further, so requests
             // stay in flight without draining at buffer boundaries.
-            let mut buf = vec![0u8; 2 * TRANSFER_BUF];
+            let mut buf = vec![0u8; 2 * UPLOAD_WINDOW];
             let (mut start, mut end) = (0usize, 0usize);
             let mut eof = false;
             let mut total = 0u64;
             loop {
-                if !eof && end - start <= TRANSFER_BUF {
+                if !eof && end - start <= UPLOAD_WINDOW {
                     if start > 0 {
                         buf.copy_within(start..end, 0);
                         end -= start;
@@ -313,7 +319,7 @@ impl Connection {
         let mut file = sftp
             .open_mode(Path::new(remote_path), OpenFlags::READ, 0, OpenType::File)
             .map_err(|e| self.sftp_err(&e, "open", remote_path))?;
-        let mut buf = vec![0u8; TRANSFER_BUF];
+        let mut buf = vec![0u8; DOWNLOAD_BUF];
         let mut total = 0u64;
         loop {
             let n = match file.read(&mut buf) {
