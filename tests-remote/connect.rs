@@ -14,6 +14,28 @@ fn temp_file(contents: &str) -> tempfile::NamedTempFile {
     f
 }
 
+/// An ssh_config file: `blocks`, then a `Host *` block that reaches the
+/// test server as the plain user with `key` and strict host key checking.
+fn ssh_config(blocks: &str, key: &str) -> tempfile::NamedTempFile {
+    temp_file(&format!(
+        "{blocks}\nHost *\n    User {}\n    Port {}\n    IdentityFile {}\n    IdentitiesOnly yes\n    UserKnownHostsFile {}\n    StrictHostKeyChecking yes\n",
+        var("TWILL_TEST_USER"),
+        port(),
+        var(key),
+        var("TWILL_TEST_KNOWN_HOSTS"),
+    ))
+}
+
+/// Settings that reach `alias` with what `config` says and nothing else.
+fn through_config(alias: &str, config: &tempfile::NamedTempFile) -> Settings {
+    Settings::new()
+        .host_string(alias)
+        .use_ssh_config(true)
+        .ssh_config_path(config.path().to_str().unwrap())
+        .no_agent(true)
+        .no_keys(true)
+}
+
 #[test]
 fn every_key_type_and_an_encrypted_key() {
     for key in [
@@ -21,13 +43,15 @@ fn every_key_type_and_an_encrypted_key() {
         "TWILL_TEST_KEY_RSA",
         "TWILL_TEST_KEY_ECDSA",
     ] {
-        // A user@host:port string of its own per key, so no cached connection is reused.
+        // A host alias of its own per key, so that no cached connection is
+        // reused (and no other test's connection is closed).
+        let config = temp_file(&format!("Host {key}\n    HostName 127.0.0.3\n"));
         let s = twill()
             .key_filename([var(key)])
-            .host_string(format!("twill@127.0.0.3:{}", port()));
-        let s = s.set("key_under_test", key);
+            .use_ssh_config(true)
+            .ssh_config_path(config.path().to_str().unwrap())
+            .host_string(format!("twill@{key}:{}", port()));
         with_settings(s, || {
-            twill::disconnect_all();
             assert_eq!(run("whoami").unwrap(), "twill", "{key}");
         });
     }
@@ -89,7 +113,12 @@ fn unknown_host_key_is_refused_with_its_fingerprint() {
     });
     let recorded = std::fs::read_to_string(empty.path()).unwrap();
     assert!(recorded.contains("127.0.0.7"), "{recorded}");
-    twill::disconnect_all();
+    // A new connection (an alias of the same address) checks the recorded key.
+    let config = temp_file("Host recorded-key\n    HostName 127.0.0.7\n");
+    let s = s
+        .use_ssh_config(true)
+        .ssh_config_path(config.path().to_str().unwrap())
+        .host_string(format!("twill@recorded-key:{}", port()));
     with_settings(s, || assert_eq!(run("whoami").unwrap(), "twill"));
 }
 
@@ -158,19 +187,11 @@ fn silent_server_times_out_within_the_connect_timeout() {
 
 #[test]
 fn ssh_config_aliases_are_honoured() {
-    let config = temp_file(&format!(
-        "Host web-alias\n    HostName 127.0.0.9\n    User {}\n    Port {}\n    IdentityFile {}\n    IdentitiesOnly yes\n    UserKnownHostsFile {}\n",
-        var("TWILL_TEST_USER"),
-        port(),
-        var("TWILL_TEST_KEY_RSA"),
-        var("TWILL_TEST_KNOWN_HOSTS"),
-    ));
-    let s = Settings::new()
-        .host_string("web-alias")
-        .use_ssh_config(true)
-        .ssh_config_path(config.path().to_str().unwrap())
-        .no_agent(true)
-        .no_keys(true);
+    let config = ssh_config(
+        "Host web-alias\n    HostName 127.0.0.9\n",
+        "TWILL_TEST_KEY_RSA",
+    );
+    let s = through_config("web-alias", &config);
     with_settings(s, || {
         assert_eq!(run("whoami").unwrap(), "twill");
         assert_eq!(
@@ -282,18 +303,11 @@ fn ssh_agent_authentication() {
 
 #[test]
 fn proxy_jump_from_ssh_config() {
-    let config = temp_file(&format!(
-        "Host jump\n    HostName 127.0.0.1\n\nHost inner\n    HostName 127.0.0.13\n    ProxyJump jump\n\nHost *\n    User {}\n    Port {}\n    IdentityFile {}\n    IdentitiesOnly yes\n    UserKnownHostsFile {}\n    StrictHostKeyChecking yes\n",
-        var("TWILL_TEST_USER"),
-        port(),
-        var("TWILL_TEST_KEY"),
-        var("TWILL_TEST_KNOWN_HOSTS"),
-    ));
-    let s = Settings::new()
-        .host_string("inner")
-        .ssh_config_path(config.path().to_str().unwrap())
-        .no_agent(true)
-        .no_keys(true);
+    let config = ssh_config(
+        "Host jump\n    HostName 127.0.0.1\n\nHost inner\n    HostName 127.0.0.13\n    ProxyJump jump\n",
+        "TWILL_TEST_KEY",
+    );
+    let s = through_config("inner", &config);
     with_settings(s, || {
         let out = run("echo $SSH_CONNECTION").unwrap();
         let fields: Vec<&str> = out.split_whitespace().collect();
@@ -332,21 +346,14 @@ fn every_cipher_and_mac_carries_transfers_and_output_intact() {
     let data = noise(3 * 1024 * 1024 + 123);
     let remote = format!("/tmp/{}", crate::support::unique("ciphers"));
     for (i, (cipher, mac)) in combos.iter().enumerate() {
-        let config = temp_file(&format!(
-            "Host cipher-{i}\n    HostName {}\n    User {}\n    Port {}\n    IdentityFile {}\n    IdentitiesOnly yes\n    UserKnownHostsFile {}\n    Ciphers {cipher}\n    MACs {mac}\n",
-            var("TWILL_TEST_HOST"),
-            var("TWILL_TEST_USER"),
-            port(),
-            var("TWILL_TEST_KEY"),
-            var("TWILL_TEST_KNOWN_HOSTS"),
-        ));
-        let s = Settings::new()
-            .host_string(format!("cipher-{i}"))
-            .use_ssh_config(true)
-            .ssh_config_path(config.path().to_str().unwrap())
-            .no_agent(true)
-            .no_keys(true)
-            .hide("everything");
+        let config = ssh_config(
+            &format!(
+                "Host cipher-{i}\n    HostName {}\n    Ciphers {cipher}\n    MACs {mac}\n",
+                var("TWILL_TEST_HOST")
+            ),
+            "TWILL_TEST_KEY",
+        );
+        let s = through_config(&format!("cipher-{i}"), &config).hide("everything");
         with_settings(s, || {
             twill::upload_data(&data, &remote, &twill::UploadOptions::new())
                 .unwrap_or_else(|e| panic!("{cipher} + {mac}: upload: {e}"));
@@ -363,20 +370,14 @@ fn every_cipher_and_mac_carries_transfers_and_output_intact() {
 
 #[test]
 fn ssh_config_ciphers_twill_lacks_are_a_clear_error() {
-    let config = temp_file(&format!(
-        "Host no-cipher\n    HostName {}\n    User {}\n    Port {}\n    IdentityFile {}\n    UserKnownHostsFile {}\n    Ciphers made-up-cipher@example.com\n",
-        var("TWILL_TEST_HOST"),
-        var("TWILL_TEST_USER"),
-        port(),
-        var("TWILL_TEST_KEY"),
-        var("TWILL_TEST_KNOWN_HOSTS"),
-    ));
-    let s = Settings::new()
-        .host_string("no-cipher")
-        .use_ssh_config(true)
-        .ssh_config_path(config.path().to_str().unwrap())
-        .no_agent(true)
-        .no_keys(true);
+    let config = ssh_config(
+        &format!(
+            "Host no-cipher\n    HostName {}\n    Ciphers made-up-cipher@example.com\n",
+            var("TWILL_TEST_HOST")
+        ),
+        "TWILL_TEST_KEY",
+    );
+    let s = through_config("no-cipher", &config);
     with_settings(s, || {
         let err = run("true").unwrap_err();
         let msg = err.to_string();
