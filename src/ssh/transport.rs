@@ -323,10 +323,11 @@ fn strip_os_error(e: &std::io::Error) -> String {
 }
 
 /// Ciphers in twill's order of preference where the CPU encrypts AES in
-/// hardware. AES-CTR is first because the engine encrypts and decrypts a
-/// whole packet per call with it (through OpenSSL), which makes bulk
-/// transfers markedly faster than with libssh2's portable ChaCha20-Poly1305
-/// or its block-at-a-time AES-GCM. All of them are in OpenSSH's defaults.
+/// hardware. The engine's libssh2 hands AES whole packets to OpenSSL
+/// (`vendor/README.md`), which makes bulk transfers markedly faster than
+/// libssh2's portable ChaCha20-Poly1305; AES-CTR and AES-GCM measure the
+/// same, and AES-CTR leads as OpenSSH's own order has it. All of them are
+/// in OpenSSH's defaults.
 const CIPHERS_AES_HW: &[&str] = &[
     "aes128-ctr",
     "aes256-ctr",

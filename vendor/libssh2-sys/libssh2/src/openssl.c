@@ -916,7 +916,6 @@ int ssh2_cipher_init(ssh2_cipher_ctx *ctx, SSH2_CIPHER_T(algo),
 int ssh2_cipher_crypt(ssh2_cipher_ctx *ctx, SSH2_CIPHER_T(algo), int encrypt,
                       unsigned char *block, size_t blocksize, int firstlast)
 {
-    unsigned char buf[EVP_MAX_BLOCK_LENGTH];
     int ret = 1;
     int rc = 1;
 
@@ -937,15 +936,9 @@ int ssh2_cipher_crypt(ssh2_cipher_ctx *ctx, SSH2_CIPHER_T(algo), int encrypt,
 
     (void)algo;
 
-    if(!is_aesgcm && blocksize > sizeof(buf)) {
-        /* Plain block and stream modes: any whole number of blocks in one
-           call, in place. */
-        ret = EVP_Cipher(*ctx, block, block, (unsigned int)blocksize);
-        return ret > 0 ? 0 : 1;
-    }
-
-    if(blocksize > sizeof(buf) ||
-       blocksize < (size_t)(aadlen + authenticationtag))
+    /* Any length: the callers hand over whole packets (or the part of one
+       that has arrived), which is processed in place. */
+    if(blocksize < (size_t)(aadlen + authenticationtag))
         return 1;
 
     cryptlen = (unsigned int)blocksize - aadlen - authenticationtag;
@@ -973,7 +966,7 @@ int ssh2_cipher_crypt(ssh2_cipher_ctx *ctx, SSH2_CIPHER_T(algo), int encrypt,
 #endif /* LIBSSH2_AES_GCM */
 
     if(cryptlen > 0)
-        ret = EVP_Cipher(*ctx, buf + aadlen, block + aadlen, cryptlen);
+        ret = EVP_Cipher(*ctx, block + aadlen, block + aadlen, cryptlen);
 
 #if defined(USE_OPENSSL_3) || defined(LIBSSH2_WOLFSSL)
     if(ret != -1)
@@ -1011,10 +1004,6 @@ int ssh2_cipher_crypt(ssh2_cipher_ctx *ctx, SSH2_CIPHER_T(algo), int encrypt,
 #endif /* LIBSSH2_AES_GCM */
             }
         }
-        /* Copy en/decrypted data back to the caller.
-           The first aadlen should not be touched because they were not
-           encrypted and are unmodified. */
-        memcpy(block + aadlen, buf + aadlen, cryptlen);
         rc = !ret;
     }
 

@@ -158,6 +158,26 @@ static int transport_decrypt(LIBSSH2_SESSION *session, unsigned char *source,
         return LIBSSH2_ERROR_NONE;
     }
 
+    if(CRYPT_FLAG_R(session, SSH2_CRYPT_FLAG_PKTLEN_AAD) &&
+       !IS_FIRST(firstlast) && len > 2 * blocksize) {
+        /* AES-GCM after the first block: everything up to the last piece
+           the loop below would make (the final partial block and the
+           authentication tag) in one call; that piece is left to the loop,
+           which checks the tag. */
+        ssize_t head = IS_LAST(firstlast) ?
+            len - (blocksize + len % blocksize) : len;
+        if(session->remote.crypt->crypt(session, 0, source, head,
+                                        &session->remote.crypt_abstract,
+                                        MIDDLE_BLOCK)) {
+            SSH2_SAFEFREE(session, p->payload);
+            return LIBSSH2_ERROR_DECRYPT;
+        }
+        memcpy(dest, source, head);
+        len -= head;
+        dest += head;
+        source += head;
+    }
+
     while(len > 0) {
         /* normally decrypt up to blocksize bytes at a time */
         ssize_t decryptlen = SSH2_MIN(blocksize, len);
@@ -1235,6 +1255,23 @@ int ssh2_transport_send(LIBSSH2_SESSION *session,
                                            packet_length - etm_crypt_offset,
                                            &session->local.crypt_abstract,
                                            FIRST_BLOCK | LAST_BLOCK))
+                return LIBSSH2_ERROR_ENCRYPT;
+        }
+        else if(CRYPT_FLAG_L(session, SSH2_CRYPT_FLAG_INTEGRATED_MAC) &&
+                CRYPT_FLAG_L(session, SSH2_CRYPT_FLAG_PKTLEN_AAD)) {
+            /* AES-GCM: the length as associated data and the rest of the
+               packet in one call, then the tag. */
+            int authlen = local_mac ? local_mac->mac_len : 0;
+            assert((size_t)total_length <= packet_length + authlen);
+            if(session->local.crypt->crypt(session, 0, p->outbuf,
+                                           packet_length,
+                                           &session->local.crypt_abstract,
+                                           FIRST_BLOCK) ||
+               session->local.crypt->crypt(session, 0,
+                                           &p->outbuf[packet_length],
+                                           authlen,
+                                           &session->local.crypt_abstract,
+                                           LAST_BLOCK))
                 return LIBSSH2_ERROR_ENCRYPT;
         }
         else {
