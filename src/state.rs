@@ -961,7 +961,10 @@ builtin_keys! {
         /// Accept and record host keys that are not in known_hosts yet (default
         /// false). A changed key is refused whatever this says.
         accept_new_host_keys = false;
-        /// Read `~/.ssh/config` (default true).
+        /// Read `~/.ssh/config` (default true): Host aliases, HostName, User,
+        /// Port, IdentityFile, IdentitiesOnly, UserKnownHostsFile,
+        /// StrictHostKeyChecking, ConnectTimeout, ServerAliveInterval,
+        /// ProxyJump, Ciphers and MACs.
         use_ssh_config = true;
         /// Do not use the ssh-agent (default false).
         no_agent = false;
