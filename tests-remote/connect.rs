@@ -26,6 +26,18 @@ fn ssh_config(blocks: &str, key: &str) -> tempfile::NamedTempFile {
     ))
 }
 
+/// `s` aimed at `alias`, an ssh_config alias of `address` with nothing
+/// else said about it, so that the connection is one of its own (the cache
+/// holds one per `user@host:port`). Keep the file alive while it is used.
+fn aliased(s: Settings, alias: &str, address: &str) -> (Settings, tempfile::NamedTempFile) {
+    let config = temp_file(&format!("Host {alias}\n    HostName {address}\n"));
+    let s = s
+        .use_ssh_config(true)
+        .ssh_config_path(config.path().to_str().unwrap())
+        .host_string(format!("twill@{alias}:{}", port()));
+    (s, config)
+}
+
 /// Settings that reach `alias` with what `config` says and nothing else.
 fn through_config(alias: &str, config: &tempfile::NamedTempFile) -> Settings {
     Settings::new()
@@ -45,12 +57,7 @@ fn every_key_type_and_an_encrypted_key() {
     ] {
         // A host alias of its own per key, so that no cached connection is
         // reused (and no other test's connection is closed).
-        let config = temp_file(&format!("Host {key}\n    HostName 127.0.0.3\n"));
-        let s = twill()
-            .key_filename([var(key)])
-            .use_ssh_config(true)
-            .ssh_config_path(config.path().to_str().unwrap())
-            .host_string(format!("twill@{key}:{}", port()));
+        let (s, _config) = aliased(twill().key_filename([var(key)]), key, "127.0.0.3");
         with_settings(s, || {
             assert_eq!(run("whoami").unwrap(), "twill", "{key}");
         });
@@ -114,11 +121,7 @@ fn unknown_host_key_is_refused_with_its_fingerprint() {
     let recorded = std::fs::read_to_string(empty.path()).unwrap();
     assert!(recorded.contains("127.0.0.7"), "{recorded}");
     // A new connection (an alias of the same address) checks the recorded key.
-    let config = temp_file("Host recorded-key\n    HostName 127.0.0.7\n");
-    let s = s
-        .use_ssh_config(true)
-        .ssh_config_path(config.path().to_str().unwrap())
-        .host_string(format!("twill@recorded-key:{}", port()));
+    let (s, _config) = aliased(s, "recorded-key", "127.0.0.7");
     with_settings(s, || assert_eq!(run("whoami").unwrap(), "twill"));
 }
 

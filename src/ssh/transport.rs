@@ -337,7 +337,8 @@ const CIPHERS_AES_HW: &[&str] = &[
     "aes256-gcm@openssh.com",
 ];
 
-/// Ciphers in order of preference without AES hardware (libssh2's order).
+/// Ciphers in order of preference without AES hardware: ChaCha20-Poly1305
+/// first, as in OpenSSH.
 const CIPHERS_SOFTWARE: &[&str] = &[
     "chacha20-poly1305@openssh.com",
     "aes128-ctr",
