@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use twill::{run, with_settings, ErrorKind, Settings};
 
-use crate::support::{as_user, port, twill, var};
+use crate::support::{as_user, noise, port, twill, var};
 
 fn temp_file(contents: &str) -> tempfile::NamedTempFile {
     let mut f = tempfile::NamedTempFile::new().unwrap();
@@ -316,19 +316,6 @@ fn proxy_jump_from_ssh_config() {
         let fields: Vec<&str> = out.split_whitespace().collect();
         assert_eq!((fields[0], fields[2]), ("127.0.0.1", "127.0.0.13"), "{out}");
     });
-}
-
-/// Bytes that do not repeat in any short period (xorshift).
-fn noise(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
 }
 
 #[test]

@@ -65,3 +65,16 @@ pub fn unique(tag: &str) -> String {
         N.fetch_add(1, Ordering::SeqCst)
     )
 }
+
+/// Bytes that do not repeat in any short period (xorshift).
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
