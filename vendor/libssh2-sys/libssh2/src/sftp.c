@@ -843,6 +843,8 @@ static LIBSSH2_SFTP *sftp_init(LIBSSH2_SESSION *session)
         }
         sftp_handle->channel = session->sftpInit_channel;
         sftp_handle->request_id = 0;
+        sftp_handle->write_size = MAX_SFTP_OUTGOING_SIZE;
+        sftp_handle->read_size = MAX_SFTP_READ_SIZE;
 
         ssh2_htonu32(session->sftpInit_buffer, 5);
         session->sftpInit_buffer[4] = SSH_FXP_INIT;
@@ -982,6 +984,10 @@ static LIBSSH2_SFTP *sftp_init(LIBSSH2_SESSION *session)
            !strncmp("posix-rename@openssh.com", (const char *)extname, 24)) {
             sftp_handle->posix_rename_version = extversion;
         }
+        else if(extname_len == 18 &&
+                !strncmp("limits@openssh.com", (const char *)extname, 18)) {
+            sftp_handle->limits_version = extversion ? extversion : 1;
+        }
     }
     SSH2_FREE(session, data);
 
@@ -1006,6 +1012,109 @@ sftp_init_error:
 }
 
 /*
+ * sftp_limits
+ *
+ * Asks the server for its limits@openssh.com limits and sizes reads and
+ * writes by them. A zero limit means the server states none; the default
+ * then stays.
+ */
+static int sftp_limits(LIBSSH2_SFTP *sftp)
+{
+    static const unsigned char responses[2] = {
+        SSH_FXP_EXTENDED_REPLY, SSH_FXP_STATUS
+    };
+    LIBSSH2_CHANNEL *channel = sftp->channel;
+    LIBSSH2_SESSION *session = channel->session;
+    size_t data_len = 0;
+    unsigned char *packet, *s, *data = NULL;
+    ssize_t rc;
+    libssh2_uint64_t packet_max, read_max, write_max;
+    /* 13 = packet_len(4) + packet_type(1) + request_id(4) + ext_len(4);
+       18 = strlen("limits@openssh.com") */
+    uint32_t packet_len = 13 + 18;
+
+    if(sftp->limits_state == ssh2_NB_state_idle) {
+        s = packet = SSH2_ALLOC(session, packet_len);
+        if(!packet)
+            return ssh2_err(session, LIBSSH2_ERROR_ALLOC,
+                            "Unable to allocate memory for FXP_EXTENDED "
+                            "packet");
+        ssh2_store_u32(&s, packet_len - 4);
+        *(s++) = SSH_FXP_EXTENDED;
+        sftp->limits_request_id = sftp->request_id++;
+        ssh2_store_u32(&s, sftp->limits_request_id);
+        ssh2_store_str(&s, "limits@openssh.com", 18);
+        sftp->limits_state = ssh2_NB_state_created;
+    }
+    else
+        packet = sftp->limits_packet;
+
+    if(sftp->limits_state == ssh2_NB_state_created) {
+        rc = ssh2_channel_write(channel, 0, packet, packet_len);
+        if(rc == LIBSSH2_ERROR_EAGAIN ||
+           (0 <= rc && rc < (ssize_t)packet_len)) {
+            sftp->limits_packet = packet;
+            return LIBSSH2_ERROR_EAGAIN;
+        }
+        SSH2_FREE(session, packet);
+        sftp->limits_packet = NULL;
+        if(rc < 0) {
+            sftp->limits_state = ssh2_NB_state_idle;
+            return ssh2_err(session, LIBSSH2_ERROR_SOCKET_SEND,
+                            "ssh2_channel_write() failed");
+        }
+        sftp->limits_state = ssh2_NB_state_sent;
+    }
+
+    rc = sftp_packet_requirev(sftp, 2, responses, sftp->limits_request_id,
+                              &data, &data_len, 9);
+    if(rc == LIBSSH2_ERROR_EAGAIN)
+        return (int)rc;
+    sftp->limits_state = ssh2_NB_state_idle;
+    if(rc == LIBSSH2_ERROR_BUFFER_TOO_SMALL) {
+        if(data_len > 0)
+            SSH2_FREE(session, data);
+        return ssh2_err(session, LIBSSH2_ERROR_SFTP_PROTOCOL,
+                        "SFTP limits packet too short");
+    }
+    else if(rc)
+        return ssh2_err(session, (int)rc,
+                        "Error waiting for FXP EXTENDED REPLY");
+
+    if(data[0] == SSH_FXP_STATUS || data_len < 37) {
+        SSH2_FREE(session, data);
+        return ssh2_err(session, LIBSSH2_ERROR_SFTP_PROTOCOL,
+                        "SFTP limits request refused");
+    }
+
+    packet_max = ssh2_ntohu64(data + 5);
+    read_max = ssh2_ntohu64(data + 13);
+    write_max = ssh2_ntohu64(data + 21);
+    SSH2_FREE(session, data);
+
+    /* A request or a reply must also fit the packet limit: allow for the
+       header and a handle of the longest length the protocol permits. */
+    if(packet_max) {
+        libssh2_uint64_t room = packet_max > 25 + 256 ?
+            packet_max - 25 - 256 : 0;
+        if(!write_max || write_max > room)
+            write_max = room;
+        if(!read_max || read_max > room)
+            read_max = room;
+    }
+    if(write_max)
+        sftp->write_size =
+            (uint32_t)SSH2_MIN(write_max, SFTP_LIMITS_MAX_SIZE);
+    if(read_max)
+        sftp->read_size =
+            (uint32_t)SSH2_MIN(read_max, SFTP_LIMITS_MAX_SIZE);
+    ssh2_deb((session, LIBSSH2_TRACE_SFTP,
+              "Server limits: write %u, read %u bytes",
+              sftp->write_size, sftp->read_size));
+    return 0;
+}
+
+/*
  * Startup an SFTP session
  */
 LIBSSH2_SFTP *libssh2_sftp_init(LIBSSH2_SESSION *session)
@@ -1022,6 +1131,16 @@ LIBSSH2_SFTP *libssh2_sftp_init(LIBSSH2_SESSION *session)
     }
 
     BLOCK_ADJUST_ERRNO(ptr, session, sftp_init(session));
+
+    /* Ask for the server's limits where it offers them, so that reads and
+       writes carry as much as it accepts. Only in blocking mode: a
+       non-blocking caller cannot be asked to call this function again once
+       it has a handle. Failing to learn them leaves the defaults. */
+    if(ptr && ptr->limits_version && session->api_block_mode) {
+        int rc;
+        BLOCK_ADJUST(rc, session, sftp_limits(ptr));
+        (void)rc;
+    }
     return ptr;
 }
 
@@ -1085,6 +1204,8 @@ static int sftp_shutdown(LIBSSH2_SFTP *sftp)
         SSH2_SAFEFREE(session, sftp->fstatvfs_packet);
     if(sftp->statvfs_packet)
         SSH2_SAFEFREE(session, sftp->statvfs_packet);
+    if(sftp->limits_packet)
+        SSH2_SAFEFREE(session, sftp->limits_packet);
     if(sftp->mkdir_packet)
         SSH2_SAFEFREE(session, sftp->mkdir_packet);
     if(sftp->rmdir_packet)
@@ -1514,8 +1635,8 @@ static ssize_t sftp_read(LIBSSH2_SFTP_HANDLE *handle,
             uint32_t size = (uint32_t)count;
             if(size < buffer_size)
                 size = (uint32_t)buffer_size;
-            if(size > MAX_SFTP_READ_SIZE)
-                size = MAX_SFTP_READ_SIZE;
+            if(size > sftp->read_size)
+                size = sftp->read_size;
 
             chunk = SSH2_ALLOC(session, packet_len +
                                sizeof(struct sftp_pipeline_chunk));
@@ -2101,7 +2222,7 @@ static ssize_t sftp_write(LIBSSH2_SFTP_HANDLE *handle, const char *buffer,
             /* TODO: Possibly this should have some logic to prevent a tiny
                fraction to be left but lets ignore that for now */
             uint32_t size =
-                (uint32_t)(SSH2_MIN(MAX_SFTP_OUTGOING_SIZE, count));
+                (uint32_t)(SSH2_MIN(sftp->write_size, count));
             uint32_t request_id;
 
             /* 25 = packet_len(4) + packet_type(1) + request_id(4) +
@@ -2155,9 +2276,14 @@ static ssize_t sftp_write(LIBSSH2_SFTP_HANDLE *handle, const char *buffer,
                 chunk->lefttosend -= rc;
                 chunk->sent += rc;
 
-                if(chunk->lefttosend)
+                if(chunk->lefttosend) {
+                    if(rc)
+                        /* a request larger than one channel packet: send
+                           on until the channel stops taking data */
+                        continue;
                     /* data left to send, get out of loop */
                     break;
+                }
             }
 
             /* move on to the next chunk with data to send */

@@ -34,15 +34,21 @@
  */
 
 /*
- * MAX_SFTP_OUTGOING_SIZE MUST not be larger than 32500 or so. This is the
- * amount of data sent in each FXP_WRITE packet
+ * MAX_SFTP_OUTGOING_SIZE is the amount of data sent in each FXP_WRITE packet
+ * unless the server states a larger limit through limits@openssh.com.
  */
 #define MAX_SFTP_OUTGOING_SIZE 30000
 
 /* MAX_SFTP_READ_SIZE is how much data is asked for at max in each FXP_READ
- * packets.
+ * packets, unless the server states a larger limit through
+ * limits@openssh.com.
  */
 #define MAX_SFTP_READ_SIZE 30000
+
+/* The most data one FXP_WRITE or FXP_READ carries whatever the server states:
+ * what OpenSSH's own client uses, which keeps a reply within
+ * SFTP_PACKET_MAXLEN. */
+#define SFTP_LIMITS_MAX_SIZE (256 * 1024 - 1024)
 
 struct sftp_pipeline_chunk {
     struct list_node node;
@@ -124,6 +130,12 @@ struct _LIBSSH2_SFTP {
 
     uint32_t request_id, version, posix_rename_version;
 
+    /* Data sizes of one FXP_WRITE and one FXP_READ: the defaults above, or
+       what the server states through limits@openssh.com */
+    uint32_t write_size, read_size;
+    /* Version of limits@openssh.com the server offers, 0 for none */
+    uint32_t limits_version;
+
     struct list_head packets;
 
     /* List of FXP_READ responses to ignore because EOF already received. */
@@ -196,6 +208,11 @@ struct _LIBSSH2_SFTP {
     ssh2_NB_states fstatvfs_state;
     unsigned char *fstatvfs_packet;
     uint32_t fstatvfs_request_id;
+
+    /* State variables used in sftp_limits() */
+    ssh2_NB_states limits_state;
+    unsigned char *limits_packet;
+    uint32_t limits_request_id;
 
     /* State variables used in libssh2_sftp_statvfs() */
     ssh2_NB_states statvfs_state;
