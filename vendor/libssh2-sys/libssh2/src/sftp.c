@@ -1081,10 +1081,15 @@ static int sftp_limits(LIBSSH2_SFTP *sftp)
         return ssh2_err(session, (int)rc,
                         "Error waiting for FXP EXTENDED REPLY");
 
-    if(data[0] == SSH_FXP_STATUS || data_len < 37) {
+    if(data[0] == SSH_FXP_STATUS) {
+        /* Refused: a valid answer, which leaves the defaults. */
+        SSH2_FREE(session, data);
+        return 0;
+    }
+    if(data_len < 37) {
         SSH2_FREE(session, data);
         return ssh2_err(session, LIBSSH2_ERROR_SFTP_PROTOCOL,
-                        "SFTP limits request refused");
+                        "SFTP limits reply too short");
     }
 
     packet_max = ssh2_ntohu64(data + 5);
