@@ -7,7 +7,7 @@ use std::process::Command;
 use assert_cmd::prelude::*;
 use twill::{env, set_env, task, with_settings, Settings, Tasks};
 
-use crate::support::{host_for, port, text, twill, var};
+use crate::support::{child_command, host_for, is_child, port, text, twill, var};
 
 /// Options that reach the throwaway server.
 fn conn() -> Vec<String> {
@@ -367,7 +367,7 @@ fn tasks() -> Tasks {
 /// binary (the arguments travel in an environment variable, since the child
 /// runs the calling test from its start).
 fn fixture(test: &str, args: &[&str]) -> std::process::Output {
-    if std::env::var("TWILL_REMOTE_CHILD").as_deref() == Ok(test) {
+    if is_child(test) {
         let args: Vec<String> = std::env::var("TWILL_FIXTURE_ARGS")
             .unwrap()
             .split('\u{1f}')
@@ -379,9 +379,7 @@ fn fixture(test: &str, args: &[&str]) -> std::process::Output {
         });
         std::process::exit(code.into());
     }
-    Command::new(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env("TWILL_REMOTE_CHILD", test)
+    child_command(test)
         .env("TWILL_FIXTURE_ARGS", args.join("\u{1f}"))
         .output()
         .unwrap()

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use twill::{run, with_settings, ErrorKind, Settings};
 
-use crate::support::{as_user, noise, port, twill, var};
+use crate::support::{as_user, child_command, is_child, noise, port, twill, var};
 
 fn temp_file(contents: &str) -> tempfile::NamedTempFile {
     let mut f = tempfile::NamedTempFile::new().unwrap();
@@ -243,7 +243,7 @@ fn dropped_connection_is_an_error_and_the_next_call_reconnects() {
 #[test]
 fn ssh_agent_authentication() {
     let name = "connect::ssh_agent_authentication";
-    if std::env::var("TWILL_REMOTE_CHILD").as_deref() == Ok(name) {
+    if is_child(name) {
         // In the child: SSH_AUTH_SOCK points at an agent holding the key.
         let s = twill()
             .key_filename(Vec::<String>::new())
@@ -290,9 +290,7 @@ fn ssh_agent_authentication() {
         "{}",
         String::from_utf8_lossy(&added.stderr)
     );
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env("TWILL_REMOTE_CHILD", name)
+    let out = child_command(name)
         .env("SSH_AUTH_SOCK", &sock)
         .output()
         .unwrap();

@@ -2,12 +2,11 @@
 //! throwaway server are the "hosts".
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use twill::{env, local, run, settings, with_settings, ErrorKind, Execute, Prompt, Settings};
 
-use crate::support::{in_child, port, text, twill, unique, var};
+use crate::support::{child_command, in_child, is_child, port, text, twill, unique, var};
 
 /// `twill@127.0.0.N:PORT` for the first `n` addresses.
 fn hosts(n: usize) -> Vec<String> {
@@ -370,7 +369,7 @@ fn parallel_output_is_whole_prefixed_lines_or_blocks() {
 fn ctrl_c_stops_every_worker_and_remote_command() {
     let name = "execute::ctrl_c_stops_every_worker_and_remote_command";
     let marker = std::env::var("TWILL_CTRL_C_MARKER").unwrap_or_else(|_| unique("9"));
-    if std::env::var("TWILL_REMOTE_CHILD").as_deref() == Ok(name) {
+    if is_child(name) {
         let r = with_settings(twill().hide("everything"), || {
             Execute::new("hang").hosts(hosts(4)).parallel(true).run(|| {
                 run(&format!("sleep 60.{marker}"))?;
@@ -383,9 +382,7 @@ fn ctrl_c_stops_every_worker_and_remote_command() {
         };
         std::process::exit(code);
     }
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env("TWILL_REMOTE_CHILD", name)
+    let mut child = child_command(name)
         .env("TWILL_CTRL_C_MARKER", &marker)
         .spawn()
         .unwrap();

@@ -1,8 +1,13 @@
 //! Reaching the throwaway server.
 
-use std::process::Command;
-
 use twill::Settings;
+
+// The local suite's helpers: children of this test binary, text, unique
+// names. (`process_running_with` is the local suite's alone.)
+#[path = "../tests/it/support.rs"]
+#[allow(dead_code)]
+mod common;
+pub use common::{child_command, in_child, is_child, text, unique};
 
 /// A `TWILL_TEST_*` variable of the throwaway server.
 pub fn var(name: &str) -> String {
@@ -35,35 +40,6 @@ pub fn as_user(user: &str) -> Settings {
 /// The plain test user.
 pub fn twill() -> Settings {
     as_user(&var("TWILL_TEST_USER"))
-}
-
-/// Runs `body` in a child copy of this test binary and returns what it
-/// printed (printed lines bypass the test harness's capture).
-pub fn in_child(test_name: &str, body: impl FnOnce()) -> std::process::Output {
-    if std::env::var("TWILL_REMOTE_CHILD").as_deref() == Ok(test_name) {
-        body();
-        std::process::exit(0);
-    }
-    Command::new(std::env::current_exe().unwrap())
-        .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
-        .env("TWILL_REMOTE_CHILD", test_name)
-        .output()
-        .unwrap()
-}
-
-pub fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A string unique to this test run.
-pub fn unique(tag: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{tag}{}0{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
 }
 
 /// Bytes that do not repeat in any short period (xorshift).

@@ -1,6 +1,26 @@
-//! Helpers shared by the tests.
+//! Helpers shared by the tests: the local suite's, and through a `#[path]`
+//! module the remote suite's too (`tests-remote/support.rs`).
 
 use std::process::Command;
+
+/// Set in a child copy of a test binary to the one test it runs.
+const CHILD_VAR: &str = "TWILL_TEST_CHILD";
+
+/// Whether this process is the child copy started for `test_name`.
+pub fn is_child(test_name: &str) -> bool {
+    std::env::var(CHILD_VAR).as_deref() == Ok(test_name)
+}
+
+/// A command that runs only `test_name`, in a child copy of this test
+/// binary, with `is_child(test_name)` true there. `NO_COLOR` is removed so
+/// that output is the same whatever the caller's environment.
+pub fn child_command(test_name: &str) -> Command {
+    let mut c = Command::new(std::env::current_exe().unwrap());
+    c.args([test_name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_VAR, test_name)
+        .env_remove("NO_COLOR");
+    c
+}
 
 /// Runs `body` in a child copy of this test binary and returns what the
 /// child printed; in the child itself, runs `body` and exits.
@@ -8,16 +28,11 @@ use std::process::Command;
 /// Printed lines go to the process's real stdout/stderr, which the test
 /// harness does not capture, so they are checked from outside.
 pub fn in_child(test_name: &str, body: impl FnOnce()) -> std::process::Output {
-    if std::env::var("TWILL_IT_CHILD").as_deref() == Ok(test_name) {
+    if is_child(test_name) {
         body();
         std::process::exit(0);
     }
-    Command::new(std::env::current_exe().unwrap())
-        .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
-        .env("TWILL_IT_CHILD", test_name)
-        .env_remove("NO_COLOR")
-        .output()
-        .unwrap()
+    child_command(test_name).output().unwrap()
 }
 
 pub fn text(bytes: &[u8]) -> String {
@@ -37,12 +52,14 @@ pub fn process_running_with(needle: &str) -> bool {
     })
 }
 
-/// A string unique to this test run, for markers in process lists and files.
+/// A string of digits unique to this test run, for markers in process
+/// lists, commands and file names: the tag, the process ID, a 0, and a
+/// counter.
 pub fn unique(tag: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
     format!(
-        "{tag}{}{}",
+        "{tag}{}0{}",
         std::process::id(),
         N.fetch_add(1, Ordering::SeqCst)
     )
