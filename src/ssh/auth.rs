@@ -32,6 +32,20 @@ fn fatal(e: &ssh2::Error, r: &Resolved) -> Option<SshError> {
     None
 }
 
+/// What one authentication attempt came to: `Ok(true)` when the session is
+/// now authenticated, `Ok(false)` when the next method may be tried, and
+/// an error when the connection itself failed.
+fn settled(
+    session: &ssh2::Session,
+    r: &Resolved,
+    attempt: Result<(), ssh2::Error>,
+) -> Result<bool, SshError> {
+    match attempt {
+        Ok(()) => Ok(session.authenticated()),
+        Err(e) => fatal(&e, r).map_or(Ok(false), Err),
+    }
+}
+
 /// The base64 key of `<key>.pub`, if that file exists.
 fn public_key_b64(private: &Path) -> Option<String> {
     let mut p = private.as_os_str().to_owned();
@@ -103,18 +117,9 @@ fn try_agent(session: &ssh2::Session, r: &Resolved, a: &mut Attempts) -> Result<
                 continue;
             }
         }
-        match agent.userauth(&r.user, &id) {
-            Ok(()) if session.authenticated() => {
-                result = Ok(true);
-                break;
-            }
-            Ok(()) => {}
-            Err(e) => {
-                if let Some(f) = fatal(&e, r) {
-                    result = Err(f);
-                    break;
-                }
-            }
+        result = settled(session, r, agent.userauth(&r.user, &id));
+        if !matches!(result, Ok(false)) {
+            break;
         }
         a.tried.push(format!("publickey agent:{}", id.comment()));
     }
@@ -186,26 +191,15 @@ pub(crate) fn authenticate(
     }
     if let Some(pw) = opts.password.as_deref() {
         if allows("password") || !allows("keyboard-interactive") {
-            match session.userauth_password(&r.user, pw) {
-                Ok(()) if session.authenticated() => return Ok(()),
-                Ok(()) => {}
-                Err(e) => {
-                    if let Some(f) = fatal(&e, r) {
-                        return Err(f);
-                    }
-                }
+            if settled(session, r, session.userauth_password(&r.user, pw))? {
+                return Ok(());
             }
             a.tried.push("password".to_string());
         } else {
             let mut p = PasswordPrompt(pw);
-            match session.userauth_keyboard_interactive(&r.user, &mut p) {
-                Ok(()) if session.authenticated() => return Ok(()),
-                Ok(()) => {}
-                Err(e) => {
-                    if let Some(f) = fatal(&e, r) {
-                        return Err(f);
-                    }
-                }
+            let attempt = session.userauth_keyboard_interactive(&r.user, &mut p);
+            if settled(session, r, attempt)? {
+                return Ok(());
             }
             a.tried.push("keyboard-interactive (password)".to_string());
         }
