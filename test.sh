@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 . ./scripts/ensure-deps.sh
 
+cargo test --lib
 cargo test --test it
 cargo test --doc
 cargo build --examples

@@ -1,20 +1,174 @@
-//! Builds the real command, byte for byte as Fabric 1.x does.
+//! Builds the real command, byte for byte as Fabric 1.x does, and is the
+//! one place where shell text is made.
 //!
 //! Pure: it reads an [`Env`] and returns strings. Every command twill runs,
-//! locally or remotely, is composed here and nowhere else.
+//! locally or remotely, is composed here and nowhere else, and every value
+//! twill puts into shell text (a directory, a file name, a user name, an
+//! exported value) goes through [`quote`] or one of the rules built on it,
+//! so that a value is always data, never code.
 //!
 //! Remote (`run`/`sudo`): `shell_wrap(prefix_env_vars(prefix_commands(cmd, cwd)))`:
 //! exports first, then `cd <cwd> >/dev/null`, then the prefixes, then the
 //! command, all inside `<shell> "<escaped>"`, behind the sudo prefix.
 //! Local: `prefix_commands(prefix_env_vars(cmd), lcwd)` and no wrapping.
+//!
+//! Where Fabric's own string would let a value run as code, the string
+//! differs from Fabric's and the value stays a value:
+//! - a directory for `cd`/`lcd` keeps Fabric's form (`cd /srv/my\ app`) when
+//!   it is made of ordinary characters, and is quoted otherwise
+//!   ([`dir_word`]);
+//! - the shell wrapper escapes backslashes too, so the text inside it
+//!   reaches the inner shell exactly as it was composed (Fabric leaves
+//!   them, which lets the login shell expand an exported `$x`);
+//! - user and group names for sudo, `PATH` additions and exported values
+//!   that hold shell characters are quoted.
+
+use std::borrow::Cow;
 
 use crate::state::{Env, PathBehavior};
 
-/// Escapes `"`, `$` and `` ` `` with a backslash, and nothing else.
+/// Characters that never need quoting in a word of a POSIX shell.
+fn is_plain(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(c, '@' | '%' | '+' | '=' | ':' | ',' | '.' | '/' | '-' | '_')
+}
+
+/// Makes `s` one word of a POSIX shell that stands for exactly `s`: as it
+/// is when every character is [plain](is_plain), else in single quotes
+/// with each `'` written as `'\''`. The empty string becomes `''`.
+///
+/// This is the function every value twill interpolates into shell text
+/// passes through.
+pub(crate) fn quote(s: &str) -> Cow<'_, str> {
+    if !s.is_empty() && s.chars().all(is_plain) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    Cow::Owned(out)
+}
+
+/// Splits a leading `~` or `~user` (followed by `/` or the end) from a
+/// path, with the `/` after it: the shell expands a tilde only when the
+/// slash that ends it is unquoted too.
+fn split_tilde(path: &str) -> (&str, &str) {
+    let Some(after) = path.strip_prefix('~') else {
+        return ("", path);
+    };
+    let end = after.find('/').unwrap_or(after.len());
+    let user = &after[..end];
+    if user
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        path.split_at((end + 2).min(path.len()))
+    } else {
+        ("", path)
+    }
+}
+
+/// The rule for a directory of `cd`/`lcd` in shell text.
+///
+/// A path made of ordinary characters (letters, digits, `/._-~+,@:%` and
+/// spaces) is written as Fabric writes it, spaces escaped as `\ `; any
+/// other path is [quoted](quote), so that `;`, `$(...)`, quotes and the
+/// like are part of the name. A leading `~` or `~user` stays unquoted in
+/// both cases and expands to that home directory.
+pub(crate) fn dir_word(path: &str) -> String {
+    let (tilde, rest) = split_tilde(path);
+    let ordinary = rest
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-~+,@:% ".contains(c));
+    if ordinary {
+        format!("{tilde}{}", rest.replace(' ', "\\ "))
+    } else {
+        format!("{tilde}{}", quote(rest))
+    }
+}
+
+/// A glob pattern as shell text: `*`, `?` and simple bracket expressions
+/// (`[a-z]`, `[!0-9]`) stay active so that the shell expands them, and
+/// every other character is [quoted](quote).
+#[allow(dead_code)] // used by the sudo transfers, next
+pub(crate) fn glob_word(pattern: &str) -> String {
+    let mut out = String::new();
+    let mut literal = String::new();
+    let flush = |literal: &mut String, out: &mut String| {
+        if !literal.is_empty() {
+            out.push_str(&quote(literal));
+            literal.clear();
+        }
+    };
+    let mut rest = pattern;
+    while let Some(c) = rest.chars().next() {
+        match c {
+            '*' | '?' => {
+                flush(&mut literal, &mut out);
+                out.push(c);
+                rest = &rest[1..];
+            }
+            '[' => {
+                let set = rest[1..].find(']').map(|end| &rest[1..=end]);
+                let simple = set.is_some_and(|s| {
+                    let body = s.strip_prefix(['!', '^']).unwrap_or(s);
+                    !body.is_empty()
+                        && body
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                });
+                match set {
+                    Some(s) if simple => {
+                        flush(&mut literal, &mut out);
+                        out.push('[');
+                        out.push_str(s);
+                        out.push(']');
+                        rest = &rest[s.len() + 2..];
+                    }
+                    _ => {
+                        literal.push('[');
+                        rest = &rest[1..];
+                    }
+                }
+            }
+            _ => {
+                literal.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    flush(&mut literal, &mut out);
+    if out.is_empty() {
+        out.push_str("''");
+    }
+    out
+}
+
+/// Fabric's escaping for the text inside `<shell> "..."`: a backslash
+/// before `"`, `$` and `` ` ``, and before a backslash wherever the
+/// enclosing double quotes would read it as an escape (before one of those
+/// characters, another backslash, a newline, or at the end), so that the
+/// inner shell receives the text exactly. Fabric leaves every backslash
+/// alone; the two agree on any text without such a backslash.
 pub(crate) fn shell_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if matches!(c, '"' | '$' | '`') {
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        let escape = match c {
+            '"' | '$' | '`' => true,
+            '\\' => chars
+                .peek()
+                .is_none_or(|n| matches!(n, '"' | '$' | '`' | '\\' | '\n')),
+            _ => false,
+        };
+        if escape {
             out.push('\\');
         }
         out.push(c);
@@ -23,7 +177,9 @@ pub(crate) fn shell_escape(s: &str) -> String {
 }
 
 /// Python's `%(key)s` interpolation of a setting string with `env`.
-fn interpolate(template: &str, env: &Env) -> String {
+/// `prompt` stands for `%(sudo_prompt)s`, written for the single quotes
+/// it sits in by default (`'` as `'\''`, and `%` doubled for sudo).
+fn interpolate(template: &str, env: &Env, prompt: &str) -> String {
     let mut out = String::new();
     let mut rest = template;
     while let Some(i) = rest.find('%') {
@@ -34,7 +190,11 @@ fn interpolate(template: &str, env: &Env) -> String {
             rest = after;
         } else if let Some((key, after)) = tail.strip_prefix("%(").and_then(|t| t.split_once(")s"))
         {
-            out.push_str(&setting_text(env, key));
+            if key == "sudo_prompt" {
+                out.push_str(&prompt.replace('\'', "'\\''").replace('%', "%%"));
+            } else {
+                out.push_str(&setting_text(env, key));
+            }
             rest = after;
         } else {
             out.push('%');
@@ -47,7 +207,6 @@ fn interpolate(template: &str, env: &Env) -> String {
 
 fn setting_text(env: &Env, key: &str) -> String {
     match key {
-        "sudo_prompt" => env.sudo_prompt().to_string(),
         "user" => env.user(),
         "shell" => env.shell().to_string(),
         "port" => env.port().to_string(),
@@ -55,20 +214,39 @@ fn setting_text(env: &Env, key: &str) -> String {
     }
 }
 
+/// ` -u "<user>"`: Fabric's form for a plain name (numeric ids as
+/// `"#1001"`), the name [quoted](quote) otherwise.
 fn sudo_argument(flag: &str, value: Option<&str>) -> String {
     match value {
         None => String::new(),
         Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
             format!(" {flag} \"#{v}\"")
         }
-        Some(v) => format!(" {flag} \"{v}\""),
+        Some(v)
+            if !v.is_empty()
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) =>
+        {
+            format!(" {flag} \"{v}\"")
+        }
+        Some(v) => format!(" {flag} {}", quote(v)),
     }
 }
 
 /// `env.sudo_prefix % env`, plus ` -u "<user>"` / ` -g "<group>"` and a
-/// space when either is given (numeric ids become `"#1001"`).
-pub(crate) fn sudo_prefix(env: &Env, user: Option<&str>, group: Option<&str>) -> String {
-    let prefix = interpolate(env.sudo_prefix(), env);
+/// space when either is given (numeric ids become `"#1001"`). `prompt`
+/// replaces the `sudo_prompt` setting when given.
+pub(crate) fn sudo_prefix(
+    env: &Env,
+    user: Option<&str>,
+    group: Option<&str>,
+    prompt: Option<&str>,
+) -> String {
+    let prefix = interpolate(
+        env.sudo_prefix(),
+        env,
+        prompt.unwrap_or_else(|| env.sudo_prompt()),
+    );
     if user.is_some() || group.is_some() {
         format!(
             "{prefix}{}{} ",
@@ -80,6 +258,13 @@ pub(crate) fn sudo_prefix(env: &Env, user: Option<&str>, group: Option<&str>) ->
     }
 }
 
+/// A piece of a composed command: twill's own text (always escaped inside
+/// the shell wrapper) or the caller's (escaped as `shell_escape` says).
+enum Part {
+    Ours(String),
+    Theirs(String),
+}
+
 /// Which working directory a command honours.
 #[derive(Clone, Copy)]
 enum Side {
@@ -87,41 +272,98 @@ enum Side {
     Local,
 }
 
-fn prefix_commands(env: &Env, command: &str, side: Side) -> String {
+fn cd_parts(env: &Env, side: Side) -> Vec<Part> {
     let cwd = match side {
         Side::Remote => env.cwd(),
         Side::Local => env.lcwd(),
     };
-    let mut parts: Vec<String> = Vec::new();
+    let mut parts = Vec::new();
     if !cwd.is_empty() {
-        parts.push(format!("cd {cwd} >/dev/null"));
+        parts.push(Part::Ours(format!("cd {} >/dev/null", dir_word(cwd))));
     }
-    parts.extend(env.command_prefixes().iter().cloned());
-    if parts.is_empty() {
-        command.to_string()
-    } else {
-        format!("{} && {command}", parts.join(" && "))
-    }
+    parts.extend(
+        env.command_prefixes()
+            .iter()
+            .map(|p| Part::Theirs(p.clone())),
+    );
+    parts
 }
 
-fn prefix_env_vars(env: &Env, command: &str) -> String {
+/// An exported value inside `"..."`: Fabric's escaping, which with the
+/// backslash escaped too leaves nothing active.
+fn in_double_quotes(v: &str) -> String {
+    shell_escape(v)
+}
+
+/// A `PATH` given through `shell_env`: `$NAME` and `${NAME}` still expand
+/// (that is what it is for), every other shell character is literal.
+fn path_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    let mut chars = v.chars().peekable();
+    while let Some(c) = chars.next() {
+        let expands = c == '$'
+            && chars
+                .peek()
+                .is_some_and(|n| n.is_ascii_alphabetic() || *n == '_' || *n == '{');
+        if expands && chars.peek() == Some(&'{') {
+            // `${NAME}` only: a plain name up to the closing brace.
+            let name: String = chars.clone().skip(1).take_while(|c| *c != '}').collect();
+            let closed = chars.clone().nth(1 + name.chars().count()) == Some('}');
+            let plain =
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if closed && plain {
+                out.push_str("${");
+                out.push_str(&name);
+                out.push('}');
+                for _ in 0..name.chars().count() + 2 {
+                    chars.next();
+                }
+                continue;
+            }
+            out.push_str("\\$");
+            continue;
+        }
+        if matches!(c, '"' | '`' | '\\') || (c == '$' && !expands) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn is_name(k: &str) -> bool {
+    let mut chars = k.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn export_part(env: &Env) -> Option<Part> {
     let mut vars: Vec<(String, String)> = Vec::new();
     let path = env.path();
     if !path.is_empty() {
+        // Fabric writes the addition between quotes that close and reopen
+        // the value's own, so it sits unquoted; a path with shell
+        // characters is quoted there instead.
+        let word = if path.chars().all(is_plain) {
+            format!("\"{path}\"")
+        } else {
+            format!("\"{}\"", quote(path))
+        };
         let value = match env.path_behavior() {
-            PathBehavior::Append => format!("$PATH:\"{path}\""),
-            PathBehavior::Prepend => format!("\"{path}\":$PATH"),
-            PathBehavior::Replace => format!("\"{path}\""),
+            PathBehavior::Append => format!("$PATH:{word}"),
+            PathBehavior::Prepend => format!("{word}:$PATH"),
+            PathBehavior::Replace => word,
         };
         vars.push(("PATH".to_string(), value));
     }
-    // Fabric keeps these in a dict: a key given again keeps its first place,
-    // and PATH is never escaped so that `$PATH` expands.
+    // Fabric keeps these in a dict: a key given again keeps its first place.
     for (k, v) in env.shell_env() {
         let value = if k == "PATH" {
-            v.clone()
+            path_value(v)
         } else {
-            shell_escape(v)
+            in_double_quotes(v)
         };
         match vars.iter_mut().find(|(name, _)| name == k) {
             Some(slot) => slot.1 = value,
@@ -129,29 +371,44 @@ fn prefix_env_vars(env: &Env, command: &str) -> String {
         }
     }
     if vars.is_empty() {
-        return command.to_string();
+        return None;
     }
-    let exports: Vec<String> = vars.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-    format!("export {} && {command}", exports.join(" "))
+    let exports: Vec<String> = vars
+        .iter()
+        .map(|(k, v)| {
+            if is_name(k) {
+                format!("{k}=\"{v}\"")
+            } else {
+                format!("{}=\"{v}\"", quote(k))
+            }
+        })
+        .collect();
+    Some(Part::Ours(format!("export {}", exports.join(" "))))
 }
 
-fn shell_wrap(env: &Env, command: &str, shell: bool, escape: bool, sudo: Option<String>) -> String {
+/// Joins parts with ` && `; inside the wrapper, twill's parts are always
+/// escaped and the caller's only when `escape`.
+fn join(parts: Vec<Part>, wrapped: bool, escape: bool) -> String {
+    parts
+        .into_iter()
+        .map(|p| match p {
+            Part::Ours(s) if wrapped => shell_escape(&s),
+            Part::Theirs(s) if wrapped && escape => shell_escape(&s),
+            Part::Ours(s) | Part::Theirs(s) => s,
+        })
+        .collect::<Vec<_>>()
+        .join(" && ")
+}
+
+fn wrap(env: &Env, body: &str, sudo: Option<String>) -> String {
     let mut out = match sudo {
         Some(prefix) => prefix + " ",
         None => String::new(),
     };
-    if shell && env.use_shell() {
-        out.push_str(env.shell());
-        out.push_str(" \"");
-        if escape {
-            out.push_str(&shell_escape(command));
-        } else {
-            out.push_str(command);
-        }
-        out.push('"');
-    } else {
-        out.push_str(command);
-    }
+    out.push_str(env.shell());
+    out.push_str(" \"");
+    out.push_str(body);
+    out.push('"');
     out
 }
 
@@ -164,27 +421,105 @@ pub(crate) struct RemoteSpec<'a> {
     pub(crate) shell_escape: Option<bool>,
     /// Run through sudo, with this user and group.
     pub(crate) sudo: Option<(Option<&'a str>, Option<&'a str>)>,
+    /// The prompt sudo is told to print, instead of the `sudo_prompt`
+    /// setting.
+    pub(crate) prompt: Option<&'a str>,
 }
 
 /// The real command `run`/`sudo` send.
 pub(crate) fn remote(env: &Env, command: &str, spec: &RemoteSpec<'_>) -> String {
-    let composed = prefix_env_vars(env, &prefix_commands(env, command, Side::Remote));
+    let mut parts: Vec<Part> = export_part(env).into_iter().collect();
+    parts.extend(cd_parts(env, Side::Remote));
+    parts.push(Part::Theirs(command.to_string()));
     let escape = spec.shell_escape.unwrap_or_else(|| env.shell_escape());
-    let sudo = spec.sudo.map(|(u, g)| sudo_prefix(env, u, g));
-    shell_wrap(env, &composed, spec.shell, escape, sudo)
+    let sudo = spec.sudo.map(|(u, g)| sudo_prefix(env, u, g, spec.prompt));
+    if spec.shell && env.use_shell() {
+        wrap(env, &join(parts, true, escape), sudo)
+    } else {
+        let body = join(parts, false, escape);
+        match sudo {
+            Some(prefix) => format!("{prefix} {body}"),
+            None => body,
+        }
+    }
 }
 
 /// The real command `local` runs: `lcd`, prefixes and exports, unwrapped
 /// unless `use_shell`; behind `sudo -n` when `use_sudo`.
 pub(crate) fn local(env: &Env, command: &str, use_shell: bool, use_sudo: bool) -> String {
-    let composed = prefix_commands(env, &prefix_env_vars(env, command), Side::Local);
+    let mut parts = cd_parts(env, Side::Local);
+    parts.extend(export_part(env));
+    parts.push(Part::Theirs(command.to_string()));
     if use_sudo {
         // sudo must run the whole composition, so it is always shell-wrapped.
-        let wrapped = shell_wrap(env, &composed, true, env.shell_escape(), None);
-        format!("sudo -n {wrapped}")
+        format!(
+            "sudo -n {}",
+            wrap(env, &join(parts, true, env.shell_escape()), None)
+        )
     } else if use_shell {
-        shell_wrap(env, &composed, true, env.shell_escape(), None)
+        wrap(env, &join(parts, true, env.shell_escape()), None)
     } else {
-        composed
+        join(parts, false, true)
+    }
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn quote_leaves_plain_words_and_quotes_the_rest() {
+        assert_eq!(quote("/srv/app-1.2_x"), "/srv/app-1.2_x");
+        assert_eq!(quote(""), "''");
+        assert_eq!(quote("a b"), "'a b'");
+        assert_eq!(quote("it's"), "'it'\\''s'");
+        assert_eq!(quote("$(touch x)"), "'$(touch x)'");
+        assert_eq!(quote("~/x"), "'~/x'");
+    }
+
+    #[test]
+    fn dir_word_keeps_fabric_form_for_ordinary_paths() {
+        assert_eq!(dir_word("/srv/my app"), "/srv/my\\ app");
+        assert_eq!(dir_word("~/releases"), "~/releases");
+        assert_eq!(dir_word("~deploy/a b"), "~deploy/a\\ b");
+        assert_eq!(dir_word("~"), "~");
+        assert_eq!(
+            dir_word("/tmp;touch${IFS}/tmp/p"),
+            "'/tmp;touch${IFS}/tmp/p'"
+        );
+        assert_eq!(dir_word("~/x$(id)"), "~/'x$(id)'");
+        assert_eq!(dir_word("/a\"b'c"), "'/a\"b'\\''c'");
+        // A `~` that is not a user name prefix is just a character.
+        assert_eq!(dir_word("~$(id)/x"), "'~$(id)/x'");
+    }
+
+    #[test]
+    fn glob_word_keeps_wildcards_active_only() {
+        assert_eq!(glob_word("/var/log/*.log"), "/var/log/*.log");
+        assert_eq!(glob_word("/a b/file?.[0-9]"), "'/a b/file'?.[0-9]");
+        assert_eq!(glob_word("/x/$(id)*"), "'/x/$(id)'*");
+        assert_eq!(glob_word("/x/[$(id)]"), "'/x/[$(id)]'");
+        assert_eq!(glob_word(""), "''");
+    }
+
+    #[test]
+    fn shell_escape_escapes_only_what_double_quotes_read() {
+        assert_eq!(
+            shell_escape(r#"echo "$HOME" `id`"#),
+            r#"echo \"\$HOME\" \`id\`"#
+        );
+        assert_eq!(shell_escape(r"cd /my\ app"), r"cd /my\ app");
+        assert_eq!(shell_escape(r"A=\$x"), r"A=\\\$x");
+        assert_eq!(shell_escape(r#"x\""#), r#"x\\\""#);
+        assert_eq!(shell_escape("end\\"), "end\\\\");
+        assert_eq!(shell_escape(r"a\\b"), r"a\\\b");
+    }
+
+    #[test]
+    fn path_value_expands_names_only() {
+        assert_eq!(path_value("$PATH:/q"), "$PATH:/q");
+        assert_eq!(path_value("${HOME}/bin:$PATH"), "${HOME}/bin:$PATH");
+        assert_eq!(path_value("$(id):\"x`"), "\\$(id):\\\"x\\`");
+        assert_eq!(path_value("${x:-$(id)}"), "\\${x:-\\$(id)}");
     }
 }

@@ -453,7 +453,8 @@ impl Settings {
 
     /// `cd(path)`: the remote working directory. A relative path is joined
     /// onto the current one; a path starting with `/` or `~` replaces it.
-    /// Spaces are escaped as `\ `, as Fabric does.
+    /// The path is kept as given; it is written into commands by the rule
+    /// [`cd`](crate::cd) describes.
     #[doc(alias = "rcd")]
     pub fn cd(self, path: impl Into<String>) -> Settings {
         self.change_dir("cwd", path.into())
@@ -469,12 +470,11 @@ impl Settings {
     fn change_dir(self, key: &'static str, path: String) -> Settings {
         let what = format!("{key} += {path:?}");
         self.edit(what, move |m| {
-            let path = path.replace(' ', "\\ ");
             let current = get_string(m, key).unwrap_or_default();
             let new = if !current.is_empty() && !path.starts_with('/') && !path.starts_with('~') {
-                format!("{current}/{path}")
+                format!("{}/{path}", current.trim_end_matches('/'))
             } else {
-                path
+                path.clone()
             };
             m.insert(key.to_string(), Arc::new(new));
         })

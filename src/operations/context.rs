@@ -15,15 +15,32 @@
 use crate::state::{PathBehavior, Settings};
 
 /// Fabric's `cd(path)`: the remote working directory of `run` and `sudo`
-/// and of relative remote paths in transfers. Relative paths nest.
+/// and of relative remote paths in transfers. Relative paths nest; a path
+/// starting with `/` or `~` replaces the current one.
+///
+/// Commands get `cd <dir> >/dev/null && ` in front, and the directory is
+/// always a path, never code:
+/// - a path made of ordinary characters (letters, digits, `/._-~+,@:%`
+///   and spaces) is written as Fabric writes it, spaces as `\ `
+///   (`cd /srv/my\ app`);
+/// - any other path is quoted, so that `;`, `$(...)`, quotes and the like
+///   are part of the name (`cd '/srv/a;b'`);
+/// - a leading `~` or `~user` stays unquoted in both cases and expands to
+///   that home directory.
+///
+/// [`env().cwd()`](crate::Env::cwd) holds the path itself, unquoted.
 ///
 /// ```
-/// use twill::{cd, env, with_settings};
+/// use twill::{cd, env, with_settings, RunOptions, Settings};
 ///
 /// with_settings(cd("/srv"), || {
-///     with_settings(cd("my app"), || assert_eq!(env().cwd(), "/srv/my\\ app"));
+///     with_settings(cd("my app"), || assert_eq!(env().cwd(), "/srv/my app"));
 ///     with_settings(cd("/opt"), || assert_eq!(env().cwd(), "/opt"));
 /// });
+/// let real = |dir: &str| with_settings(cd(dir), || RunOptions::new().shell(false).real_command("ls"));
+/// assert_eq!(real("/srv/my app"), "cd /srv/my\\ app >/dev/null && ls");
+/// assert_eq!(real("/tmp;reboot"), "cd '/tmp;reboot' >/dev/null && ls");
+/// assert_eq!(real("~deploy/$x"), "cd ~deploy/'$x' >/dev/null && ls");
 /// ```
 #[doc(alias = "rcd")]
 pub fn cd(path: impl Into<String>) -> Settings {
@@ -37,7 +54,8 @@ pub fn rcd(path: impl Into<String>) -> Settings {
 
 /// Fabric's `lcd(path)`: the local working directory of `local` and of
 /// relative local paths in transfers. The process's own directory is never
-/// changed; the command gets `cd <path> >/dev/null && ` in front.
+/// changed; the command gets `cd <path> >/dev/null && ` in front, with the
+/// path written by the rule of [`cd`].
 pub fn lcd(path: impl Into<String>) -> Settings {
     Settings::new().lcd(path)
 }

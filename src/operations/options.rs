@@ -159,6 +159,7 @@ impl RunOptions {
             shell: self.shell.unwrap_or(true),
             shell_escape: self.shell_escape,
             sudo: sudo.then_some((user.as_deref(), self.group.as_deref())),
+            prompt: None,
         };
         command::remote(env, command, &spec)
     }

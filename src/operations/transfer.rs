@@ -425,11 +425,6 @@ fn unique_suffix() -> String {
     )
 }
 
-/// `cd`/`lcd` store spaces escaped as `\ `; paths want them plain.
-fn unescape(dir: &str) -> String {
-    dir.replace("\\ ", " ")
-}
-
 fn local_path(env: &Env, p: &Path) -> PathBuf {
     let s = p.to_string_lossy();
     let expanded = match s.strip_prefix('~') {
@@ -441,7 +436,7 @@ fn local_path(env: &Env, p: &Path) -> PathBuf {
     };
     let lcwd = env.lcwd();
     if expanded.is_relative() && !lcwd.is_empty() {
-        Path::new(&unescape(lcwd)).join(expanded)
+        Path::new(lcwd).join(expanded)
     } else {
         expanded
     }
@@ -517,7 +512,7 @@ fn remote_path(env: &Env, conn: &Connection, host: &str, p: &str) -> Result<Stri
     if p.starts_with('/') {
         return Ok(p.to_string());
     }
-    let cwd = unescape(env.cwd());
+    let cwd = env.cwd().to_string();
     let base = if cwd.is_empty() {
         home()?
     } else if cwd.starts_with('/') {

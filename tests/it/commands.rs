@@ -84,7 +84,10 @@ fn plain_run_and_sudo() {
 
 #[test]
 fn full_scope_run_sudo_and_path_behaviours() {
-    let exports = r#"export PATH=\"\$PATH:\"/opt/bin\"\" A=\"1 \\$x\""#;
+    // Fabric writes `A=\"1 \\$x\"` here, which makes the login shell expand
+    // `$x` before the inner shell sees it; twill escapes that backslash
+    // too, so the exported value is exactly `1 $x`.
+    let exports = r#"export PATH=\"\$PATH:\"/opt/bin\"\" A=\"1 \\\$x\""#;
     let tail = r#"cd /srv/my\ app >/dev/null && workon venv && source x && ./manage.py migrate""#;
     check(
         fabric_scope(PathBehavior::Append),
@@ -103,12 +106,12 @@ fn full_scope_run_sudo_and_path_behaviours() {
     check(
         fabric_scope(PathBehavior::Prepend),
         || RunOptions::new().real_command("./manage.py migrate"),
-        &format!(r#"/bin/bash -l -c "export PATH=\"\"/opt/bin\":\$PATH\" A=\"1 \\$x\" && {tail}"#),
+        &format!(r#"/bin/bash -l -c "export PATH=\"\"/opt/bin\":\$PATH\" A=\"1 \\\$x\" && {tail}"#),
     );
     check(
         fabric_scope(PathBehavior::Replace),
         || RunOptions::new().real_command("./manage.py migrate"),
-        &format!(r#"/bin/bash -l -c "export PATH=\"\"/opt/bin\"\" A=\"1 \\$x\" && {tail}"#),
+        &format!(r#"/bin/bash -l -c "export PATH=\"\"/opt/bin\"\" A=\"1 \\\$x\" && {tail}"#),
     );
 }
 
