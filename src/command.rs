@@ -97,7 +97,6 @@ pub(crate) fn dir_word(path: &str) -> String {
 /// A glob pattern as shell text: `*`, `?` and simple bracket expressions
 /// (`[a-z]`, `[!0-9]`) stay active so that the shell expands them, and
 /// every other character is [quoted](quote).
-#[allow(dead_code)] // used by the sudo transfers, next
 pub(crate) fn glob_word(pattern: &str) -> String {
     let mut out = String::new();
     let mut literal = String::new();
@@ -463,6 +462,91 @@ pub(crate) fn local(env: &Env, command: &str, use_shell: bool, use_sudo: bool) -
     }
 }
 
+// --- twill's own commands ---------------------------------------------------
+//
+// The snippets below are the commands twill runs for itself (sudo
+// transfers, existence checks, home directories). Each value in them is
+// quoted; names the server prints back are read as data by the caller.
+
+/// Prints the home directory of `user` (`~user` expanded by the shell).
+/// A name that is not a plain user name is quoted, and so not expanded.
+pub(crate) fn home_of(user: &str) -> String {
+    format!("printf '%s\\n' {}", dir_word(&format!("~{user}")))
+}
+
+/// Whether `path` exists on the host, Fabric's `exists`: a leading `~`
+/// and wildcards expand, nothing else does.
+pub(crate) fn exists(path: &str) -> String {
+    let (tilde, rest) = split_tilde(path);
+    let rest = if rest.is_empty() {
+        String::new()
+    } else {
+        glob_word(rest)
+    };
+    format!("stat \"$(echo {tilde}{rest})\" >/dev/null")
+}
+
+/// `test -<flag> <path>` (`d`: a directory, `e`: exists).
+pub(crate) fn test(flag: char, path: &str) -> String {
+    format!("test -{flag} {}", quote(path))
+}
+
+/// The paths matching a glob pattern, each ended by a NUL byte.
+pub(crate) fn glob_list(pattern: &str) -> String {
+    format!(
+        "for f in {}; do if [ -e \"$f\" ] || [ -L \"$f\" ]; then printf '%s\\0' \"$f\"; fi; done; true",
+        glob_word(pattern)
+    )
+}
+
+/// Copies `src` (a file or a directory, following it if it is a link)
+/// into a new private directory under `temp_dir`, gives the directory and
+/// the copy to `user`, and prints the directory's path.
+pub(crate) fn copy_out(src: &str, temp_dir: &str, user: &str) -> String {
+    let template = format!(
+        "{}/.twill-download-XXXXXXXX",
+        temp_dir.trim_end_matches('/')
+    );
+    format!(
+        "d=$(mktemp -d {}) && cp -pRH -- {} \"$d\"/ && chown -R {} -- \"$d\" && printf '%s\\n' \"$d\"",
+        quote(&template),
+        quote(src),
+        quote(user)
+    )
+}
+
+/// Moves the uploaded file `tmp` onto `target`, writing through a
+/// symlink at `target`, creating missing directories, and giving it
+/// `mode`, else the mode of the file it replaces, else the one a new file
+/// gets (0666 less the umask).
+pub(crate) fn install(tmp: &str, target: &str, mode: Option<u32>) -> String {
+    let mode = match mode {
+        Some(m) => format!("m={m:o}"),
+        None => "if [ -e \"$t\" ]; then m=$(stat -c %a -- \"$t\"); else m=$(printf %o $((0666 & ~0$(umask)))); fi".to_string(),
+    };
+    format!(
+        "t={}; if [ -L \"$t\" ]; then t=$(readlink -f -- \"$t\") || exit 1; fi; \
+         if [ -d \"$t\" ]; then echo \"$t is a directory\" >&2; exit 1; fi; {mode}; \
+         mkdir -p -- \"$(dirname -- \"$t\")\" && mv -f -- {} \"$t\" && chmod \"$m\" -- \"$t\"",
+        quote(target),
+        quote(tmp)
+    )
+}
+
+/// Makes `link` a symlink to `target`, replacing what is there.
+pub(crate) fn link(target: &str, link: &str) -> String {
+    format!(
+        "mkdir -p -- \"$(dirname -- {l})\" && ln -sfn -- {} {l}",
+        quote(target),
+        l = quote(link)
+    )
+}
+
+/// Removes `path` (a file, or a directory and everything in it).
+pub(crate) fn remove(path: &str) -> String {
+    format!("rm -rf -- {}", quote(path))
+}
+
 #[cfg(test)]
 mod unit {
     use super::*;
@@ -513,6 +597,18 @@ mod unit {
         assert_eq!(shell_escape(r#"x\""#), r#"x\\\""#);
         assert_eq!(shell_escape("end\\"), "end\\\\");
         assert_eq!(shell_escape(r"a\\b"), r"a\\\b");
+    }
+
+    #[test]
+    fn own_commands_quote_every_value() {
+        assert_eq!(home_of("deploy"), "printf '%s\\n' ~deploy");
+        assert_eq!(home_of("x;id"), "printf '%s\\n' '~x;id'");
+        assert_eq!(exists("~/a b*"), "stat \"$(echo ~/'a b'*)\" >/dev/null");
+        assert_eq!(exists("/x$(id)"), "stat \"$(echo '/x$(id)')\" >/dev/null");
+        assert_eq!(test('d', "/a\"b"), "test -d '/a\"b'");
+        assert_eq!(remove("/tmp/a'b"), "rm -rf -- '/tmp/a'\\''b'");
+        assert!(copy_out("/x/$(id)", "/tmp", "u").contains("cp -pRH -- '/x/$(id)' \"$d\"/"));
+        assert!(install("/tmp/t", "/etc/a`id`", Some(0o640)).starts_with("t='/etc/a`id`'; "));
     }
 
     #[test]

@@ -169,6 +169,28 @@ pub(crate) fn running(env: &Env, host: &str, verb: &str, command: &str, real: &s
     }
 }
 
+/// A path for a printed line: its bytes as UTF-8 (invalid sequences
+/// replaced), and control characters written as escapes (`\n`, `\x1b`),
+/// so that a name from a server cannot start a line of its own or talk
+/// to the terminal.
+pub(crate) fn path_text(p: &std::path::Path) -> String {
+    let text = p.to_string_lossy();
+    if !text.chars().any(char::is_control) {
+        return text.into_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// A `[host] <verb>: ...` status line under the `running` group (put, get).
 pub(crate) fn running_line(env: &Env, host: &str, text: &str) {
     if env.levels().get(Group::Running) {
@@ -309,6 +331,13 @@ impl LinePrinter {
         text.push_str(&String::from_utf8_lossy(&self.partial));
         text.push('\n');
         self.partial.clear();
+    }
+
+    /// Forgets the last `n` bytes of the unterminated line (a prompt that
+    /// twill answers is not shown).
+    pub(crate) fn forget_tail(&mut self, n: usize) {
+        let keep = self.partial.len().saturating_sub(n);
+        self.partial.truncate(keep);
     }
 
     /// Prints the last, unterminated line, if any.

@@ -1032,12 +1032,21 @@ builtin_keys! {
         pool_size: usize = 0;
         /// How many times to try connecting (default 1).
         connection_attempts: u32 = 1;
+        /// How many keepalive intervals a server may stay silent before
+        /// the connection is given up (default: ssh_config
+        /// `ServerAliveCountMax`, else 3).
+        keepalive_count: u32 = 3;
     }
     durations {
         /// Connect timeout, per attempt (default 10 s).
         timeout = Duration::from_secs(10);
-        /// Keepalive interval; zero turns keepalives off (default 0).
-        keepalive = Duration::ZERO;
+        /// Keepalive interval: while waiting for a server, twill sends a
+        /// keepalive request after this much silence, and gives the
+        /// connection up when `keepalive_count` intervals pass without an
+        /// answer, so a dead or cut-off server ends a command or transfer
+        /// instead of hanging it. Zero turns keepalives off (default:
+        /// ssh_config `ServerAliveInterval`, else 15 s).
+        keepalive = Duration::from_secs(15);
     }
     opt_durations {
         /// The longest a command may run (default: no limit).

@@ -6,6 +6,8 @@ mod cli;
 mod connect;
 mod execute;
 mod run;
+mod security;
 mod sudo;
 mod support;
+mod targets;
 mod transfer;

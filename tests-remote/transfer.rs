@@ -163,7 +163,7 @@ fn upload_with_sudo_places_root_owned_files() {
                 .stdout_lines(),
             ["640 twillsudo", "alpha"]
         );
-        let leftovers = twill::sudo("ls -a /tmp | grep -c twill-put || true").unwrap();
+        let leftovers = twill::sudo("ls -a /tmp | grep -c twill-upload || true").unwrap();
         assert_eq!(leftovers, "0", "no temporary file left behind");
         let back = download_with(
             &target,

@@ -140,17 +140,28 @@ impl RunOptions {
     /// The command exactly as [`run_with`](crate::run_with) would send it
     /// under the current settings, without connecting anywhere.
     pub fn real_command(&self, command: &str) -> String {
-        self.real(&env(), command, false)
+        self.real(&env(), command, false, None)
     }
 
-    /// The command exactly as [`sudo_with`](crate::sudo_with) would send it.
+    /// The command as [`sudo_with`](crate::sudo_with) builds it, with the
+    /// `sudo_prompt` setting as the prompt. Each real call gives sudo a
+    /// prompt of its own instead (the setting followed by a random
+    /// marker), so that only that sudo's prompt is answered; the result's
+    /// [`Output::real_command`](crate::Output::real_command) shows it.
     pub fn real_sudo_command(&self, command: &str) -> String {
-        self.real(&env(), command, true)
+        self.real(&env(), command, true, None)
     }
 
     /// The real command under `env`: the shell wrapper by default, and for
-    /// sudo the user given here, else the `sudo_user` setting.
-    pub(crate) fn real(&self, env: &Env, command: &str, sudo: bool) -> String {
+    /// sudo the user given here, else the `sudo_user` setting, and the
+    /// prompt given (else the `sudo_prompt` setting).
+    pub(crate) fn real(
+        &self,
+        env: &Env,
+        command: &str,
+        sudo: bool,
+        prompt: Option<&str>,
+    ) -> String {
         let user = self
             .user
             .clone()
@@ -159,7 +170,7 @@ impl RunOptions {
             shell: self.shell.unwrap_or(true),
             shell_escape: self.shell_escape,
             sudo: sudo.then_some((user.as_deref(), self.group.as_deref())),
-            prompt: None,
+            prompt,
         };
         command::remote(env, command, &spec)
     }

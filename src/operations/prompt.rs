@@ -225,3 +225,31 @@ pub fn confirm_from(
         }
     }
 }
+
+/// Whether a password can be asked for at the terminal: standard input is
+/// a terminal, and neither `abort_on_prompts` nor a parallel worker
+/// forbids prompting.
+pub(crate) fn can_ask_password() -> bool {
+    use std::io::IsTerminal;
+    let env = env();
+    std::io::stdin().is_terminal() && !env.abort_on_prompts() && !env.parallel()
+}
+
+/// Asks for a password at the terminal without echoing it (Fabric's
+/// `prompt_for_password`): `shown` is printed as is, and an empty answer
+/// asks again. `Ok(None)` when the terminal gives no answer (closed).
+pub(crate) fn ask_password(shown: &str) -> Result<Option<String>> {
+    refuse_if_unanswerable("a connection or sudo password")?;
+    loop {
+        match rpassword::prompt_password(shown) {
+            Ok(p) if p.is_empty() => {
+                crate::output::emit(
+                    crate::output::Pipe::Err,
+                    "Sorry, you can't enter an empty password. Please try again.\n",
+                );
+            }
+            Ok(p) => return Ok(Some(p)),
+            Err(_) => return Ok(None),
+        }
+    }
+}

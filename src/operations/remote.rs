@@ -7,12 +7,13 @@ use crate::error::seconds;
 use crate::error::{Error, ErrorKind, Result};
 use crate::operations::local::finish_message;
 use crate::operations::options::{RunOptions, Sink};
+use crate::operations::prompt::{ask_password, can_ask_password};
 use crate::output::{self, LinePrinter, Pipe};
 use crate::result::Output;
 use crate::ssh::{
-    self, ConnectOptions, Connection, HostKeyPolicy, SshError, SshErrorKind, Stream, Target,
+    self, ConnectOptions, Connection, HostKeyPolicy, Reply, SshError, SshErrorKind, Stream, Target,
 };
-use crate::state::{env, local_user, with_settings, Env, Settings};
+use crate::state::{env, local_user, set_env, with_settings, Env, Settings};
 
 /// Runs `command` on the current host (`host_string`) over SSH and returns
 /// its output (Fabric's `run`).
@@ -44,10 +45,17 @@ pub fn remote(command: &str) -> Result<Output> {
 }
 
 /// Runs `command` on the current host through sudo (Fabric's `sudo`):
-/// `sudo -S -p 'sudo password:'  /bin/bash -l -c "..."`. When sudo asks for
-/// a password, the `sudo_password` setting (else `password`, else the
-/// `passwords` entry for the host) answers it; it is never printed. A
-/// rejected password is an error of kind [`ErrorKind::Auth`].
+/// `sudo -S -p 'sudo password: [<marker>]'  /bin/bash -l -c "..."`.
+///
+/// Each call tells sudo a prompt of its own (the `sudo_prompt` setting and
+/// a random marker), and only that prompt, only once, is answered: the
+/// `sudo_password` setting, else the `passwords` entry for the host, else
+/// `password`; on a terminal with none of them set, twill asks for it
+/// hidden, as Fabric does, and keeps it for the run. The password is
+/// never printed, and output of [`run`] is never answered with it. A
+/// rejected password is an error of kind [`ErrorKind::Auth`], and a
+/// password that is needed where none can be had one of kind
+/// [`ErrorKind::Prompt`]; the command is stopped in both cases.
 pub fn sudo(command: &str) -> Result<Output> {
     sudo_with(command, &RunOptions::new())
 }
@@ -77,7 +85,7 @@ pub fn remote_file_exists(path: &str) -> Result<bool> {
 /// [`remote_file_exists`], through sudo when `use_sudo`, for paths only
 /// another user can see.
 pub fn remote_file_exists_with(path: &str, use_sudo: bool) -> Result<bool> {
-    let command = format!("stat \"$(echo {path})\" >/dev/null");
+    let command = crate::command::exists(path);
     let opts = RunOptions::new().quiet(true);
     let out = if use_sudo {
         sudo_with(&command, &opts)?
@@ -159,13 +167,48 @@ pub(crate) fn connection(env: &Env, host: &str) -> Result<Arc<Connection>> {
         },
         connect_timeout: env.timeout(),
         connection_attempts: env.connection_attempts().max(1),
-        keepalive: Some(env.keepalive()).filter(|d| !d.is_zero()),
+        // Unset, ssh_config's ServerAliveInterval/CountMax apply first.
+        keepalive: env.contains("keepalive").then(|| env.keepalive()),
+        keepalive_count: env
+            .contains("keepalive_count")
+            .then(|| env.keepalive_count()),
         use_ssh_config: env.use_ssh_config(),
         ssh_config_path: env.ssh_config_path().map(PathBuf::from),
         gateway: env.gateway().map(String::from),
         default_user,
     };
-    ssh::connect(&target, &opts).map_err(|e| ssh_error(e, host))
+    let mut opts = opts;
+    let mut asked = 0;
+    loop {
+        match ssh::connect(&target, &opts) {
+            Err(e) if e.kind == SshErrorKind::Auth && asked < 3 && can_ask_password() => {
+                // Fabric asks at the terminal, and remembers the answer.
+                let user = target.user.as_deref().unwrap_or(&opts.default_user);
+                let Some(password) =
+                    ask_password(&format!("[{host}] Login password for '{user}': "))?
+                else {
+                    return Err(ssh_error(e, host));
+                };
+                remember_password(host, &password);
+                opts.password = Some(password);
+                asked += 1;
+            }
+            other => return other.map_err(|e| ssh_error(e, host)),
+        }
+    }
+}
+
+/// Keeps a password typed at the terminal for the rest of the run, as
+/// Fabric does: the `password` setting and this host's entry in
+/// `passwords`.
+fn remember_password(host: &str, password: &str) {
+    let mut passwords = env().passwords();
+    passwords.insert(host.to_string(), password.to_string());
+    set_env(
+        Settings::new()
+            .password(password.to_string())
+            .passwords(passwords),
+    );
 }
 
 /// Turns an engine error into twill's error for `host`.
@@ -197,7 +240,10 @@ fn execute(command: &str, opts: &RunOptions, sudo: bool) -> Result<Output> {
     let env = env();
     let which = if sudo { "sudo" } else { "run" };
     let host = current_host(&env, which)?;
-    let real = opts.real(&env, command, sudo);
+    // sudo gets a prompt of its own, so that nothing else that prints the
+    // usual prompt is ever answered with the password.
+    let prompt = sudo.then(|| unique_prompt(env.sudo_prompt()));
+    let real = opts.real(&env, command, sudo, prompt.as_deref());
     output::running(&env, &host, which, command, &real);
 
     let conn = connection(&env, &host).map_err(|e| e.with_command(command))?;
@@ -205,11 +251,10 @@ fn execute(command: &str, opts: &RunOptions, sudo: bool) -> Result<Output> {
     let combine = opts.combine_stderr.unwrap_or_else(|| env.combine_stderr());
     let timeout = opts.timeout.or_else(|| env.command_timeout());
 
-    let mut run = Capture::new(&env, &host, combine && !pty, opts);
-    let password = sudo_password(&env, &host);
+    let mut run = Capture::new(&env, &host, combine && !pty, opts, prompt);
     let exec_opts = ssh::ExecOptions { pty, timeout };
     let status = conn.exec(&real, &exec_opts, &mut |stream, data| {
-        run.feed(stream, data, password.as_deref())
+        run.feed(stream, data)
     });
     run.finish();
 
@@ -235,23 +280,28 @@ fn execute(command: &str, opts: &RunOptions, sudo: bool) -> Result<Output> {
     let code = status.code.unwrap_or(-1);
     let failed = !env.ok_ret_codes().contains(&code);
     let out = result(code, failed);
-    if run.prompts_answered > 0 && password.is_none() {
-        return Err(Error::new(
-            ErrorKind::Prompt,
-            format!(
-                "sudo() on {host} asked for a password while executing '{command}', but none is set (set sudo_password or password)"
-            ),
-        )
-        .with_host(&host)
-        .with_output(out));
-    }
-    if run.prompts_answered > 1 {
-        return Err(Error::new(
-            ErrorKind::Auth,
-            format!("sudo() on {host}: the sudo password was rejected while executing '{command}'"),
-        )
-        .with_host(&host)
-        .with_output(out));
+    match run.sudo_state {
+        SudoPrompt::NoPassword(why) => {
+            return Err(Error::new(
+                ErrorKind::Prompt,
+                format!(
+                    "sudo() on {host} asked for a password while executing '{command}', but {why}"
+                ),
+            )
+            .with_host(&host)
+            .with_output(out));
+        }
+        SudoPrompt::Rejected => {
+            return Err(Error::new(
+                ErrorKind::Auth,
+                format!(
+                    "sudo() on {host}: the sudo password was rejected while executing '{command}'"
+                ),
+            )
+            .with_host(&host)
+            .with_output(out));
+        }
+        SudoPrompt::NotSeen | SudoPrompt::Answered => {}
     }
     if !out.failed() {
         return Ok(out);
@@ -265,17 +315,48 @@ fn execute(command: &str, opts: &RunOptions, sudo: bool) -> Result<Output> {
     finish_message(&env, msg, out, warn_only, Some(&host))
 }
 
-/// The password that answers a sudo prompt on `host`.
+/// `prompt` followed by a random marker: the prompt one sudo call is told
+/// to print.
+fn unique_prompt(prompt: &str) -> String {
+    let mut bytes = [0u8; 8];
+    // SAFETY: fills a local buffer of the given length.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if n != bytes.len() as isize {
+        // No kernel randomness: time and address make a marker that
+        // output written in advance cannot know.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        bytes = ((t as u64) ^ (&bytes as *const _ as u64)).to_le_bytes();
+    }
+    let marker: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prompt} [{marker}]")
+}
+
+/// The password that answers a sudo prompt on `host`, in Fabric's order.
 fn sudo_password(env: &Env, host: &str) -> Option<String> {
     env.sudo_password()
-        .or(env.password())
         .map(String::from)
         .or_else(|| env.passwords().get(host).cloned())
+        .or_else(|| env.password().map(String::from))
+}
+
+/// What became of sudo's password prompt during one call.
+enum SudoPrompt {
+    NotSeen,
+    Answered,
+    /// It came again after the answer: the password is wrong.
+    Rejected,
+    /// Nothing could answer it, for this reason.
+    NoPassword(String),
 }
 
 /// Collects a command's output, prints it line by line, and answers
 /// sudo's prompt and the `prompts` setting.
 struct Capture {
+    env: Env,
+    host: String,
     stdout: Vec<u8>,
     stderr: Vec<u8>,
     out_printer: LinePrinter,
@@ -283,16 +364,25 @@ struct Capture {
     merge_err: bool,
     stdout_sink: Option<Sink>,
     stderr_sink: Option<Sink>,
-    sudo_prompt: String,
+    /// The prompt of the sudo this call started; `None` for `run`.
+    sudo_prompt: Option<String>,
+    sudo_state: SudoPrompt,
     prompts: Vec<(String, String)>,
     /// The last bytes seen on each stream, to spot prompts split across chunks.
     tail: [Vec<u8>; 2],
-    prompts_answered: u32,
 }
 
 impl Capture {
-    fn new(env: &Env, host: &str, merge_err: bool, opts: &RunOptions) -> Capture {
+    fn new(
+        env: &Env,
+        host: &str,
+        merge_err: bool,
+        opts: &RunOptions,
+        sudo_prompt: Option<String>,
+    ) -> Capture {
         Capture {
+            env: env.clone(),
+            host: host.to_string(),
             stdout: Vec::new(),
             stderr: Vec::new(),
             out_printer: LinePrinter::new(env, host, Pipe::Out),
@@ -300,14 +390,14 @@ impl Capture {
             merge_err,
             stdout_sink: opts.stdout.clone(),
             stderr_sink: opts.stderr.clone(),
-            sudo_prompt: env.sudo_prompt().to_string(),
+            sudo_prompt,
+            sudo_state: SudoPrompt::NotSeen,
             prompts: env.prompts().to_vec(),
             tail: [Vec::new(), Vec::new()],
-            prompts_answered: 0,
         }
     }
 
-    fn feed(&mut self, stream: Stream, data: &[u8], password: Option<&str>) -> Option<Vec<u8>> {
+    fn feed(&mut self, stream: Stream, data: &[u8]) -> Reply {
         let i = match stream {
             Stream::Stdout => 0,
             Stream::Stderr => 1,
@@ -331,34 +421,72 @@ impl Capture {
 
         let tail = &mut self.tail[i];
         tail.extend_from_slice(data);
-        let keep = 256;
+        let keep = 512;
         if tail.len() > keep {
             tail.drain(..tail.len() - keep);
         }
-        if !self.sudo_prompt.is_empty() && tail.ends_with(self.sudo_prompt.as_bytes()) {
-            tail.clear();
-            self.prompts_answered += 1;
-            // Fabric removes the prompt from the captured output.
-            if sink.is_none() && buf.ends_with(self.sudo_prompt.as_bytes()) {
-                let n = buf.len() - self.sudo_prompt.len();
-                buf.truncate(n);
+        if let Some(prompt) = self.sudo_prompt.as_deref() {
+            if tail.ends_with(prompt.as_bytes()) {
+                tail.clear();
+                // The prompt is neither kept nor shown.
+                if sink.is_none() && buf.ends_with(prompt.as_bytes()) {
+                    buf.truncate(buf.len() - prompt.len());
+                }
+                printer.forget_tail(prompt.len());
+                printer.finish();
+                return self.answer_sudo();
             }
-            printer.finish();
-            return Some(match password {
-                Some(p) => format!("{p}\n").into_bytes(),
-                // Nothing to answer with: an empty line makes sudo give up
-                // after its attempts instead of waiting forever.
-                None => b"\n".to_vec(),
-            });
         }
         for (expected, reply) in &self.prompts {
             if !expected.is_empty() && tail.ends_with(expected.as_bytes()) {
                 tail.clear();
                 printer.finish();
-                return Some(format!("{reply}\n").into_bytes());
+                return Reply::Input(format!("{reply}\n").into_bytes());
             }
         }
-        None
+        Reply::Continue
+    }
+
+    /// sudo asks for the password: answered once; asked again, the
+    /// password was wrong, and the command is stopped rather than left
+    /// waiting.
+    fn answer_sudo(&mut self) -> Reply {
+        if !matches!(self.sudo_state, SudoPrompt::NotSeen) {
+            self.sudo_state = SudoPrompt::Rejected;
+            return Reply::Stop;
+        }
+        let password = match sudo_password(&self.env, &self.host) {
+            Some(p) => p,
+            None if can_ask_password() => {
+                // Fabric shows sudo's prompt and reads the password hidden.
+                let shown = format!("[{}] out: {} ", self.host, self.env.sudo_prompt());
+                match ask_password(&shown) {
+                    Ok(Some(p)) => {
+                        remember_password(&self.host, &p);
+                        p
+                    }
+                    Ok(None) => {
+                        self.sudo_state = SudoPrompt::NoPassword(
+                            "no password was given at the terminal".to_string(),
+                        );
+                        return Reply::Stop;
+                    }
+                    Err(e) => {
+                        self.sudo_state = SudoPrompt::NoPassword(e.message().to_string());
+                        return Reply::Stop;
+                    }
+                }
+            }
+            None => {
+                self.sudo_state = SudoPrompt::NoPassword(
+                    "none is set (set sudo_password or password, or run on a terminal to be asked)"
+                        .to_string(),
+                );
+                return Reply::Stop;
+            }
+        };
+        self.sudo_state = SudoPrompt::Answered;
+        Reply::Input(format!("{password}\n").into_bytes())
     }
 
     fn finish(&mut self) {

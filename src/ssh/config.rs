@@ -32,6 +32,7 @@ pub(crate) struct HostConfig {
     pub(crate) strict_host_key_checking: Option<String>,
     pub(crate) connect_timeout: Option<Duration>,
     pub(crate) server_alive_interval: Option<Duration>,
+    pub(crate) server_alive_count_max: Option<u32>,
     /// Jump hosts in the order they are passed through; empty for none.
     pub(crate) proxy_jump: Vec<String>,
     /// `Ciphers`, when the file changes OpenSSH's default list.
@@ -150,7 +151,7 @@ pub(crate) fn lookup(path: Option<&Path>, host: &str) -> Result<HostConfig, SshE
         user: params.user.clone(),
         port: params.port,
         connect_timeout: params.connect_timeout,
-        server_alive_interval: params.server_alive_interval.filter(|d| !d.is_zero()),
+        server_alive_interval: params.server_alive_interval,
         ciphers: Some(params.ciphers.algorithms().to_vec())
             .filter(|_| !params.ciphers.is_default()),
         macs: Some(params.mac.algorithms().to_vec()).filter(|_| !params.mac.is_default()),
@@ -175,6 +176,9 @@ pub(crate) fn lookup(path: Option<&Path>, host: &str) -> Result<HostConfig, SshE
                 hc.user_known_hosts_file = Some(expand_tilde(&p));
             }
         }
+    }
+    if let Some(v) = unsupported("serveralivecountmax") {
+        hc.server_alive_count_max = v.first().and_then(|s| s.parse().ok());
     }
     if let Some(v) = unsupported("stricthostkeychecking") {
         hc.strict_host_key_checking = v.first().map(|s| s.to_ascii_lowercase());
@@ -226,7 +230,7 @@ mod unit {
              Host web* !web3\n  HostName 10.0.0.%h\n  User alice\n  Port 2200\n\
              \x20 IdentityFile ~/.ssh/id_web\n  IdentityFile /k/two\n  IdentitiesOnly yes\n\
              \x20 UserKnownHostsFile /tmp/kh /tmp/kh2\n  StrictHostKeyChecking accept-new\n\
-             \x20 ServerAliveInterval 15\n  ProxyJump bob@jump:2022\n\
+             \x20 ServerAliveInterval 15\n  ServerAliveCountMax 5\n  ProxyJump bob@jump:2022\n\
              Host web1\n  User bob\n\
              Host *\n  User fallback\n  IdentitiesOnly no\n  ProxyJump none\n",
         )
@@ -243,6 +247,7 @@ mod unit {
         assert_eq!(c.strict_host_key_checking.as_deref(), Some("accept-new"));
         assert_eq!(c.connect_timeout, Some(Duration::from_secs(7)));
         assert_eq!(c.server_alive_interval, Some(Duration::from_secs(15)));
+        assert_eq!(c.server_alive_count_max, Some(5));
         assert_eq!(c.proxy_jump, vec!["bob@jump:2022".to_string()]);
         let other = lookup(Some(&path), "web3").unwrap();
         assert_eq!(other.user.as_deref(), Some("fallback"));

@@ -6,12 +6,11 @@
 //! directions libssh2 asks for) until data, the command deadline, the next
 //! keepalive, or an interrupt.
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::chan::RawChannel;
+use super::wait::{is_eagain, WaitEnd, GRACE};
 use super::{io, Connection, OpState, SshError, SshErrorKind};
-use crate::error::seconds;
 
 /// Which output stream a chunk came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,9 +19,20 @@ pub(crate) enum Stream {
     Stderr,
 }
 
-/// Receives each output chunk as it arrives; bytes it returns are written
-/// to the command's stdin.
-pub(crate) type OnOutput<'a> = dyn FnMut(Stream, &[u8]) -> Option<Vec<u8>> + 'a;
+/// What the receiver of output wants done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Reply {
+    /// Nothing; go on.
+    Continue,
+    /// Write these bytes to the command's stdin.
+    Input(Vec<u8>),
+    /// Stop the command (SIGTERM, then SIGKILL) and return; the status
+    /// then has no exit code.
+    Stop,
+}
+
+/// Receives each output chunk as it arrives and says what to do.
+pub(crate) type OnOutput<'a> = dyn FnMut(Stream, &[u8]) -> Reply + 'a;
 
 /// Options of one command.
 #[derive(Debug, Clone, Default)]
@@ -47,107 +57,7 @@ pub(crate) struct ExitStatus {
 const READ_BUF: usize = 64 * 1024;
 /// How long a stopped command gets to go away after SIGTERM/SIGINT before
 /// SIGKILL.
-const GRACE: Duration = Duration::from_millis(1000);
-
-fn is_eagain(e: &ssh2::Error) -> bool {
-    matches!(e.code(), ssh2::ErrorCode::Session(-37))
-}
-
-/// Why a wait ended without the socket becoming ready.
-enum WaitEnd {
-    Deadline,
-    Interrupted,
-}
-
 impl Connection {
-    /// Waits for the session socket (directions from libssh2) or `deadline`;
-    /// sends keepalives and detects a silent peer while waiting.
-    fn wait_socket(
-        &self,
-        st: &mut OpState,
-        deadline: Option<Instant>,
-        watch_interrupt: bool,
-    ) -> Result<Option<WaitEnd>, SshError> {
-        let now = Instant::now();
-        if let Some(d) = deadline {
-            if now >= d {
-                return Ok(Some(WaitEnd::Deadline));
-            }
-        }
-        if watch_interrupt && self.interrupt.load(Ordering::SeqCst) {
-            return Ok(Some(WaitEnd::Interrupted));
-        }
-        let mut until = deadline;
-        if let Some(k) = self.keepalive {
-            if now.saturating_duration_since(st.last_rx) >= k * 2 + Duration::from_secs(1) {
-                return Err(self.lost(Some(&format!(
-                    "no answer to keepalive messages for {} seconds",
-                    seconds(now - st.last_rx)
-                ))));
-            }
-            if now >= st.next_keepalive {
-                if let Err(e) = self.session.keepalive_send() {
-                    if !is_eagain(&e) {
-                        return Err(self.map_err(&e, "Sending a keepalive"));
-                    }
-                }
-                st.next_keepalive = now + k;
-            }
-            let check = st
-                .next_keepalive
-                .min(st.last_rx + k * 2 + Duration::from_secs(1));
-            until = Some(until.map_or(check, |u| u.min(check)));
-        }
-        let events = io::wanted_events(&self.session);
-        if self.tunnel.is_none() {
-            io::quickack(self.fd);
-        }
-        let wake = watch_interrupt.then(|| self.wake.read_fd());
-        let timeout = until.map(|u| u.saturating_duration_since(Instant::now()));
-        match io::wait_fd(self.fd, events, wake, timeout) {
-            Ok(ready) => {
-                if ready.readable {
-                    st.last_rx = Instant::now();
-                }
-                if ready.woken {
-                    self.wake.drain();
-                }
-                Ok(None)
-            }
-            Err(e) => Err(SshError::new(
-                SshErrorKind::Io,
-                format!("Waiting for {} failed: {e}", self.name),
-            )),
-        }
-    }
-
-    /// Retries a non-blocking libssh2 call until it completes, waiting on
-    /// the socket in between.
-    fn nb<T>(
-        &self,
-        st: &mut OpState,
-        deadline: Instant,
-        what: &str,
-        mut f: impl FnMut() -> Result<T, ssh2::Error>,
-    ) -> Result<T, SshError> {
-        loop {
-            match f() {
-                Ok(v) => return Ok(v),
-                Err(e) if is_eagain(&e) => {
-                    if let Some(WaitEnd::Deadline) = self.wait_socket(st, Some(deadline), false)? {
-                        // A half-done request leaves libssh2 mid-packet.
-                        self.mark_dead(&format!("timed out: {what}"));
-                        return Err(SshError::new(
-                            SshErrorKind::Timeout,
-                            format!("Timed out on {} ({what})", self.name),
-                        ));
-                    }
-                }
-                Err(e) => return Err(self.map_err(&e, what)),
-            }
-        }
-    }
-
     /// Runs `command`. Output chunks go to `on_output` as they arrive; bytes
     /// it returns are written to the command's stdin, which stays open
     /// until the command ends.
@@ -158,6 +68,12 @@ impl Connection {
         on_output: &mut OnOutput<'_>,
     ) -> Result<ExitStatus, SshError> {
         let mut st = self.begin()?;
+        if io::interrupted() {
+            return Err(SshError::new(
+                SshErrorKind::Interrupted,
+                format!("The command on {} was interrupted", self.name),
+            ));
+        }
         // Silence is measured from the start of this command, not from
         // the last time the connection was used.
         let now = Instant::now();
@@ -165,8 +81,6 @@ impl Connection {
         if let Some(k) = self.keepalive {
             st.next_keepalive = now + k;
         }
-        self.interrupt.store(false, Ordering::SeqCst);
-        self.wake.drain();
         self.session.set_blocking(false);
         let result = self.exec_inner(&mut st, command, opts, on_output);
         self.session.set_blocking(true);
@@ -215,9 +129,19 @@ impl Connection {
                     Ok(n) => {
                         progressed = true;
                         st.last_rx = Instant::now();
-                        if let Some(reply) = on_output(which, &buf[..n]) {
-                            if stdin_open {
-                                stdin_pending.extend_from_slice(&reply);
+                        match on_output(which, &buf[..n]) {
+                            Reply::Continue => {}
+                            Reply::Input(bytes) => {
+                                if stdin_open {
+                                    stdin_pending.extend_from_slice(&bytes);
+                                }
+                            }
+                            Reply::Stop => {
+                                self.stop_remote(st, &ch, "TERM");
+                                return Ok(ExitStatus {
+                                    code: None,
+                                    signal: Some("TERM".to_string()),
+                                });
                             }
                         }
                     }
@@ -296,7 +220,7 @@ impl Connection {
                     SshErrorKind::Timeout,
                     format!(
                         "Command failed to finish in {} seconds",
-                        seconds(timeout.unwrap_or_default())
+                        crate::error::seconds(timeout.unwrap_or_default())
                     ),
                 )
             }

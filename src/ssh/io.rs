@@ -1,8 +1,11 @@
-//! Low-level waiting: `poll(2)` on the session socket, a wake-up pipe for
-//! interrupts, socket liveness.
+//! Low-level waiting: `poll(2)` on the session socket, the process-wide
+//! interrupt and its wake-up pipe, socket liveness.
 
 use std::os::unix::io::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 /// What `poll` reported.
 #[derive(Debug, Clone, Copy, Default)]
@@ -121,15 +124,15 @@ pub(crate) fn socket_open(fd: RawFd) -> bool {
     n > 0
 }
 
-/// A pipe used to wake a thread blocked in [`wait_fd`].
+/// A pipe used to wake threads blocked in [`wait_fd`].
 #[derive(Debug)]
-pub(crate) struct WakePipe {
+struct WakePipe {
     read: RawFd,
     write: RawFd,
 }
 
 impl WakePipe {
-    pub(crate) fn new() -> std::io::Result<WakePipe> {
+    fn new() -> std::io::Result<WakePipe> {
         let mut fds = [0 as libc::c_int; 2];
         // SAFETY: fds has room for the two descriptors.
         let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) };
@@ -142,11 +145,7 @@ impl WakePipe {
         })
     }
 
-    pub(crate) fn read_fd(&self) -> RawFd {
-        self.read
-    }
-
-    pub(crate) fn wake(&self) {
+    fn wake(&self) {
         let b = 1u8;
         // SAFETY: writes one byte from a valid buffer; a full pipe is fine.
         unsafe {
@@ -155,23 +154,91 @@ impl WakePipe {
     }
 
     /// Empties the pipe.
-    pub(crate) fn drain(&self) {
+    fn drain(&self) {
         let mut buf = [0u8; 64];
         // SAFETY: reads into a valid buffer; the pipe is non-blocking.
         while unsafe { libc::read(self.read, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) } > 0
         {
         }
     }
-}
 
-impl Drop for WakePipe {
-    fn drop(&mut self) {
-        // SAFETY: both descriptors are owned by this pipe.
+    fn close(&self) {
+        // SAFETY: both descriptors are owned by this pipe and closed once,
+        // when the pipe is replaced.
         unsafe {
             libc::close(self.read);
             libc::close(self.write);
         }
     }
+}
+
+/// The process-wide interrupt: raised by Ctrl-C (through
+/// [`interrupt_all`](super::interrupt_all)), it stays raised until
+/// cleared, and while it is raised every wait that watches it ends at once.
+/// One pipe serves every connection, so a connection costs only its socket.
+struct Interrupt {
+    raised: AtomicBool,
+    pipe: Mutex<Option<WakePipe>>,
+}
+
+static INTERRUPT: Interrupt = Interrupt {
+    raised: AtomicBool::new(false),
+    pipe: Mutex::new(None),
+};
+
+/// The read end of the interrupt pipe (created on first use), or `None`
+/// when no pipe can be made; the raised flag is still checked then.
+pub(crate) fn interrupt_fd() -> Option<RawFd> {
+    let mut pipe = INTERRUPT.pipe.lock();
+    if pipe.is_none() {
+        *pipe = WakePipe::new().ok();
+        if INTERRUPT.raised.load(Ordering::SeqCst) {
+            if let Some(p) = pipe.as_ref() {
+                p.wake();
+            }
+        }
+    }
+    pipe.as_ref().map(|p| p.read)
+}
+
+/// Raises the interrupt and wakes every waiter that watches it.
+pub(crate) fn raise_interrupt() {
+    INTERRUPT.raised.store(true, Ordering::SeqCst);
+    // A Ctrl-C handler may run while another thread holds the lock for a
+    // moment; a waiter checks the flag before it sleeps anyway.
+    if let Some(pipe) = INTERRUPT.pipe.try_lock_for(Duration::from_millis(200)) {
+        if let Some(p) = pipe.as_ref() {
+            p.wake();
+        }
+    }
+}
+
+/// Whether the interrupt is raised.
+pub(crate) fn interrupted() -> bool {
+    INTERRUPT.raised.load(Ordering::SeqCst)
+}
+
+/// Lowers the interrupt.
+pub(crate) fn clear_interrupt() {
+    INTERRUPT.raised.store(false, Ordering::SeqCst);
+    if let Some(p) = INTERRUPT.pipe.lock().as_ref() {
+        p.drain();
+    }
+}
+
+/// In a forked child: the pipe is shared with the parent, so a wake here
+/// would wake the parent too. The child gets its own, lowered.
+pub(crate) fn reset_interrupt_after_fork() {
+    if INTERRUPT.pipe.is_locked() {
+        // SAFETY: the child has one thread, so no guard of the lock is
+        // alive; a thread of the parent held it at the fork.
+        unsafe { INTERRUPT.pipe.force_unlock() };
+    }
+    let mut pipe = INTERRUPT.pipe.lock();
+    if let Some(p) = pipe.take() {
+        p.close();
+    }
+    INTERRUPT.raised.store(false, Ordering::SeqCst);
 }
 
 /// Size of the local terminal (columns, rows), or 80x24.

@@ -18,6 +18,7 @@ mod io;
 mod proxy;
 mod sftp;
 mod transport;
+mod wait;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -32,7 +33,7 @@ use once_cell::sync::Lazy;
 use parking_lot::Mutex;
 
 #[allow(unused_imports)]
-pub(crate) use exec::{ExecOptions, ExitStatus, OnOutput, Stream};
+pub(crate) use exec::{ExecOptions, ExitStatus, OnOutput, Reply, Stream};
 #[allow(unused_imports)]
 pub(crate) use sftp::RemoteStat;
 
@@ -113,9 +114,13 @@ pub(crate) struct ConnectOptions {
     pub(crate) connect_timeout: Duration,
     pub(crate) connection_attempts: u32,
     /// Keepalive interval; `None` falls back to ssh_config
-    /// `ServerAliveInterval`. A peer silent for two intervals is treated
-    /// as gone.
+    /// `ServerAliveInterval`, then to [`DEFAULT_KEEPALIVE`]; zero turns
+    /// keepalives off.
     pub(crate) keepalive: Option<Duration>,
+    /// How many keepalive intervals a server may stay silent before the
+    /// connection is given up; `None` falls back to ssh_config
+    /// `ServerAliveCountMax`, then to [`DEFAULT_KEEPALIVE_COUNT`].
+    pub(crate) keepalive_count: Option<u32>,
     pub(crate) use_ssh_config: bool,
     pub(crate) ssh_config_path: Option<PathBuf>,
     /// One jump host, `[user@]host[:port]` (Fabric `env.gateway`); beats
@@ -125,6 +130,14 @@ pub(crate) struct ConnectOptions {
 }
 
 pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Keepalive interval when neither the settings nor ssh_config give one:
+/// the `ServerAliveInterval 15` that OpenSSH users commonly set.
+pub(crate) const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(15);
+
+/// OpenSSH's default `ServerAliveCountMax`: with [`DEFAULT_KEEPALIVE`], a
+/// server silent for 45 seconds is gone.
+pub(crate) const DEFAULT_KEEPALIVE_COUNT: u32 = 3;
 
 impl Default for ConnectOptions {
     fn default() -> Self {
@@ -139,6 +152,7 @@ impl Default for ConnectOptions {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             connection_attempts: 1,
             keepalive: None,
+            keepalive_count: None,
             use_ssh_config: true,
             ssh_config_path: None,
             gateway: None,
@@ -201,7 +215,8 @@ impl std::error::Error for SshError {}
 /// operation at a time runs on a connection.
 struct OpState {
     sftp: Option<Arc<ssh2::Sftp>>,
-    posix_rename: Option<sftp::RawSftp>,
+    /// A second SFTP channel for the extensions (`posix-rename`, `statvfs`).
+    raw_sftp: Option<sftp::RawSftp>,
     /// Last time bytes were seen arriving on the socket.
     last_rx: Instant,
     next_keepalive: Instant,
@@ -227,10 +242,10 @@ pub(crate) struct Connection {
     forgotten: AtomicBool,
     owner_pid: u32,
     keepalive: Option<Duration>,
-    /// Upper bound for one blocking libssh2 call (SFTP, channel setup).
+    keepalive_count: u32,
+    /// How long a call may go without an answer when keepalives are off
+    /// (SFTP, channel setup).
     io_timeout: Duration,
-    interrupt: AtomicBool,
-    wake: io::WakePipe,
     tunnel: Option<proxy::Tunnel>,
 }
 
@@ -338,7 +353,7 @@ impl Connection {
         let mut st = self.op.lock();
         self.session.set_blocking(true);
         self.session.set_timeout(2000);
-        st.posix_rename = None;
+        st.raw_sftp = None;
         st.sftp = None;
         let _ = self.session.disconnect(None, "closed by twill", None);
         *self.dead_reason.lock() = Some("closed by disconnect_all".to_string());
@@ -355,7 +370,7 @@ impl Drop for Connection {
             if let Some(s) = st.sftp.take() {
                 std::mem::forget(s);
             }
-            if let Some(r) = st.posix_rename.take() {
+            if let Some(r) = st.raw_sftp.take() {
                 std::mem::forget(r);
             }
             if let Some(t) = self.tunnel.take() {
@@ -366,7 +381,7 @@ impl Drop for Connection {
         self.session.set_blocking(true);
         self.session.set_timeout(2000);
         let st = self.op.get_mut();
-        if let Some(r) = st.posix_rename.take() {
+        if let Some(r) = st.raw_sftp.take() {
             drop(r);
         }
         st.sftp = None;
@@ -450,6 +465,7 @@ pub(crate) fn disconnect_all() -> Vec<String> {
 /// without sending anything on the inherited sockets, and closes this
 /// process's copies of their descriptors. The parent's sessions are not
 /// affected. Connections still referenced elsewhere refuse further use.
+/// The child gets an interrupt of its own, lowered.
 pub(crate) fn forget_all_after_fork() {
     // In the child only the calling thread exists; a lock held by another
     // thread of the parent at fork time would never be released.
@@ -473,21 +489,23 @@ pub(crate) fn forget_all_after_fork() {
         }
         std::mem::forget(conn);
     }
+    drop(cache);
+    io::reset_interrupt_after_fork();
 }
 
-/// Stops the commands running on every cached connection (they get
-/// SIGINT, then SIGKILL) and makes their `exec` return
-/// [`SshErrorKind::Interrupted`]. Safe to call from any thread, e.g. a
+/// Raises the process-wide interrupt: commands running on any connection
+/// are stopped (SIGINT, then SIGKILL) and their `exec` returns
+/// [`SshErrorKind::Interrupted`]; transfers end after the call in progress,
+/// removing their unfinished file. Every later operation fails the same
+/// way until [`clear_interrupt`]. Safe to call from any thread, e.g. a
 /// Ctrl-C handler.
 pub(crate) fn interrupt_all() {
-    let conns: Vec<Arc<Connection>> = match CACHE.try_lock_for(Duration::from_millis(500)) {
-        Some(cache) => cache.map.values().cloned().collect(),
-        None => return,
-    };
-    for c in conns {
-        c.interrupt.store(true, Ordering::SeqCst);
-        c.wake.wake();
-    }
+    io::raise_interrupt();
+}
+
+/// Lowers the process-wide interrupt, so that operations run again.
+pub(crate) fn clear_interrupt() {
+    io::clear_interrupt();
 }
 
 /// Names (`user@host:port`) of the cached connections.

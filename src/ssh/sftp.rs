@@ -1,21 +1,34 @@
 //! File transfer and remote file operations over SFTP.
 //!
+//! Every call runs in non-blocking mode and waits on the socket between
+//! attempts, like command channels do: keepalives go out while it waits,
+//! a silent server ends it, and Ctrl-C wakes it (see [`Wake`]). Only the
+//! start of the SFTP subsystem runs in blocking mode (the engine's libssh2
+//! asks the server for its request limits there), in slices short enough
+//! to notice an interrupt.
+//!
 //! libssh2 pipelines SFTP reads and writes only within one call, so the
-//! buffer passed to each call sets how much is in flight.
-//! Uploads go to a temporary name beside the target and are renamed over
-//! it with `posix-rename@openssh.com` (atomic, overwrites), so a failed
-//! upload never leaves a truncated target.
+//! buffer passed to each call sets how much is in flight. Uploads go to a
+//! temporary name beside the target (`.<name>.twill-upload-<pid>-<n>.part`)
+//! and are renamed over it with `posix-rename@openssh.com` (atomic,
+//! overwrites), so a failed upload never leaves a truncated target; the
+//! temporary file is removed on every error that leaves the connection
+//! usable. A target that is a symlink is written through, as `open(2)`
+//! would: the temporary file goes beside the file the link points to.
 
-use std::ffi::CString;
+use std::ffi::{CString, OsString};
 use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use libssh2_sys as raw;
 use ssh2::{ErrorCode, FileStat, OpenFlags, OpenType, RenameFlags};
 
-use super::{Connection, OpState, SshError, SshErrorKind};
+use super::wait::{WaitEnd, GRACE};
+use super::{io, Connection, OpState, SshError, SshErrorKind};
 
 /// Download buffer. libssh2 keeps up to four times the buffer (at most
 /// 8 MiB) of read requests in flight; 2 MiB reaches that cap. Each read
@@ -33,6 +46,13 @@ const DOWNLOAD_BUF: usize = 2 * 1024 * 1024;
 /// keeps the pipe full.
 const UPLOAD_WINDOW: usize = 1024 * 1024;
 
+/// How long one blocking slice of the SFTP start may take before twill
+/// looks at the interrupt and the server's silence again.
+const INIT_SLICE: Duration = Duration::from_secs(2);
+
+/// As many links as Linux follows before `ELOOP`.
+const MAX_LINKS: usize = 40;
+
 extern "C" {
     // In libssh2 since 1.2.x, not declared by libssh2-sys 0.3.
     fn libssh2_sftp_posix_rename_ex(
@@ -42,7 +62,17 @@ extern "C" {
         dest_filename: *const libc::c_char,
         dest_filename_len: libc::size_t,
     ) -> libc::c_int;
+    // In libssh2 since 1.2.6, not declared by libssh2-sys 0.3.
+    fn libssh2_sftp_statvfs(
+        sftp: *mut raw::LIBSSH2_SFTP,
+        path: *const libc::c_char,
+        path_len: libc::size_t,
+        st: *mut raw::LIBSSH2_SFTP_STATVFS,
+    ) -> libc::c_int;
 }
+
+/// `ST_RDONLY` in `statvfs@openssh.com`'s flags.
+const SSH_FXE_STATVFS_ST_RDONLY: u64 = 0x1;
 
 /// Facts about a remote file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +99,8 @@ impl RemoteStat {
 }
 
 /// A second SFTP channel driven through libssh2 directly, for the
-/// posix-rename extension that the `ssh2` crate does not wrap.
+/// `posix-rename@openssh.com` and `statvfs@openssh.com` extensions that
+/// the `ssh2` crate does not wrap.
 pub(crate) struct RawSftp {
     session: ssh2::Session,
     ptr: *mut raw::LIBSSH2_SFTP,
@@ -84,6 +115,43 @@ impl Drop for RawSftp {
         let _guard = self.session.raw();
         // SAFETY: ptr came from libssh2_sftp_init and is shut down once.
         unsafe { raw::libssh2_sftp_shutdown(self.ptr) };
+    }
+}
+
+/// Whether a waiting SFTP call gives way to Ctrl-C.
+#[derive(Clone, Copy)]
+enum Wake {
+    /// Calls of a transfer: an interrupt lets the call in progress finish
+    /// (within [`GRACE`]) so that the session stays usable, then ends the
+    /// operation with [`SshErrorKind::Interrupted`].
+    OnInterrupt,
+    /// Short calls that must not be cut (closing, renaming, cleaning up),
+    /// which give up at the deadline.
+    Never(Instant),
+}
+
+/// One attempt of a non-blocking call.
+enum Step<T> {
+    Done(T),
+    Again,
+}
+
+/// An ssh2 call as a [`Step`].
+fn step<T>(r: Result<T, ssh2::Error>) -> Result<Step<T>, ssh2::Error> {
+    match r {
+        Ok(v) => Ok(Step::Done(v)),
+        Err(e) if e.code() == ErrorCode::Session(raw::LIBSSH2_ERROR_EAGAIN) => Ok(Step::Again),
+        Err(e) => Err(e),
+    }
+}
+
+/// An I/O call on an ssh2 file as a [`Step`].
+fn io_step<T>(r: std::io::Result<T>) -> std::io::Result<Step<T>> {
+    match r {
+        Ok(v) => Ok(Step::Done(v)),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(Step::Again),
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(Step::Again),
+        Err(e) => Err(e),
     }
 }
 
@@ -107,10 +175,14 @@ fn is_no_such_file(e: &ssh2::Error) -> bool {
     matches!(e.code(), ErrorCode::SFTP(2) | ErrorCode::SFTP(10))
 }
 
-fn io_error(path: &str, what: &str, e: std::io::Error) -> SshError {
+fn is_permission_denied(e: &ssh2::Error) -> bool {
+    matches!(e.code(), ErrorCode::SFTP(3) | ErrorCode::SFTP(12))
+}
+
+fn io_error(path: &Path, what: &str, e: std::io::Error) -> SshError {
     SshError::new(
         SshErrorKind::Io,
-        format!("{what} failed while transferring {path}: {e}"),
+        format!("{what} failed while transferring {}: {e}", path.display()),
     )
 }
 
@@ -128,280 +200,769 @@ fn read_full(src: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
+fn c_path(p: &Path) -> Result<CString, SshError> {
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| {
+        SshError::new(
+            SshErrorKind::Sftp,
+            format!("Invalid path {} (it holds a NUL byte)", p.display()),
+        )
+    })
+}
+
+/// The temporary name an upload to `target` is written under: hidden,
+/// beside the target, and recognisable as twill's unfinished upload.
+fn temp_name(target: &Path) -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let mut name = OsString::from(".");
+    name.push(target.file_name().unwrap_or_default());
+    name.push(format!(
+        ".twill-upload-{}-{}.part",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    target.with_file_name(name)
+}
+
+fn parent_of(p: &Path) -> PathBuf {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The operation lock with SFTP started and the session in non-blocking
+/// mode; back to blocking mode when dropped.
+struct SftpOp<'a> {
+    conn: &'a Connection,
+    st: parking_lot::MutexGuard<'a, OpState>,
+    sftp: Arc<ssh2::Sftp>,
+}
+
+impl Drop for SftpOp<'_> {
+    fn drop(&mut self) {
+        self.conn.session.set_blocking(true);
+    }
+}
+
 impl Connection {
     /// Error for a failed SFTP operation on `path`.
-    fn sftp_err(&self, e: &ssh2::Error, verb: &str, path: &str) -> SshError {
+    fn sftp_err(&self, e: &ssh2::Error, verb: &str, path: &Path) -> SshError {
         match e.code() {
             ErrorCode::SFTP(code) => SshError::new(
                 SshErrorKind::Sftp,
                 format!(
-                    "Could not {verb} {path} on {}: {}",
+                    "Could not {verb} {} on {}: {}",
+                    path.display(),
                     self.name,
                     fx_reason(code)
                 ),
             ),
-            _ => self.map_err(e, &format!("{verb} {path}")),
+            _ => self.map_err(e, &format!("{verb} {}", path.display())),
         }
     }
 
-    /// Takes the operation lock and returns the SFTP handle (opened on first
-    /// use), with the session in blocking mode bounded by the I/O timeout.
-    fn sftp_begin(
-        &self,
-    ) -> Result<(parking_lot::MutexGuard<'_, OpState>, Arc<ssh2::Sftp>), SshError> {
-        let mut st = self.begin()?;
-        if self.tunnel.is_none() {
-            super::io::quickack(self.fd);
+    fn interrupted_err(&self, what: &str) -> SshError {
+        SshError::new(
+            SshErrorKind::Interrupted,
+            format!("{what} on {} was interrupted", self.name),
+        )
+    }
+
+    /// How long the server may stay silent before a call gives up: the
+    /// keepalive's limit, else the I/O timeout.
+    fn silence_limit(&self) -> Duration {
+        match self.keepalive {
+            Some(k) => k * self.keepalive_count.max(1),
+            None => self.io_timeout,
         }
-        self.session.set_blocking(true);
-        self.session
-            .set_timeout(self.io_timeout.as_millis().min(u128::from(u32::MAX)) as u32);
-        if st.sftp.is_none() {
-            let s = self.session.sftp().map_err(|e| match e.code() {
-                ErrorCode::Session(-9) | ErrorCode::Session(-13) | ErrorCode::Session(-7) => {
-                    self.map_err(&e, "Starting SFTP")
+    }
+
+    /// Drives one non-blocking call to its end, waiting on the socket
+    /// between attempts (keepalives go out, a silent server ends it).
+    fn drive<T>(
+        &self,
+        st: &mut OpState,
+        what: &str,
+        wake: Wake,
+        mut attempt: impl FnMut() -> Result<Step<T>, SshError>,
+    ) -> Result<T, SshError> {
+        if matches!(wake, Wake::OnInterrupt) && io::interrupted() {
+            return Err(self.interrupted_err(what));
+        }
+        let mut interrupted = false;
+        let mut limit = match wake {
+            Wake::Never(deadline) => Some(deadline),
+            Wake::OnInterrupt => None,
+        };
+        loop {
+            if let Step::Done(v) = attempt()? {
+                return if interrupted {
+                    Err(self.interrupted_err(what))
+                } else {
+                    Ok(v)
+                };
+            }
+            let silence = st.last_rx + self.io_timeout;
+            let deadline = limit.map_or(silence, |l| l.min(silence));
+            let watch = matches!(wake, Wake::OnInterrupt) && !interrupted;
+            match self.wait_socket(st, Some(deadline), watch)? {
+                None => {}
+                Some(WaitEnd::Interrupted) => {
+                    // Let the call finish so that libssh2 is not left in
+                    // the middle of a packet; give up on it after GRACE.
+                    interrupted = true;
+                    limit = Some(Instant::now() + GRACE);
                 }
-                _ => SshError::new(
-                    SshErrorKind::Sftp,
-                    format!("SFTP is not available on {}: {}", self.name, e.message()),
-                ),
-            })?;
+                Some(WaitEnd::Deadline) => {
+                    let silent = Instant::now().saturating_duration_since(st.last_rx);
+                    self.mark_dead(&format!("no answer while {what}"));
+                    return Err(if interrupted {
+                        self.interrupted_err(what)
+                    } else {
+                        SshError::new(
+                            SshErrorKind::Timeout,
+                            format!(
+                                "Timed out on {} ({what}): no answer for {} seconds",
+                                self.name,
+                                crate::error::seconds(silent)
+                            ),
+                        )
+                    });
+                }
+            }
+        }
+    }
+
+    /// [`Connection::drive`] for an ssh2 call on `path`.
+    fn call<T>(
+        &self,
+        st: &mut OpState,
+        verb: &str,
+        path: &Path,
+        wake: Wake,
+        mut f: impl FnMut() -> Result<T, ssh2::Error>,
+    ) -> Result<T, SshError> {
+        let what = format!("{verb} {}", path.display());
+        self.drive(st, &what, wake, || {
+            step(f()).map_err(|e| self.sftp_err(&e, verb, path))
+        })
+    }
+
+    /// Starts an SFTP channel in blocking mode, in slices of
+    /// [`INIT_SLICE`], so that an interrupt or a silent server still ends
+    /// the wait.
+    fn start_blocking<T>(
+        &self,
+        what: &str,
+        mut f: impl FnMut() -> Result<T, ssh2::Error>,
+    ) -> Result<T, SshError> {
+        let start = Instant::now();
+        self.session.set_blocking(true);
+        let slice = INIT_SLICE.as_millis() as u32;
+        loop {
+            self.session.set_timeout(slice);
+            let result = f();
+            self.session.set_timeout(0);
+            match result {
+                Ok(v) => return Ok(v),
+                Err(e) if e.code() == ErrorCode::Session(raw::LIBSSH2_ERROR_TIMEOUT) => {
+                    // libssh2 is in the middle of the exchange; a session
+                    // given up here cannot be trusted again.
+                    if io::interrupted() {
+                        self.mark_dead(&format!("interrupted while {what}"));
+                        return Err(self.interrupted_err(what));
+                    }
+                    if start.elapsed() >= self.silence_limit() {
+                        self.mark_dead(&format!("no answer while {what}"));
+                        return Err(SshError::new(
+                            SshErrorKind::Timeout,
+                            format!(
+                                "Timed out on {} ({what}): no answer for {} seconds",
+                                self.name,
+                                crate::error::seconds(start.elapsed())
+                            ),
+                        ));
+                    }
+                }
+                Err(e) if transport_gone(&e) => return Err(self.map_err(&e, what)),
+                Err(e) => {
+                    return Err(SshError::new(
+                        SshErrorKind::Sftp,
+                        format!("SFTP is not available on {}: {}", self.name, e.message()),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Takes the operation lock, starts SFTP on first use, and puts the
+    /// session in non-blocking mode for the operation.
+    fn sftp_op(&self) -> Result<SftpOp<'_>, SshError> {
+        let mut st = self.begin()?;
+        if io::interrupted() {
+            return Err(self.interrupted_err("Starting a transfer"));
+        }
+        if self.tunnel.is_none() {
+            io::quickack(self.fd);
+        }
+        if st.sftp.is_none() {
+            let s = self.start_blocking("starting SFTP", || self.session.sftp())?;
             st.sftp = Some(Arc::new(s));
         }
         let sftp = st.sftp.clone().expect("sftp set above");
-        Ok((st, sftp))
+        // A file handle dropped without a close closes itself in blocking
+        // mode; this bounds that wait.
+        self.session
+            .set_timeout(GRACE.as_millis().min(u128::from(u32::MAX)) as u32);
+        self.session.set_blocking(false);
+        st.last_rx = Instant::now();
+        if let Some(k) = self.keepalive {
+            st.next_keepalive = Instant::now() + k;
+        }
+        Ok(SftpOp {
+            conn: self,
+            st,
+            sftp,
+        })
     }
 
-    /// Writes `src` to `remote_path` (overwriting it atomically), creating
-    /// missing parent directories (0755). `mode` sets the permission bits;
-    /// without it an existing file keeps its mode and a new one gets 0644
-    /// less the server's umask. Returns the number of bytes written.
+    /// The raw SFTP channel for the extensions, started on first use.
+    fn raw_sftp(&self, st: &mut OpState) -> Result<*mut raw::LIBSSH2_SFTP, SshError> {
+        if st.raw_sftp.is_none() {
+            let ptr = self.start_blocking("starting SFTP", || {
+                let ptr = {
+                    let mut guard = self.session.raw();
+                    // SAFETY: valid session pointer, session lock held.
+                    unsafe { raw::libssh2_sftp_init(&mut *guard) }
+                };
+                if ptr.is_null() {
+                    let mut guard = self.session.raw();
+                    // SAFETY: valid session pointer, session lock held.
+                    let code = unsafe { raw::libssh2_session_last_errno(&mut *guard) };
+                    Err(ssh2::Error::from_errno(ErrorCode::Session(code)))
+                } else {
+                    Ok(ptr)
+                }
+            });
+            self.session.set_blocking(false);
+            st.raw_sftp = Some(RawSftp {
+                session: (*self.session).clone(),
+                ptr: ptr?,
+            });
+        }
+        Ok(st.raw_sftp.as_ref().expect("set above").ptr)
+    }
+
+    /// Writes `src` to `remote` (overwriting it atomically), creating
+    /// missing parent directories (0755). A symlink at `remote` is written
+    /// through. `mode` sets the permission bits; without it an existing
+    /// file keeps its mode and a new one gets 0644 less the server's umask.
+    /// Where the target's directory does not let the user create the
+    /// temporary file but the target itself is writable, the file is
+    /// written in place (not atomic). Returns the number of bytes written.
     pub(crate) fn upload(
         &self,
         src: &mut dyn Read,
-        remote_path: &str,
-        mode: Option<i32>,
+        remote: &Path,
+        mode: Option<u32>,
     ) -> Result<u64, SshError> {
-        let (mut st, sftp) = self.sftp_begin()?;
-        let path = Path::new(remote_path);
-        let base = path
-            .file_name()
-            .map(|b| b.to_string_lossy().into_owned())
-            .ok_or_else(|| {
-                SshError::new(
-                    SshErrorKind::Sftp,
-                    format!(
-                        "Could not upload to {remote_path} on {}: not a file name",
-                        self.name
-                    ),
-                )
-            })?;
-        let parent = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let existing = match sftp.stat(path) {
-            Ok(s) => Some(s),
-            Err(e) if is_no_such_file(&e) => None,
-            Err(e) => return Err(self.sftp_err(&e, "stat", remote_path)),
-        };
-        if existing.as_ref().is_some_and(|s| s.is_dir()) {
+        let mut op = self.sftp_op()?;
+        let sftp = op.sftp.clone();
+        let st = &mut *op.st;
+        if remote.file_name().is_none() {
             return Err(SshError::new(
                 SshErrorKind::Sftp,
                 format!(
-                    "Could not upload to {remote_path} on {}: it is a directory",
+                    "Could not upload to {} on {}: not a file name",
+                    remote.display(),
+                    self.name
+                ),
+            ));
+        }
+        let (target, existing) = self.resolve_links(st, &sftp, remote)?;
+        if existing.is_some_and(|s| s.is_dir) {
+            return Err(SshError::new(
+                SshErrorKind::Sftp,
+                format!(
+                    "Could not upload to {} on {}: it is a directory",
+                    target.display(),
                     self.name
                 ),
             ));
         }
         if existing.is_none() {
-            self.mkdir_p_locked(&sftp, &parent, 0o755)?;
+            self.mkdir_p_locked(st, &sftp, &parent_of(&target), 0o755)?;
         }
         let final_mode = mode
-            .map(|m| (m as u32) & 0o7777)
-            .or_else(|| existing.as_ref().and_then(|s| s.perm).map(|p| p & 0o7777));
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let tmp = parent.join(format!(
-            ".{base}.twill-{}-{nanos:x}.tmp",
-            std::process::id()
-        ));
-        let tmp_s = tmp.to_string_lossy().into_owned();
-
-        let mut file = sftp
-            .open_mode(
+            .map(|m| m & 0o7777)
+            .or_else(|| existing.map(|s| s.mode));
+        let tmp = temp_name(&target);
+        let create_mode = final_mode.unwrap_or(0o644) as i32;
+        let opened = self.drive(st, "creating the upload", Wake::OnInterrupt, || {
+            let r = sftp.open_mode(
                 &tmp,
-                OpenFlags::WRITE | OpenFlags::TRUNCATE | OpenFlags::EXCLUSIVE,
-                final_mode.map(|m| m as i32).unwrap_or(0o644),
+                OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE | OpenFlags::EXCLUSIVE,
+                create_mode,
                 OpenType::File,
-            )
-            .map_err(|e| self.sftp_err(&e, "create", &tmp_s))?;
-
-        let copied = (|| -> Result<u64, SshError> {
-            // A sliding window over the source: libssh2 packetizes and sends
-            // everything it is given, and returns as soon as the first
-            // writes are acknowledged; the slice passed next starts at the
-            // first unacknowledged byte and reaches further, so requests
-            // stay in flight without draining at buffer boundaries.
-            let mut buf = vec![0u8; 2 * UPLOAD_WINDOW];
-            let (mut start, mut end) = (0usize, 0usize);
-            let mut eof = false;
-            let mut total = 0u64;
-            loop {
-                if !eof && end - start <= UPLOAD_WINDOW {
-                    if start > 0 {
-                        buf.copy_within(start..end, 0);
-                        end -= start;
-                        start = 0;
-                    }
-                    let want = buf.len() - end;
-                    let n = read_full(src, &mut buf[end..])
-                        .map_err(|e| io_error(remote_path, "Reading the local source", e))?;
-                    end += n;
-                    eof = n < want;
+            );
+            sftp_outcome(r).map_err(|e| self.sftp_err(&e, "upload to", &target))
+        })?;
+        let (mut file, in_place) = match opened {
+            Ok(f) => (f, false),
+            Err(e) if existing.is_some() && is_permission_denied(&e) => {
+                // The directory is not writable, the file may be: write it
+                // in place, as sftp does.
+                let again = self.drive(st, "opening the target", Wake::OnInterrupt, || {
+                    let r = sftp.open_mode(
+                        &target,
+                        OpenFlags::WRITE | OpenFlags::TRUNCATE,
+                        0,
+                        OpenType::File,
+                    );
+                    sftp_outcome(r).map_err(|e| self.sftp_err(&e, "upload to", &target))
+                })?;
+                match again {
+                    Ok(f) => (f, true),
+                    Err(_) => return Err(self.sftp_err(&e, "upload to", &target)),
                 }
-                if start == end {
-                    break;
-                }
-                let n = file
-                    .write(&buf[start..end])
-                    .map_err(|e| self.write_failed(remote_path, &e.to_string()))?;
-                if n == 0 {
-                    return Err(self.write_failed(remote_path, "no progress"));
-                }
-                start += n;
-                total += n as u64;
             }
-            if let Some(m) = final_mode {
-                // Exact bits, whatever the server's umask.
-                file.setstat(FileStat {
-                    size: None,
-                    uid: None,
-                    gid: None,
-                    perm: Some(m),
-                    atime: None,
-                    mtime: None,
-                })
-                .map_err(|e| self.sftp_err(&e, "chmod", &tmp_s))?;
+            Err(e) => {
+                let err = self.sftp_err(&e, "upload to", &target);
+                return Err(self.with_fs_cause(st, &target, err));
             }
-            file.close()
-                .map_err(|e| self.sftp_err(&e, "close", &tmp_s))?;
-            Ok(total)
-        })();
+        };
+        let written = self
+            .write_all(st, &mut file, src, &target)
+            .and_then(|total| {
+                let io_deadline = || Wake::Never(Instant::now() + self.io_timeout);
+                if let Some(m) = final_mode {
+                    // Exact bits, whatever the server's umask.
+                    self.drive(st, "setting the mode", io_deadline(), || {
+                        let stat = FileStat {
+                            size: None,
+                            uid: None,
+                            gid: None,
+                            perm: Some(m),
+                            atime: None,
+                            mtime: None,
+                        };
+                        step(file.setstat(stat))
+                            .map_err(|e| self.sftp_err(&e, "upload to", &target))
+                    })?;
+                }
+                self.drive(st, "closing the upload", io_deadline(), || {
+                    step(file.close()).map_err(|e| self.sftp_err(&e, "upload to", &target))
+                })?;
+                Ok(total)
+            });
+        let written = written.map_err(|e| self.with_fs_cause(st, &target, e));
         drop(file);
-        let total = match copied {
+        let total = match written {
             Ok(t) => t,
             Err(e) => {
-                if !self.dead.load(std::sync::atomic::Ordering::SeqCst) {
-                    let _ = sftp.unlink(&tmp);
+                if !in_place {
+                    self.remove_quietly(st, &sftp, &tmp);
                 }
                 return Err(e);
             }
         };
-        if let Err(e) = self.rename_locked(&mut st, &sftp, &tmp, path) {
-            if !self.dead.load(std::sync::atomic::Ordering::SeqCst) {
-                let _ = sftp.unlink(&tmp);
+        if !in_place {
+            if let Err(e) = self.rename_locked(st, &sftp, &tmp, &target) {
+                self.remove_quietly(st, &sftp, &tmp);
+                return Err(e);
             }
-            return Err(e);
         }
         Ok(total)
     }
 
-    fn write_failed(&self, path: &str, detail: &str) -> SshError {
-        if !super::io::socket_open(self.fd) {
-            return self.lost(Some(&format!("writing {path}")));
+    /// Copies `src` into `file` through a sliding window: libssh2
+    /// packetizes and sends everything it is given, and returns as soon as
+    /// the first writes are acknowledged; the slice passed next starts at
+    /// the first unacknowledged byte and reaches further, so requests stay
+    /// in flight without draining at buffer boundaries.
+    fn write_all(
+        &self,
+        st: &mut OpState,
+        file: &mut ssh2::File,
+        src: &mut dyn Read,
+        target: &Path,
+    ) -> Result<u64, SshError> {
+        let mut buf = vec![0u8; 2 * UPLOAD_WINDOW];
+        let (mut start, mut end) = (0usize, 0usize);
+        let mut eof = false;
+        let mut total = 0u64;
+        loop {
+            if !eof && end - start <= UPLOAD_WINDOW {
+                if start > 0 {
+                    buf.copy_within(start..end, 0);
+                    end -= start;
+                    start = 0;
+                }
+                let want = buf.len() - end;
+                let n = read_full(src, &mut buf[end..])
+                    .map_err(|e| io_error(target, "Reading the local source", e))?;
+                end += n;
+                eof = n < want;
+            }
+            if start == end {
+                return Ok(total);
+            }
+            let window = &buf[start..end];
+            let n = self.drive(st, "uploading", Wake::OnInterrupt, || {
+                io_step(file.write(window)).map_err(|e| self.write_failed(target, &e.to_string()))
+            })?;
+            if n == 0 {
+                return Err(self.write_failed(target, "no progress"));
+            }
+            start += n;
+            total += n as u64;
+        }
+    }
+
+    /// Removes an unfinished upload, if the connection still allows it.
+    fn remove_quietly(&self, st: &mut OpState, sftp: &ssh2::Sftp, tmp: &Path) {
+        if self.dead.load(Ordering::SeqCst) {
+            return;
+        }
+        let _ = self.drive(
+            st,
+            "removing the unfinished upload",
+            Wake::Never(Instant::now() + GRACE),
+            || step(sftp.unlink(tmp)).map_err(|e| self.sftp_err(&e, "remove", tmp)),
+        );
+    }
+
+    /// Follows symlinks at `path` as `open(2)` would, returning the file
+    /// the bytes go to and its facts (`None` when it does not exist yet).
+    fn resolve_links(
+        &self,
+        st: &mut OpState,
+        sftp: &ssh2::Sftp,
+        path: &Path,
+    ) -> Result<(PathBuf, Option<RemoteStat>), SshError> {
+        let mut current = path.to_path_buf();
+        for _ in 0..MAX_LINKS {
+            let stat = self.drive(
+                st,
+                "looking at the target",
+                Wake::OnInterrupt,
+                || match step(sftp.lstat(&current)) {
+                    Ok(Step::Done(s)) => Ok(Step::Done(Some(RemoteStat::from_stat(&s)))),
+                    Ok(Step::Again) => Ok(Step::Again),
+                    Err(e) if is_no_such_file(&e) => Ok(Step::Done(None)),
+                    Err(e) => Err(self.sftp_err(&e, "stat", &current)),
+                },
+            )?;
+            match stat {
+                Some(s) if s.is_symlink => {
+                    let link =
+                        self.call(st, "read the link", &current, Wake::OnInterrupt, || {
+                            sftp.readlink(&current)
+                        })?;
+                    current = if link.is_absolute() {
+                        link
+                    } else {
+                        parent_of(&current).join(link)
+                    };
+                }
+                other => return Ok((current, other)),
+            }
+        }
+        Err(SshError::new(
+            SshErrorKind::Sftp,
+            format!(
+                "Could not upload to {} on {}: too many levels of symbolic links",
+                path.display(),
+                self.name
+            ),
+        ))
+    }
+
+    fn write_failed(&self, target: &Path, detail: &str) -> SshError {
+        if !io::socket_open(self.fd) {
+            return self.lost(Some(&format!("writing {}", target.display())));
         }
         SshError::new(
             SshErrorKind::Sftp,
-            format!("Could not write {path} on {}: {detail}", self.name),
+            format!(
+                "Could not upload to {} on {}: {detail}",
+                target.display(),
+                self.name
+            ),
         )
     }
 
-    /// Copies `remote_path` into `dst`; returns the number of bytes.
-    pub(crate) fn download(&self, remote_path: &str, dst: &mut dyn Write) -> Result<u64, SshError> {
-        let (_st, sftp) = self.sftp_begin()?;
-        let mut file = sftp
-            .open_mode(Path::new(remote_path), OpenFlags::READ, 0, OpenType::File)
-            .map_err(|e| self.sftp_err(&e, "open", remote_path))?;
+    /// Adds the likely cause to a failed upload: SFTP servers answer a
+    /// full or read-only file system with a bare "failure", so twill asks
+    /// `statvfs@openssh.com` about the target's file system.
+    fn with_fs_cause(&self, st: &mut OpState, target: &Path, e: SshError) -> SshError {
+        if e.kind != SshErrorKind::Sftp {
+            return e;
+        }
+        match self.file_system_trouble(st, &parent_of(target)) {
+            Some(cause) => SshError::new(
+                SshErrorKind::Sftp,
+                format!(
+                    "Could not upload to {} on {}: {cause} (the server said: {})",
+                    target.display(),
+                    self.name,
+                    e.message.rsplit(": ").next().unwrap_or(&e.message)
+                ),
+            ),
+            None => e,
+        }
+    }
+
+    /// "no space left on the device" or "read-only file system" when the
+    /// file system holding `dir` is so, as far as the server tells.
+    fn file_system_trouble(&self, st: &mut OpState, dir: &Path) -> Option<&'static str> {
+        if self.dead.load(Ordering::SeqCst) {
+            return None;
+        }
+        let ptr = self.raw_sftp(st).ok()?;
+        let cpath = c_path(dir).ok()?;
+        let mut vfs = raw::LIBSSH2_SFTP_STATVFS {
+            f_bsize: 0,
+            f_frsize: 0,
+            f_blocks: 0,
+            f_bfree: 0,
+            f_bavail: 0,
+            f_files: 0,
+            f_ffree: 0,
+            f_favail: 0,
+            f_fsid: 0,
+            f_flag: 0,
+            f_namemax: 0,
+        };
+        let done = self.drive(
+            st,
+            "asking about the file system",
+            Wake::Never(Instant::now() + GRACE),
+            || {
+                let _guard = self.session.raw();
+                // SAFETY: valid sftp handle, C string and out struct;
+                // session lock held.
+                let rc = unsafe {
+                    libssh2_sftp_statvfs(ptr, cpath.as_ptr(), cpath.as_bytes().len(), &mut vfs)
+                };
+                Ok(match rc {
+                    raw::LIBSSH2_ERROR_EAGAIN => Step::Again,
+                    rc => Step::Done(rc == 0),
+                })
+            },
+        );
+        if !done.unwrap_or(false) {
+            return None;
+        }
+        if vfs.f_flag & SSH_FXE_STATVFS_ST_RDONLY != 0 {
+            Some("read-only file system")
+        } else if vfs.f_bavail == 0 {
+            Some("no space left on the device")
+        } else if vfs.f_favail == 0 && vfs.f_files > 0 {
+            Some("no free inodes left on the device")
+        } else {
+            None
+        }
+    }
+
+    /// Copies `remote` into `dst`; returns the remote file's facts (its
+    /// size is the number of bytes copied).
+    pub(crate) fn download(
+        &self,
+        remote: &Path,
+        dst: &mut dyn Write,
+    ) -> Result<RemoteStat, SshError> {
+        let mut op = self.sftp_op()?;
+        let sftp = op.sftp.clone();
+        let st = &mut *op.st;
+        let mut file = self.call(st, "open", remote, Wake::OnInterrupt, || {
+            sftp.open_mode(remote, OpenFlags::READ, 0, OpenType::File)
+        })?;
+        let mut stat = self
+            .drive(st, "reading the mode", Wake::OnInterrupt, || {
+                step(file.stat()).map_err(|e| self.sftp_err(&e, "stat", remote))
+            })
+            .map(|s| RemoteStat::from_stat(&s))?;
         let mut buf = vec![0u8; DOWNLOAD_BUF];
         let mut total = 0u64;
         loop {
-            let n = match file.read(&mut buf) {
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    if !super::io::socket_open(self.fd) {
-                        return Err(self.lost(Some(&format!("reading {remote_path}"))));
+            let n = self.drive(st, "downloading", Wake::OnInterrupt, || {
+                io_step(file.read(&mut buf)).map_err(|e| {
+                    if !io::socket_open(self.fd) {
+                        self.lost(Some(&format!("reading {}", remote.display())))
+                    } else {
+                        SshError::new(
+                            SshErrorKind::Sftp,
+                            format!("Could not read {} on {}: {e}", remote.display(), self.name),
+                        )
                     }
-                    return Err(SshError::new(
-                        SshErrorKind::Sftp,
-                        format!("Could not read {remote_path} on {}: {e}", self.name),
-                    ));
-                }
-            };
+                })
+            })?;
             if n == 0 {
                 break;
             }
             dst.write_all(&buf[..n])
-                .map_err(|e| io_error(remote_path, "Writing the local copy", e))?;
+                .map_err(|e| io_error(remote, "Writing the local copy", e))?;
             total += n as u64;
         }
-        let _ = file.close();
-        Ok(total)
+        let _ = self.drive(st, "closing", Wake::Never(Instant::now() + GRACE), || {
+            step(file.close()).map_err(|e| self.sftp_err(&e, "close", remote))
+        });
+        stat.size = total;
+        Ok(stat)
     }
 
-    /// Facts about `remote_path` (symlinks followed), `None` if it does not
+    /// Facts about `remote` (symlinks followed), `None` if it does not
     /// exist.
-    pub(crate) fn stat(&self, remote_path: &str) -> Result<Option<RemoteStat>, SshError> {
-        let (_st, sftp) = self.sftp_begin()?;
-        match sftp.stat(Path::new(remote_path)) {
-            Ok(s) => Ok(Some(RemoteStat::from_stat(&s))),
-            Err(e) if is_no_such_file(&e) => Ok(None),
-            Err(e) => Err(self.sftp_err(&e, "stat", remote_path)),
-        }
+    pub(crate) fn stat(&self, remote: &Path) -> Result<Option<RemoteStat>, SshError> {
+        self.stat_with(remote, true)
     }
 
-    /// Entries of a remote directory (names only, without `.` and `..`);
-    /// symlinks are reported as such, not followed.
-    pub(crate) fn read_dir(
-        &self,
-        remote_path: &str,
-    ) -> Result<Vec<(String, RemoteStat)>, SshError> {
-        let (_st, sftp) = self.sftp_begin()?;
-        let entries = sftp
-            .readdir(Path::new(remote_path))
-            .map_err(|e| self.sftp_err(&e, "list", remote_path))?;
-        let mut out: Vec<(String, RemoteStat)> = entries
-            .into_iter()
-            .filter_map(|(p, s)| {
-                let name = p.file_name()?.to_string_lossy().into_owned();
-                (name != "." && name != "..").then(|| (name, RemoteStat::from_stat(&s)))
-            })
-            .collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+    /// Facts about `remote` itself (a symlink is reported as one), `None`
+    /// if it does not exist.
+    pub(crate) fn lstat(&self, remote: &Path) -> Result<Option<RemoteStat>, SshError> {
+        self.stat_with(remote, false)
+    }
+
+    fn stat_with(&self, remote: &Path, follow: bool) -> Result<Option<RemoteStat>, SshError> {
+        let mut op = self.sftp_op()?;
+        let sftp = op.sftp.clone();
+        self.drive(&mut op.st, "stat", Wake::OnInterrupt, || {
+            let r = if follow {
+                sftp.stat(remote)
+            } else {
+                sftp.lstat(remote)
+            };
+            match step(r) {
+                Ok(Step::Done(s)) => Ok(Step::Done(Some(RemoteStat::from_stat(&s)))),
+                Ok(Step::Again) => Ok(Step::Again),
+                Err(e) if is_no_such_file(&e) => Ok(Step::Done(None)),
+                Err(e) => Err(self.sftp_err(&e, "stat", remote)),
+            }
+        })
+    }
+
+    /// Entries of a remote directory (names only, without `.` and `..`,
+    /// sorted by their bytes); symlinks are reported as such, not followed.
+    pub(crate) fn read_dir(&self, remote: &Path) -> Result<Vec<(OsString, RemoteStat)>, SshError> {
+        let mut op = self.sftp_op()?;
+        let sftp = op.sftp.clone();
+        let st = &mut *op.st;
+        let mut dir = self.call(st, "list", remote, Wake::OnInterrupt, || {
+            sftp.opendir(remote)
+        })?;
+        let mut out = Vec::new();
+        loop {
+            let entry = self.drive(st, "listing", Wake::OnInterrupt, || {
+                match step(dir.readdir()) {
+                    Ok(Step::Done(e)) => Ok(Step::Done(Some(e))),
+                    Ok(Step::Again) => Ok(Step::Again),
+                    Err(e) if e.code() == ErrorCode::Session(raw::LIBSSH2_ERROR_FILE) => {
+                        Ok(Step::Done(None))
+                    }
+                    Err(e) => Err(self.sftp_err(&e, "list", remote)),
+                }
+            })?;
+            let Some((name, stat)) = entry else { break };
+            let name = name.into_os_string();
+            if name != "." && name != ".." {
+                out.push((name, RemoteStat::from_stat(&stat)));
+            }
+        }
+        let _ = self.drive(st, "closing", Wake::Never(Instant::now() + GRACE), || {
+            step(dir.close()).map_err(|e| self.sftp_err(&e, "close", remote))
+        });
+        out.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         Ok(out)
     }
 
+    /// What the symlink `remote` points to, as stored.
+    pub(crate) fn read_link(&self, remote: &Path) -> Result<PathBuf, SshError> {
+        let mut op = self.sftp_op()?;
+        let sftp = op.sftp.clone();
+        self.call(
+            &mut op.st,
+            "read the link",
+            remote,
+            Wake::OnInterrupt,
+            || sftp.readlink(remote),
+        )
+    }
+
+    /// Makes `link` a symlink to `target`, replacing a symlink or file
+    /// already at `link`, and creating missing parent directories.
+    pub(crate) fn symlink(&self, target: &Path, link: &Path) -> Result<(), SshError> {
+        let mut op = self.sftp_op()?;
+        let sftp = op.sftp.clone();
+        let st = &mut *op.st;
+        self.mkdir_p_locked(st, &sftp, &parent_of(link), 0o755)?;
+        let existing = self.drive(st, "stat", Wake::OnInterrupt, || {
+            match step(sftp.lstat(link)) {
+                Ok(Step::Done(s)) => Ok(Step::Done(Some(RemoteStat::from_stat(&s)))),
+                Ok(Step::Again) => Ok(Step::Again),
+                Err(e) if is_no_such_file(&e) => Ok(Step::Done(None)),
+                Err(e) => Err(self.sftp_err(&e, "stat", link)),
+            }
+        })?;
+        if let Some(s) = existing {
+            if s.is_dir {
+                return Err(SshError::new(
+                    SshErrorKind::Sftp,
+                    format!(
+                        "Could not make the link {} on {}: a directory is in the way",
+                        link.display(),
+                        self.name
+                    ),
+                ));
+            }
+            self.call(st, "replace", link, Wake::OnInterrupt, || sftp.unlink(link))?;
+        }
+        // OpenSSH's sftp-server reads the two paths of SSH_FXP_SYMLINK in
+        // the opposite order to the protocol draft: what the link points
+        // to first, then where the link goes. libssh2 sends them as given.
+        self.call(st, "make the link", link, Wake::OnInterrupt, || {
+            sftp.symlink(target, link)
+        })
+    }
+
     /// The login directory (SFTP `realpath(".")`).
-    pub(crate) fn home_dir(&self) -> Result<String, SshError> {
-        let (_st, sftp) = self.sftp_begin()?;
-        sftp.realpath(Path::new("."))
-            .map(|p| p.to_string_lossy().into_owned())
-            .map_err(|e| self.sftp_err(&e, "resolve", "."))
+    pub(crate) fn home_dir(&self) -> Result<PathBuf, SshError> {
+        let mut op = self.sftp_op()?;
+        let sftp = op.sftp.clone();
+        self.call(
+            &mut op.st,
+            "resolve",
+            Path::new("."),
+            Wake::OnInterrupt,
+            || sftp.realpath(Path::new(".")),
+        )
     }
 
-    /// Creates `remote_path` and missing parents with `mode`.
-    pub(crate) fn mkdir_p(&self, remote_path: &str, mode: i32) -> Result<(), SshError> {
-        let (_st, sftp) = self.sftp_begin()?;
-        self.mkdir_p_locked(&sftp, Path::new(remote_path), mode)
+    /// Creates `remote` and missing parents with `mode`.
+    pub(crate) fn mkdir_p(&self, remote: &Path, mode: i32) -> Result<(), SshError> {
+        let mut op = self.sftp_op()?;
+        let sftp = op.sftp.clone();
+        self.mkdir_p_locked(&mut op.st, &sftp, remote, mode)
     }
 
-    fn mkdir_p_locked(&self, sftp: &ssh2::Sftp, path: &Path, mode: i32) -> Result<(), SshError> {
-        match sftp.stat(path) {
-            Ok(s) if s.is_dir() => return Ok(()),
-            Ok(_) => {
+    fn mkdir_p_locked(
+        &self,
+        st: &mut OpState,
+        sftp: &ssh2::Sftp,
+        path: &Path,
+        mode: i32,
+    ) -> Result<(), SshError> {
+        let existing = self.drive(st, "stat", Wake::OnInterrupt, || {
+            match step(sftp.stat(path)) {
+                Ok(Step::Done(s)) => Ok(Step::Done(Some(s.is_dir()))),
+                Ok(Step::Again) => Ok(Step::Again),
+                Err(e) if is_no_such_file(&e) => Ok(Step::Done(None)),
+                Err(e) => Err(self.sftp_err(&e, "stat", path)),
+            }
+        })?;
+        match existing {
+            Some(true) => return Ok(()),
+            Some(false) => {
                 return Err(SshError::new(
                     SshErrorKind::Sftp,
                     format!(
@@ -411,52 +972,43 @@ impl Connection {
                     ),
                 ))
             }
-            Err(e) if is_no_such_file(&e) => {}
-            Err(e) => return Err(self.sftp_err(&e, "stat", &path.to_string_lossy())),
+            None => {}
         }
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            self.mkdir_p_locked(sftp, parent, mode)?;
+            self.mkdir_p_locked(st, sftp, parent, mode)?;
         }
-        match sftp.mkdir(path, mode) {
-            Ok(()) => Ok(()),
-            Err(e) => {
+        let made = self.drive(st, "mkdir", Wake::OnInterrupt, || {
+            match step(sftp.mkdir(path, mode)) {
+                Ok(s) => Ok(s.map_done(|()| None)),
+                Err(e) => Ok(Step::Done(Some(e))),
+            }
+        })?;
+        match made {
+            None => Ok(()),
+            Some(e) => {
                 // Lost a race with another creator?
-                if sftp.stat(path).map(|s| s.is_dir()).unwrap_or(false) {
+                let now_dir = self.drive(st, "stat", Wake::OnInterrupt, || {
+                    match step(sftp.stat(path)) {
+                        Ok(s) => Ok(s.map_done(|s| s.is_dir())),
+                        Err(_) => Ok(Step::Done(false)),
+                    }
+                })?;
+                if now_dir {
                     Ok(())
                 } else {
-                    Err(self.sftp_err(&e, "create directory", &path.to_string_lossy()))
+                    Err(self.sftp_err(&e, "create directory", path))
                 }
             }
         }
     }
 
-    /// Sets the permission bits of `remote_path`.
-    pub(crate) fn chmod(&self, remote_path: &str, mode: i32) -> Result<(), SshError> {
-        let (_st, sftp) = self.sftp_begin()?;
-        sftp.setstat(
-            Path::new(remote_path),
-            FileStat {
-                size: None,
-                uid: None,
-                gid: None,
-                perm: Some((mode as u32) & 0o7777),
-                atime: None,
-                mtime: None,
-            },
-        )
-        .map_err(|e| self.sftp_err(&e, "chmod", remote_path))
-    }
-
-    pub(crate) fn remove_file(&self, remote_path: &str) -> Result<(), SshError> {
-        let (_st, sftp) = self.sftp_begin()?;
-        sftp.unlink(Path::new(remote_path))
-            .map_err(|e| self.sftp_err(&e, "remove", remote_path))
-    }
-
-    /// Renames `from` to `to`, replacing `to` if it exists.
-    pub(crate) fn rename(&self, from: &str, to: &str) -> Result<(), SshError> {
-        let (mut st, sftp) = self.sftp_begin()?;
-        self.rename_locked(&mut st, &sftp, Path::new(from), Path::new(to))
+    /// Removes the file `remote`.
+    pub(crate) fn remove_file(&self, remote: &Path) -> Result<(), SshError> {
+        let mut op = self.sftp_op()?;
+        let sftp = op.sftp.clone();
+        self.call(&mut op.st, "remove", remote, Wake::OnInterrupt, || {
+            sftp.unlink(remote)
+        })
     }
 
     fn rename_locked(
@@ -466,85 +1018,107 @@ impl Connection {
         from: &Path,
         to: &Path,
     ) -> Result<(), SshError> {
-        let to_s = to.to_string_lossy().into_owned();
-        match self.posix_rename(st, from, to) {
-            Ok(true) => return Ok(()),
-            Ok(false) => {}
-            Err(e) => return Err(e),
+        if self.posix_rename(st, from, to)? {
+            return Ok(());
         }
         // No posix-rename on this server: plain SFTP rename, which
         // refuses to replace an existing file on SFTP v3 servers.
+        let deadline = || Wake::Never(Instant::now() + self.io_timeout);
         let flags = Some(RenameFlags::OVERWRITE | RenameFlags::ATOMIC | RenameFlags::NATIVE);
-        match sftp.rename(from, to, flags) {
-            Ok(()) => Ok(()),
-            Err(first) => {
-                if sftp.stat(to).is_ok() {
-                    sftp.unlink(to)
-                        .map_err(|e| self.sftp_err(&e, "replace", &to_s))?;
-                    sftp.rename(from, to, flags)
-                        .map_err(|e| self.sftp_err(&e, "rename to", &to_s))
-                } else {
-                    Err(self.sftp_err(&first, "rename to", &to_s))
-                }
+        let first = self.drive(st, "renaming", deadline(), || {
+            match step(sftp.rename(from, to, flags)) {
+                Ok(s) => Ok(s.map_done(|()| None)),
+                Err(e) => Ok(Step::Done(Some(e))),
             }
+        })?;
+        let Some(first) = first else { return Ok(()) };
+        let exists = self.drive(st, "stat", deadline(), || match step(sftp.stat(to)) {
+            Ok(s) => Ok(s.map_done(|_| true)),
+            Err(_) => Ok(Step::Done(false)),
+        })?;
+        if !exists {
+            return Err(self.sftp_err(&first, "rename to", to));
         }
+        self.call(st, "replace", to, deadline(), || sftp.unlink(to))?;
+        self.call(st, "rename to", to, deadline(), || {
+            sftp.rename(from, to, flags)
+        })
     }
 
     /// `posix-rename@openssh.com`; Ok(false) if the server lacks it.
     fn posix_rename(&self, st: &mut OpState, from: &Path, to: &Path) -> Result<bool, SshError> {
-        let to_s = to.to_string_lossy().into_owned();
-        let cfrom = CString::new(from.to_string_lossy().as_bytes()).map_err(|_| {
-            SshError::new(
-                SshErrorKind::Sftp,
-                format!("Invalid path {}", from.display()),
-            )
-        })?;
-        let cto = CString::new(to_s.as_bytes())
-            .map_err(|_| SshError::new(SshErrorKind::Sftp, format!("Invalid path {to_s}")))?;
-        if st.posix_rename.is_none() {
-            let ptr = {
-                let mut guard = self.session.raw();
-                // SAFETY: valid session pointer, session lock held.
-                unsafe { raw::libssh2_sftp_init(&mut *guard) }
-            };
-            if ptr.is_null() {
-                return Ok(false);
-            }
-            st.posix_rename = Some(RawSftp {
-                session: (*self.session).clone(),
-                ptr,
-            });
-        }
-        let handle = st.posix_rename.as_ref().expect("set above");
-        let (rc, last) = {
-            let _guard = self.session.raw();
-            // SAFETY: valid sftp handle and C strings; session lock held.
-            unsafe {
-                let rc = libssh2_sftp_posix_rename_ex(
-                    handle.ptr,
-                    cfrom.as_ptr(),
-                    cfrom.as_bytes().len(),
-                    cto.as_ptr(),
-                    cto.as_bytes().len(),
-                );
-                (rc, raw::libssh2_sftp_last_error(handle.ptr))
-            }
+        let cfrom = c_path(from)?;
+        let cto = c_path(to)?;
+        let ptr = match self.raw_sftp(st) {
+            Ok(p) => p,
+            Err(e) if e.kind == SshErrorKind::Sftp => return Ok(false),
+            Err(e) => return Err(e),
         };
+        let (rc, last) = self.drive(
+            st,
+            "renaming",
+            Wake::Never(Instant::now() + self.io_timeout),
+            || {
+                let _guard = self.session.raw();
+                // SAFETY: valid sftp handle and C strings; session lock held.
+                let (rc, last) = unsafe {
+                    let rc = libssh2_sftp_posix_rename_ex(
+                        ptr,
+                        cfrom.as_ptr(),
+                        cfrom.as_bytes().len(),
+                        cto.as_ptr(),
+                        cto.as_bytes().len(),
+                    );
+                    (rc, raw::libssh2_sftp_last_error(ptr))
+                };
+                Ok(if rc == raw::LIBSSH2_ERROR_EAGAIN {
+                    Step::Again
+                } else {
+                    Step::Done((rc, last))
+                })
+            },
+        )?;
         match rc {
             0 => Ok(true),
             raw::LIBSSH2_ERROR_SFTP_PROTOCOL if last == 8 => Ok(false),
             raw::LIBSSH2_ERROR_SFTP_PROTOCOL => Err(SshError::new(
                 SshErrorKind::Sftp,
                 format!(
-                    "Could not rename to {to_s} on {}: {}",
+                    "Could not rename to {} on {}: {}",
+                    to.display(),
                     self.name,
                     fx_reason(last as i32)
                 ),
             )),
             other => {
                 let e = ssh2::Error::from_errno(ErrorCode::Session(other));
-                Err(self.map_err(&e, &format!("renaming to {to_s}")))
+                Err(self.map_err(&e, &format!("renaming to {}", to.display())))
             }
         }
+    }
+}
+
+impl<T> Step<T> {
+    fn map_done<U>(self, f: impl FnOnce(T) -> U) -> Step<U> {
+        match self {
+            Step::Done(v) => Step::Done(f(v)),
+            Step::Again => Step::Again,
+        }
+    }
+}
+
+fn transport_gone(e: &ssh2::Error) -> bool {
+    super::transport::is_transport_error(e)
+}
+
+/// An ssh2 call whose SFTP status the caller wants to look at: EAGAIN is
+/// [`Step::Again`], an SFTP status is `Done(Err)`, anything else (the
+/// transport) is an error.
+fn sftp_outcome<T>(r: Result<T, ssh2::Error>) -> Result<Step<Result<T, ssh2::Error>>, ssh2::Error> {
+    match r {
+        Ok(v) => Ok(Step::Done(Ok(v))),
+        Err(e) if e.code() == ErrorCode::Session(raw::LIBSSH2_ERROR_EAGAIN) => Ok(Step::Again),
+        Err(e) if matches!(e.code(), ErrorCode::SFTP(_)) => Ok(Step::Done(Err(e))),
+        Err(e) => Err(e),
     }
 }

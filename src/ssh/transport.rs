@@ -30,7 +30,9 @@ pub(crate) struct Resolved {
     pub(crate) known_hosts: PathBuf,
     pub(crate) policy: HostKeyPolicy,
     pub(crate) connect_timeout: Duration,
+    /// `None` when keepalives are off.
     pub(crate) keepalive: Option<Duration>,
+    pub(crate) keepalive_count: u32,
     /// Jump hosts, outermost first.
     pub(crate) jumps: Vec<Target>,
     /// ssh_config `Ciphers` and `MACs`; `None` for twill's preference.
@@ -150,10 +152,17 @@ fn resolve_with(
         known_hosts,
         policy,
         connect_timeout,
-        keepalive: opts
-            .keepalive
-            .filter(|k| !k.is_zero())
-            .or(hc.server_alive_interval),
+        keepalive: Some(
+            opts.keepalive
+                .or(hc.server_alive_interval)
+                .unwrap_or(super::DEFAULT_KEEPALIVE),
+        )
+        .filter(|k| !k.is_zero()),
+        keepalive_count: opts
+            .keepalive_count
+            .or(hc.server_alive_count_max)
+            .unwrap_or(super::DEFAULT_KEEPALIVE_COUNT)
+            .max(1),
         jumps,
         ciphers: hc.ciphers.clone(),
         macs: hc.macs.clone(),
@@ -207,7 +216,7 @@ pub(crate) fn open(r: &Resolved, opts: &ConnectOptions) -> Result<Connection, Ss
         extra_fds,
         op: Mutex::new(OpState {
             sftp: None,
-            posix_rename: None,
+            raw_sftp: None,
             last_rx: now,
             next_keepalive: now + r.keepalive.unwrap_or(Duration::ZERO),
         }),
@@ -216,11 +225,8 @@ pub(crate) fn open(r: &Resolved, opts: &ConnectOptions) -> Result<Connection, Ss
         forgotten: AtomicBool::new(false),
         owner_pid: std::process::id(),
         keepalive: r.keepalive,
+        keepalive_count: r.keepalive_count,
         io_timeout,
-        interrupt: AtomicBool::new(false),
-        wake: io::WakePipe::new().map_err(|e| {
-            SshError::new(SshErrorKind::Io, format!("Could not create a pipe: {e}"))
-        })?,
         tunnel: est.tunnel,
     })
 }

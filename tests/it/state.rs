@@ -4,6 +4,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::support::{in_child, text};
+
 use twill::{
     add_cleanup, env, set_defaults, settings, with_settings, ErrorKind, LocalOptions, Settings,
 };
@@ -156,40 +158,47 @@ fn add_cleanup_outside_a_scope_is_an_error() {
 
 #[test]
 fn defaults_are_process_wide_and_refused_inside_a_scope() {
-    // Runs in its own thread so the process-wide defaults change is
-    // observed in a known state; restores them at the end.
-    std::thread::spawn(|| {
-        set_defaults(
-            Settings::new()
-                .set("dflt", "yes")
-                .command_timeout(Duration::from_secs(7)),
-        )
-        .unwrap();
-        assert_eq!(env().get_str("dflt"), Some("yes"));
-        let seen_elsewhere = std::thread::spawn(|| env().get_str("dflt").map(String::from))
-            .join()
+    // Runs in a child process: the process-wide defaults it sets would
+    // otherwise be seen by tests running beside it.
+    let out = in_child(
+        "state::defaults_are_process_wide_and_refused_inside_a_scope",
+        || {
+            set_defaults(
+                Settings::new()
+                    .set("dflt", "yes")
+                    .command_timeout(Duration::from_secs(7)),
+            )
             .unwrap();
-        assert_eq!(
-            seen_elsewhere.as_deref(),
-            Some("yes"),
-            "defaults reach new threads"
-        );
-        with_settings(Settings::new().set("dflt", "scoped"), || {
-            let err = set_defaults(Settings::new()).unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::Settings);
-            assert!(err.to_string().contains("inside a settings scope"));
+            assert_eq!(env().get_str("dflt"), Some("yes"));
+            let seen_elsewhere = std::thread::spawn(|| env().get_str("dflt").map(String::from))
+                .join()
+                .unwrap();
             assert_eq!(
-                env().get_str("dflt"),
-                Some("scoped"),
-                "the stack beats the defaults"
+                seen_elsewhere.as_deref(),
+                Some("yes"),
+                "defaults reach new threads"
             );
-        });
-        assert_eq!(env().command_timeout(), Some(Duration::from_secs(7)));
-        set_defaults(Settings::new()).unwrap();
-        assert_eq!(env().get_str("dflt"), None);
-    })
-    .join()
-    .unwrap();
+            with_settings(Settings::new().set("dflt", "scoped"), || {
+                let err = set_defaults(Settings::new()).unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::Settings);
+                assert!(err.to_string().contains("inside a settings scope"));
+                assert_eq!(
+                    env().get_str("dflt"),
+                    Some("scoped"),
+                    "the stack beats the defaults"
+                );
+            });
+            assert_eq!(env().command_timeout(), Some(Duration::from_secs(7)));
+            set_defaults(Settings::new()).unwrap();
+            assert_eq!(env().get_str("dflt"), None);
+            println!("CHILD-OK");
+        },
+    );
+    assert!(
+        text(&out.stdout).contains("CHILD-OK"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

@@ -1,0 +1,228 @@
+//! `upload`/`put` and `download`/`get` over SFTP.
+//!
+//! `paths.rs` holds the path rules (no I/O), `upload.rs` and
+//! `download.rs` the two directions; this file the options and what both
+//! share: the host and its connection, remote paths resolved against the
+//! home directory and `cd`, and the view of remote paths through sudo.
+//!
+//! Remote paths are byte strings (`PathBuf`), so that names which are not
+//! UTF-8 transfer intact; they are shown lossily.
+
+mod download;
+mod paths;
+mod upload;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use download::{download, download_data, download_with, get};
+pub use upload::{put, upload, upload_data, upload_with};
+
+use crate::command;
+use crate::error::{Error, ErrorKind, Result};
+use crate::operations::options::{RunOptions, Sink};
+use crate::operations::remote::{connection, current_host, run_with, ssh_error, sudo_with};
+use crate::result::Output;
+use crate::ssh::{Connection, SshError};
+use crate::state::{env, Env};
+use paths::RemoteStart;
+
+/// Options of [`upload_with`] (Fabric's `put` keywords).
+#[derive(Debug, Clone, Default)]
+pub struct UploadOptions {
+    use_sudo: bool,
+    mirror_local_mode: bool,
+    mode: Option<u32>,
+    no_glob: bool,
+    temp_dir: Option<String>,
+    follow_links: bool,
+}
+
+impl UploadOptions {
+    /// The defaults: globs expand, mode as the server creates it, symlinks
+    /// in an uploaded directory stay symlinks.
+    pub fn new() -> UploadOptions {
+        UploadOptions::default()
+    }
+    /// Upload to a temporary file, then `sudo mv` it into place (for
+    /// targets the login user cannot write).
+    pub fn use_sudo(mut self, yes: bool) -> Self {
+        self.use_sudo = yes;
+        self
+    }
+    /// Give the remote file the local file's permission bits.
+    pub fn mirror_local_mode(mut self, yes: bool) -> Self {
+        self.mirror_local_mode = yes;
+        self
+    }
+    /// Give the remote file these permission bits (e.g. `0o640`).
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+    /// Treat the local path literally, even if it contains `*` or `?`.
+    pub fn use_glob(mut self, yes: bool) -> Self {
+        self.no_glob = !yes;
+        self
+    }
+    /// Where `use_sudo` puts its temporary file (default `/tmp`).
+    pub fn temp_dir(mut self, dir: impl Into<String>) -> Self {
+        self.temp_dir = Some(dir.into());
+        self
+    }
+    /// In an uploaded directory, upload what symlinks point to instead of
+    /// the links themselves (as `rsync -L` does). Each directory is
+    /// entered once: a link back into a directory being uploaded is
+    /// skipped, as is a link that points nowhere; both are reported.
+    pub fn follow_links(mut self, yes: bool) -> Self {
+        self.follow_links = yes;
+        self
+    }
+}
+
+/// Options of [`download_with`].
+#[derive(Debug, Clone, Default)]
+pub struct DownloadOptions {
+    use_sudo: bool,
+    temp_dir: Option<String>,
+}
+
+impl DownloadOptions {
+    /// The defaults.
+    pub fn new() -> DownloadOptions {
+        DownloadOptions::default()
+    }
+    /// Copy the file (or directory) with `sudo cp` into a private
+    /// temporary directory readable by the login user first (for files
+    /// only root can read).
+    pub fn use_sudo(mut self, yes: bool) -> Self {
+        self.use_sudo = yes;
+        self
+    }
+    /// Where `use_sudo` makes its temporary directory (default `/tmp`).
+    pub fn temp_dir(mut self, dir: impl Into<String>) -> Self {
+        self.temp_dir = Some(dir.into());
+        self
+    }
+}
+
+/// The current host of a transfer and its connection.
+struct Remote {
+    env: Env,
+    host: String,
+    conn: Arc<Connection>,
+}
+
+impl Remote {
+    /// The current host's connection; `which` names the operation in
+    /// errors (`put`, `get`).
+    fn open(which: &str) -> Result<Remote> {
+        let env = env();
+        let host = current_host(&env, which)?;
+        let conn = connection(&env, &host)?;
+        Ok(Remote { env, host, conn })
+    }
+
+    fn err(&self, e: SshError) -> Error {
+        ssh_error(e, &self.host)
+    }
+
+    fn error(&self, msg: String) -> Error {
+        Error::new(ErrorKind::Transfer, msg).with_host(&self.host)
+    }
+
+    fn home(&self) -> Result<PathBuf> {
+        self.conn.home_dir().map_err(|e| self.err(e))
+    }
+
+    /// The home directory of `user` on the host, as the shell expands
+    /// `~user`.
+    fn user_home(&self, user: &str) -> Result<PathBuf> {
+        let out = run_with(
+            &command::home_of(user),
+            &RunOptions::new().quiet(true).pty(false),
+        )?;
+        let home = out.stdout();
+        if out.failed() || !home.starts_with('/') {
+            return Err(self.error(format!(
+                "cannot expand '~{user}' on {}: there is no such user",
+                self.host
+            )));
+        }
+        Ok(PathBuf::from(home))
+    }
+
+    /// Where the remote path `p` points: `~` and `~user` expanded, a
+    /// relative path below [`cd`](crate::cd) (else the home directory),
+    /// `.` components removed.
+    fn path(&self, p: &str) -> Result<PathBuf> {
+        let cwd = self.env.cwd().to_string();
+        let (start, below) = paths::remote_start(p, &cwd);
+        let base = match start {
+            RemoteStart::Home(rest) => paths::join_normal(&self.home()?, &[rest]),
+            RemoteStart::UserHome(user, rest) => {
+                paths::join_normal(&self.user_home(user)?, &[rest])
+            }
+            RemoteStart::Root(root) => PathBuf::from(root),
+        };
+        Ok(paths::join_normal(&base, &below))
+    }
+
+    /// Runs one of twill's own commands through sudo, quietly and without
+    /// a pty, and returns its result with stdout as raw bytes.
+    fn sudo_raw(&self, script: &str) -> Result<(Output, Vec<u8>)> {
+        let buf = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let sink: Sink = buf.clone();
+        let opts = RunOptions::new()
+            .quiet(true)
+            .pty(false)
+            .combine_stderr(false);
+        let opts = RunOptions {
+            stdout: Some(sink),
+            ..opts
+        };
+        let out = sudo_with(script, &opts)?;
+        let bytes = std::mem::take(&mut *buf.lock());
+        Ok((out, bytes))
+    }
+
+    /// Whether `p` is a directory (over SFTP, or through sudo for paths
+    /// the login user may not look at).
+    fn is_dir(&self, p: &Path, sudo: bool) -> Result<bool> {
+        if sudo {
+            return Ok(self.sudo_raw(&command::test('d', &text(p)))?.0.succeeded());
+        }
+        Ok(self
+            .conn
+            .stat(p)
+            .map_err(|e| self.err(e))?
+            .is_some_and(|s| s.is_dir))
+    }
+
+    fn exists(&self, p: &Path, sudo: bool) -> Result<bool> {
+        if sudo {
+            return Ok(self.sudo_raw(&command::test('e', &text(p)))?.0.succeeded());
+        }
+        Ok(self.conn.lstat(p).map_err(|e| self.err(e))?.is_some())
+    }
+}
+
+/// A remote path as text for messages and commands.
+fn text(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// A process-unique suffix for temporary names.
+fn unique_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}-{t:x}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}

@@ -1,0 +1,323 @@
+//! Transfers land where a user means them to: through symlinks, into
+//! files in read-only directories, under `~user`, with the right modes,
+//! with links kept as links and any byte in a name; and a failure says
+//! why.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use twill::{
+    download, run, upload, upload_data, upload_with, with_settings, ErrorKind, UploadOptions,
+};
+
+use crate::support::twill;
+
+/// A fresh directory on the server (this machine) owned by the plain
+/// user, removed afterwards.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new() -> Dir {
+        let path = with_settings(twill(), || run("mktemp -d")).unwrap();
+        Dir(PathBuf::from(path.stdout()))
+    }
+    fn join(&self, p: impl AsRef<Path>) -> PathBuf {
+        self.0.join(p)
+    }
+    fn text(&self, p: &str) -> String {
+        self.join(p).to_str().unwrap().to_string()
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = Command::new("chmod")
+            .arg("-R")
+            .arg("u+w")
+            .arg(&self.0)
+            .status();
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The plain user's uid and gid on the server.
+fn plain_ids() -> (u32, u32) {
+    let out = with_settings(twill(), || run("id -u; id -g")).unwrap();
+    let ids: Vec<u32> = out
+        .stdout_lines()
+        .iter()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    (ids[0], ids[1])
+}
+
+#[test]
+fn put_onto_a_symlink_writes_the_file_it_points_to() {
+    let d = Dir::new();
+    fs::write(d.join("real.conf"), "old\n").unwrap();
+    std::os::unix::fs::symlink("real.conf", d.join("link.conf")).unwrap();
+    std::os::unix::fs::symlink(d.join("real.conf"), d.join("abs.conf")).unwrap();
+    std::os::unix::fs::symlink("link.conf", d.join("chain.conf")).unwrap();
+    with_settings(twill(), || {
+        upload_data("one\n", &d.text("link.conf"), &UploadOptions::new()).unwrap();
+        assert_eq!(fs::read_to_string(d.join("real.conf")).unwrap(), "one\n");
+        upload_data("two\n", &d.text("abs.conf"), &UploadOptions::new()).unwrap();
+        assert_eq!(fs::read_to_string(d.join("real.conf")).unwrap(), "two\n");
+        upload_data("three\n", &d.text("chain.conf"), &UploadOptions::new()).unwrap();
+        assert_eq!(fs::read_to_string(d.join("real.conf")).unwrap(), "three\n");
+        // A link to a file that does not exist yet creates that file.
+        std::os::unix::fs::symlink("later.conf", d.join("dangling.conf")).unwrap();
+        upload_data("new\n", &d.text("dangling.conf"), &UploadOptions::new()).unwrap();
+        assert_eq!(fs::read_to_string(d.join("later.conf")).unwrap(), "new\n");
+    });
+    for link in ["link.conf", "abs.conf", "chain.conf", "dangling.conf"] {
+        let meta = fs::symlink_metadata(d.join(link)).unwrap();
+        assert!(meta.file_type().is_symlink(), "{link} is still a link");
+    }
+    // With sudo too.
+    std::os::unix::fs::symlink("real.conf", d.join("sudo-link.conf")).unwrap();
+    with_settings(
+        crate::support::as_user(&crate::support::var("TWILL_TEST_SUDO_USER")),
+        || {
+            upload_data(
+                "four\n",
+                &d.text("sudo-link.conf"),
+                &UploadOptions::new().use_sudo(true),
+            )
+            .unwrap();
+        },
+    );
+    assert_eq!(fs::read_to_string(d.join("real.conf")).unwrap(), "four\n");
+    assert!(fs::symlink_metadata(d.join("sudo-link.conf"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}
+
+#[test]
+fn put_writes_in_place_where_only_the_file_is_writable() {
+    let d = Dir::new();
+    let locked = d.join("locked");
+    fs::create_dir(&locked).unwrap();
+    let (uid, gid) = plain_ids();
+    fs::write(locked.join("app.conf"), "old\n").unwrap();
+    std::os::unix::fs::chown(locked.join("app.conf"), Some(uid), Some(gid)).unwrap();
+    // The directory belongs to root and is not writable by the user.
+    std::os::unix::fs::chown(&locked, Some(0), Some(0)).unwrap();
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o755)).unwrap();
+    let target = locked.join("app.conf");
+    with_settings(twill(), || {
+        upload_data("new\n", target.to_str().unwrap(), &UploadOptions::new()).unwrap();
+        let err = upload_data(
+            "x\n",
+            locked.join("other.conf").to_str().unwrap(),
+            &UploadOptions::new(),
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Transfer, "{err}");
+        assert!(err.to_string().contains("other.conf"), "{err}");
+    });
+    assert_eq!(fs::read_to_string(&target).unwrap(), "new\n");
+    let names: Vec<_> = fs::read_dir(&locked)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["app.conf"]);
+}
+
+#[test]
+fn a_path_under_a_users_home_is_expanded() {
+    let user = crate::support::var("TWILL_TEST_USER");
+    let name = crate::support::unique("tilde");
+    with_settings(twill(), || {
+        let home = run("pwd").unwrap().to_string();
+        let written = upload_data(
+            "hi\n",
+            &format!("~{user}/{name}.txt"),
+            &UploadOptions::new(),
+        )
+        .unwrap();
+        assert_eq!(written, format!("{home}/{name}.txt"));
+        assert_eq!(run(&format!("cat ~/{name}.txt")).unwrap(), "hi");
+        let local = tempfile::tempdir().unwrap();
+        let got = download(&format!("~{user}/{name}.txt"), local.path()).unwrap();
+        assert_eq!(fs::read_to_string(&got[0]).unwrap(), "hi\n");
+        run(&format!("rm ~/{name}.txt")).unwrap();
+        let literal = twill::run_with(
+            &format!("test -e '~{user}/{name}.txt'"),
+            &twill::RunOptions::new().warn_only(true),
+        )
+        .unwrap();
+        assert!(
+            literal.failed(),
+            "no directory named ~{user} was made in the home directory"
+        );
+        let err = upload_data("x", "~no-such-user-here/x", &UploadOptions::new()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Transfer, "{err}");
+        assert!(err.to_string().contains("~no-such-user-here"), "{err}");
+    });
+}
+
+#[test]
+fn downloads_keep_the_remote_mode() {
+    let d = Dir::new();
+    fs::write(d.join("tool.sh"), "#!/bin/sh\n").unwrap();
+    fs::set_permissions(d.join("tool.sh"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(d.join("notes.txt"), "n\n").unwrap();
+    fs::set_permissions(d.join("notes.txt"), fs::Permissions::from_mode(0o644)).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    with_settings(twill(), || {
+        download(&d.text("tool.sh"), local.path()).unwrap();
+        download(&d.text("notes.txt"), local.path()).unwrap();
+    });
+    let mode = |n: &str| fs::metadata(local.path().join(n)).unwrap().mode() & 0o777;
+    let umask = fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .map(|v| u32::from_str_radix(v.trim(), 8).unwrap())
+        .unwrap();
+    assert_eq!(mode("tool.sh"), 0o755 & !umask);
+    assert_eq!(mode("notes.txt"), 0o644 & !umask);
+}
+
+#[test]
+fn directory_uploads_keep_links_as_links_and_names_as_bytes() {
+    let local = tempfile::tempdir().unwrap();
+    let tree = local.path().join("tree");
+    fs::create_dir_all(tree.join("sub")).unwrap();
+    fs::write(tree.join("file.txt"), "inside\n").unwrap();
+    std::os::unix::fs::symlink("file.txt", tree.join("to-file")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", tree.join("outside")).unwrap();
+    std::os::unix::fs::symlink("..", tree.join("sub/loop")).unwrap();
+    std::os::unix::fs::symlink("nowhere", tree.join("dangling")).unwrap();
+    let latin1 = OsStr::from_bytes(b"caf\xe9.txt");
+    fs::write(tree.join(latin1), "bytes\n").unwrap();
+    let d = Dir::new();
+    with_settings(twill(), || {
+        upload(&tree, d.0.to_str().unwrap()).unwrap();
+    });
+    let up = d.join("tree");
+    assert_eq!(
+        fs::read_link(up.join("to-file")).unwrap(),
+        Path::new("file.txt")
+    );
+    assert_eq!(
+        fs::read_link(up.join("outside")).unwrap(),
+        Path::new("/etc/hostname")
+    );
+    assert_eq!(fs::read_link(up.join("sub/loop")).unwrap(), Path::new(".."));
+    assert_eq!(
+        fs::read_link(up.join("dangling")).unwrap(),
+        Path::new("nowhere")
+    );
+    assert_eq!(fs::read_to_string(up.join(latin1)).unwrap(), "bytes\n");
+
+    // Following links: each file once, no loop, the dangling link reported.
+    let followed = Dir::new();
+    let err = with_settings(twill(), || {
+        upload_with(
+            &tree,
+            followed.0.to_str().unwrap(),
+            &UploadOptions::new().follow_links(true),
+        )
+    })
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transfer, "{err}");
+    assert!(err.to_string().contains("dangling"), "{err}");
+    assert!(err.to_string().contains("loop"), "{err}");
+    let up = followed.join("tree");
+    assert_eq!(fs::read_to_string(up.join("to-file")).unwrap(), "inside\n");
+    assert!(!fs::symlink_metadata(up.join("to-file"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        fs::read(up.join("outside")).unwrap(),
+        fs::read("/etc/hostname").unwrap()
+    );
+    assert!(!up.join("sub/loop").exists(), "the loop was not followed");
+    assert_eq!(fs::read_to_string(up.join("file.txt")).unwrap(), "inside\n");
+
+    // And back: links as links, bytes as bytes.
+    let back = tempfile::tempdir().unwrap();
+    with_settings(twill(), || download(&d.text("tree"), back.path())).unwrap();
+    let down = back.path().join("tree");
+    assert_eq!(
+        fs::read_link(down.join("sub/loop")).unwrap(),
+        Path::new("..")
+    );
+    assert_eq!(fs::read_to_string(down.join(latin1)).unwrap(), "bytes\n");
+    assert_eq!(
+        fs::read_to_string(down.join("to-file")).unwrap(),
+        "inside\n"
+    );
+}
+
+/// A tmpfs mounted in a directory of the server, unmounted afterwards.
+struct Mount(PathBuf);
+
+impl Mount {
+    fn new(at: PathBuf, options: &str) -> Mount {
+        fs::create_dir_all(&at).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(&at)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mount tmpfs on {}", at.display());
+        Mount(at)
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_or_read_only_file_system_is_named_with_the_target() {
+    let d = Dir::new();
+    let full = Mount::new(d.join("full"), "size=64k,mode=0777");
+    let ro = Mount::new(d.join("ro"), "size=64k,mode=0777");
+    fs::write(ro.0.join("app.conf"), "old\n").unwrap();
+    let ok = Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&ro.0)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let big = vec![b'x'; 1 << 20];
+    with_settings(twill(), || {
+        let target = full.0.join("big.bin");
+        let err = upload_data(&big, target.to_str().unwrap(), &UploadOptions::new()).unwrap_err();
+        let msg = err.to_string();
+        assert_eq!(err.kind(), ErrorKind::Transfer, "{msg}");
+        assert!(msg.contains("no space left"), "{msg}");
+        assert!(msg.contains(target.to_str().unwrap()), "{msg}");
+        assert!(
+            !msg.contains("twill-upload"),
+            "the temporary name is not shown: {msg}"
+        );
+
+        let target = ro.0.join("app.conf");
+        let err =
+            upload_data("new\n", target.to_str().unwrap(), &UploadOptions::new()).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("read-only file system"), "{msg}");
+        assert!(msg.contains(target.to_str().unwrap()), "{msg}");
+    });
+    let left: Vec<_> = fs::read_dir(&full.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "nothing left behind: {left:?}");
+    assert_eq!(fs::read_to_string(ro.0.join("app.conf")).unwrap(), "old\n");
+}
