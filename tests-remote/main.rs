@@ -5,6 +5,7 @@
 mod cli;
 mod connect;
 mod execute;
+mod hostkey;
 mod run;
 mod security;
 mod sudo;

@@ -113,7 +113,7 @@ fn try_agent(session: &ssh2::Session, r: &Resolved, a: &mut Attempts) -> Result<
     let mut result = Ok(false);
     for id in identities {
         if let Some(allowed) = &allowed {
-            if !allowed.contains(&base64(id.blob(), true)) {
+            if !allowed.contains(&base64(id.blob())) {
                 continue;
             }
         }

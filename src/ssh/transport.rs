@@ -458,7 +458,7 @@ fn establish_once(r: &Resolved, opts: &ConnectOptions) -> Result<Established, Ss
         session.set_tcp_stream(stream);
         (fd, Some(tunnel))
     };
-    let known = hostkey::KnownHosts::load(&session, &r.known_hosts)?;
+    let known = hostkey::KnownHosts::load(&r.known_hosts)?;
     known.prefer_known_types(&session, &r.hostname, r.port);
     prefer_algorithms(&session, r)?;
     session.set_blocking(true);
