@@ -2,12 +2,14 @@
 //! task list with typed parameters, all against the throwaway sshd.
 
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use assert_cmd::prelude::*;
 use twill::{env, set_env, task, with_settings, Settings, Tasks};
 
-use crate::support::{child_command, host_for, is_child, port, text, twill, var};
+use crate::support::{
+    child_command, command_lines_with_workers, host_for, is_child, port, text, twill, var,
+};
 
 /// Options that reach the throwaway server.
 fn conn() -> Vec<String> {
@@ -192,6 +194,160 @@ fn exit_codes_warn_only_and_bad_hosts() {
         "{}",
         text(&skipped.stderr)
     );
+}
+
+/// The `twill` binary that can log in by password only: no key files, no
+/// agent, no password in the environment.
+fn by_password() -> Command {
+    let mut c = Command::cargo_bin("twill").unwrap();
+    c.args([
+        "-a".to_string(),
+        "--no-keys".into(),
+        "--set".into(),
+        format!(
+            "known_hosts={},use_ssh_config=false",
+            var("TWILL_TEST_KNOWN_HOSTS")
+        ),
+    ])
+    .env_remove("TWILL_PASSWORD")
+    .env_remove("TWILL_SUDO_PASSWORD");
+    c
+}
+
+#[test]
+fn passwords_log_in_without_showing_in_the_process_list() {
+    let password = var("TWILL_TEST_PASSWORD");
+    // Without a password there is no way in: the runs below log in by it.
+    let out = by_password()
+        .args(["-H", &addr(1), "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("Authentication failed"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // -p: while the parallel run goes on, neither twill nor its workers
+    // show the password.
+    let mut child = by_password()
+        .args([
+            "-P",
+            "-H",
+            &format!("{},{}", addr(1), addr(2)),
+            "-p",
+            &password,
+            "--",
+            "sleep 3; echo slept",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = command_lines_with_workers(&mut child, 2);
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(lines.len(), 3);
+    for line in &lines {
+        assert!(!line.contains(&password), "{line}");
+        assert!(
+            line.contains(&format!(" -p {} --", "x".repeat(password.len()))),
+            "{line}"
+        );
+    }
+    for n in [1, 2] {
+        assert!(
+            stdout.contains(&format!("[{}] out: slept\n", addr(n))),
+            "{stdout}"
+        );
+    }
+    assert!(
+        stderr.contains("Warning: a password given with -p/--password is visible to other local users; use the TWILL_PASSWORD environment variable or --password-file instead"),
+        "{stderr}"
+    );
+
+    // TWILL_PASSWORD and --password-file log in the same way, quietly.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("password");
+    std::fs::write(&file, format!("{password}\n")).unwrap();
+    let via_env = by_password()
+        .args(["-H", &addr(1), "--", "echo", "via-env"])
+        .env("TWILL_PASSWORD", &password)
+        .output()
+        .unwrap();
+    let via_file = by_password()
+        .args(["-H", &addr(1), "--password-file"])
+        .arg(&file)
+        .args(["--", "echo", "via-file"])
+        .output()
+        .unwrap();
+    for (out, word) in [(via_env, "via-env"), (via_file, "via-file")] {
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{word}: {stderr}");
+        assert!(
+            text(&out.stdout).contains(&format!("out: {word}\n")),
+            "{}",
+            text(&out.stdout)
+        );
+        assert!(!stderr.contains("Warning"), "{word}: {stderr}");
+    }
+
+    // A password file that cannot be read is a usage error naming it.
+    let missing = dir.path().join("missing");
+    let out = by_password()
+        .args(["-H", &addr(1), "--password-file"])
+        .arg(&missing)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).starts_with(&format!(
+            "twill: cannot read the password file '{}' given with --password-file: No such file or directory\n",
+            missing.display()
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn sudo_passwords_come_from_the_environment_or_a_file() {
+    let host = host_for(&var("TWILL_TEST_SUDOPW_USER"));
+    let password = var("TWILL_TEST_SUDO_PASSWORD");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sudo-password");
+    std::fs::write(&file, format!("{password}\n")).unwrap();
+    let sudo = || {
+        let mut c = twill_cmd();
+        c.args(["-H", &host, "--sudo"])
+            .env_remove("TWILL_PASSWORD")
+            .env_remove("TWILL_SUDO_PASSWORD");
+        c
+    };
+    let without = sudo().args(["--", "whoami"]).output().unwrap();
+    assert_eq!(without.status.code(), Some(1), "sudo asks for a password");
+    let via_env = sudo()
+        .args(["--", "whoami"])
+        .env("TWILL_SUDO_PASSWORD", &password)
+        .output()
+        .unwrap();
+    let via_file = sudo()
+        .arg("--sudo-password-file")
+        .arg(&file)
+        .args(["--", "whoami"])
+        .output()
+        .unwrap();
+    for out in [via_env, via_file] {
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).contains("out: root\n"),
+            "{}",
+            text(&out.stdout)
+        );
+    }
 }
 
 #[test]

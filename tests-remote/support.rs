@@ -7,7 +7,7 @@ use twill::Settings;
 #[path = "../tests/it/support.rs"]
 #[allow(dead_code)]
 mod common;
-pub use common::{child_command, in_child, is_child, text, unique};
+pub use common::{child_command, command_lines_with_workers, in_child, is_child, text, unique};
 
 /// A `TWILL_TEST_*` variable of the throwaway server.
 pub fn var(name: &str) -> String {

@@ -1,6 +1,7 @@
 //! Fabric's task-argument syntax and the conversion of arguments to the
 //! task function's parameter types.
 
+use std::ops::Range;
 use std::path::PathBuf;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -84,7 +85,39 @@ pub(crate) fn parse_set(spec: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The keys of a `--set` spec with the byte range of each value in `spec`
+/// as written (escapes included), to hide secret values.
+pub(crate) fn set_value_ranges(spec: &str) -> Vec<(String, Range<usize>)> {
+    let bytes = spec.as_bytes();
+    let mut out = Vec::new();
+    let (mut start, mut i) = (0, 0);
+    while i <= bytes.len() {
+        if bytes.get(i) == Some(&b'\\') && bytes.get(i + 1) == Some(&b',') {
+            i += 2;
+            continue;
+        }
+        if i == bytes.len() || bytes[i] == b',' {
+            let part = &spec[start..i];
+            if let Some(eq) = part.find('=') {
+                out.push((part[..eq].to_string(), start + eq + 1..i));
+            }
+            start = i + 1;
+        }
+        i += 1;
+    }
+    out
+}
+
 impl TaskArgs {
+    /// Positional arguments taken verbatim, as a task that takes the words
+    /// after it gets them.
+    pub(crate) fn from_words(words: Vec<String>) -> TaskArgs {
+        TaskArgs {
+            positional: words,
+            named: Vec::new(),
+        }
+    }
+
     /// Removes a named argument and returns its value.
     pub(crate) fn take(&mut self, key: &str) -> Option<String> {
         let i = self.named.iter().position(|(k, _)| k == key)?;
@@ -239,5 +272,37 @@ impl<T: FromArg> FromArg for Option<T> {
     }
     fn describe() -> &'static str {
         T::describe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_value_ranges_cover_each_value_as_written() {
+        let spec = "user=a\\,b,password=p\\,w,flag,sudo_password=";
+        let ranges = set_value_ranges(spec);
+        let got: Vec<(&str, &str)> = ranges
+            .iter()
+            .map(|(k, r)| (k.as_str(), &spec[r.clone()]))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("user", "a\\,b"),
+                ("password", "p\\,w"),
+                ("sudo_password", "")
+            ]
+        );
+        // The same keys and values parse_set reads.
+        assert_eq!(
+            parse_set(spec)
+                .into_iter()
+                .filter(|(k, _)| k != "flag")
+                .map(|(k, _)| k)
+                .collect::<Vec<_>>(),
+            ["user", "password", "sudo_password"]
+        );
     }
 }

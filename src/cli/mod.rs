@@ -34,12 +34,14 @@
 //! ```
 
 mod args;
+mod argv;
 mod run;
 
 use std::fmt;
 use std::sync::Arc;
 
 pub use args::{FromArg, TaskArgs};
+pub(crate) use run::no_host_message;
 
 use crate::error::Result;
 
@@ -67,6 +69,8 @@ pub struct Task {
     serial: bool,
     runs_once: bool,
     pool_size: Option<usize>,
+    /// How many of the words after the task's name it takes as arguments.
+    words: usize,
 }
 
 impl fmt::Debug for Task {
@@ -87,6 +91,7 @@ impl fmt::Debug for Task {
             .field("parallel", &self.parallel)
             .field("serial", &self.serial)
             .field("runs_once", &self.runs_once)
+            .field("words", &self.words)
             .finish()
     }
 }
@@ -111,6 +116,7 @@ impl Task {
             serial: false,
             runs_once: false,
             pool_size: None,
+            words: 0,
         }
     }
 
@@ -181,6 +187,32 @@ impl Task {
         self
     }
 
+    /// On the command line, the task takes the `count` words after its name
+    /// as its positional arguments, verbatim (no splitting at commas, no
+    /// escapes): `put LOCAL REMOTE` rather than `put:LOCAL,REMOTE`. Options
+    /// may still come between the words, as anywhere on the command line.
+    /// Written with a colon (`put:a,b`), the task takes its arguments from
+    /// there instead.
+    ///
+    /// ```
+    /// use twill::Task;
+    ///
+    /// let send = Task::new("send", "Upload FROM to TO on every host: send FROM TO", |args| {
+    ///     let [from, to] = args.positional() else {
+    ///         return Err(twill::Error::new(twill::ErrorKind::Usage, "send needs two paths"));
+    ///     };
+    ///     twill::put(from, to)?;
+    ///     Ok(())
+    /// })
+    /// .takes_words(2);
+    /// # let _ = send;
+    /// // $ my-fab -H web1 send 'notes, 2024.txt' /srv/
+    /// ```
+    pub fn takes_words(mut self, count: usize) -> Task {
+        self.words = count;
+        self
+    }
+
     /// Runs the task's body with these arguments, in the current settings.
     pub fn call(&self, args: &TaskArgs) -> Result<()> {
         (self.body)(args)
@@ -217,6 +249,15 @@ impl Task {
 
 /// A program's tasks, possibly in namespaces (`db.migrate`), and the
 /// command line that runs them.
+///
+/// Passwords are best given to the command line in the environment,
+/// `TWILL_PASSWORD` (login and sudo) and `TWILL_SUDO_PASSWORD` (sudo only),
+/// or in a file (`--password-file PATH`, `--sudo-password-file PATH`):
+/// any local user can read a process's command line. An option beats the
+/// environment. `-p`, `--sudo-password` and `--set password=...` still
+/// work, with a warning; once the command line is parsed, their values are
+/// overwritten with `x` where the system shows it (`/proc/<pid>/cmdline`
+/// on Linux), for the program and for the parallel workers it forks.
 #[derive(Debug, Clone, Default)]
 pub struct Tasks {
     tasks: Vec<Task>,
@@ -277,7 +318,8 @@ impl Tasks {
 
     /// Parses the process's command line, runs what it asks, and returns
     /// the exit code: 0 when done, 1 on an abort, 2 on a usage error, 130
-    /// when interrupted.
+    /// when interrupted. Passwords given as options are hidden from the
+    /// process's visible command line once it is parsed (see [`Tasks`]).
     pub fn main(&self) -> std::process::ExitCode {
         self.main_with(std::env::args_os())
     }
@@ -294,7 +336,8 @@ impl Tasks {
 
     /// Runs the command line `argv` (the first item is the program name)
     /// and returns the exit code as a number, for programs that run it as
-    /// one step of their own.
+    /// one step of their own. Like the command line, it reads
+    /// `TWILL_PASSWORD` and `TWILL_SUDO_PASSWORD` from the environment.
     pub fn run_args<I, T>(&self, argv: I) -> u8
     where
         I: IntoIterator<Item = T>,

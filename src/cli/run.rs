@@ -1,22 +1,35 @@
 //! Parsing the command line and running what it asks.
 
+use std::cell::Cell;
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
-use super::args::{parse_set, parse_task_call, usage, TaskCall};
+use super::args::{parse_set, parse_task_call, set_value_ranges, usage, TaskCall};
+use super::argv::{self, Span};
 use super::{Task, TaskArgs, Tasks};
 use crate::error::{ErrorKind, Result};
 use crate::execute::Execute;
 use crate::output;
-use crate::state::{with_settings, Settings};
+use crate::ssh::Target;
+use crate::state::{env, with_settings, Env, Settings};
+
+/// The environment variable with the login (and sudo) password.
+const PASSWORD_VAR: &str = "TWILL_PASSWORD";
+/// The environment variable with the sudo password.
+const SUDO_PASSWORD_VAR: &str = "TWILL_SUDO_PASSWORD";
+/// The `--set` keys whose values are secrets.
+const SECRET_KEYS: [&str; 3] = ["password", "sudo_password", "key_passphrase"];
 
 /// Fabric's options (`fab --help`), under the same names.
 #[derive(Debug, Parser)]
 #[command(
     about = "Run tasks on many hosts over SSH, the Fabric way",
     disable_version_flag = true,
-    after_help = "Tasks are given as NAME or NAME:arg1,arg2,key=value (escape commas and equals signs with \\).\nEverything after -- is run as a shell command on every host."
+    after_help = "Tasks are given as NAME or NAME:arg1,arg2,key=value (escape commas and equals signs with \\).\nEverything after -- is run as a shell command on every host.\n\nPasswords are best given in the environment, TWILL_PASSWORD (login and sudo) and\nTWILL_SUDO_PASSWORD (sudo only), or in a file: a password on the command line\nis visible to other local users. An option given on the command line beats\nthe environment."
 )]
 struct Options {
     /// Print the list of tasks and exit.
@@ -43,12 +56,28 @@ struct Options {
     /// Username to log in as.
     #[arg(short = 'u', long = "user")]
     user: Option<String>,
-    /// Password for login and sudo.
+    /// Password for login and sudo (visible to other local users: prefer
+    /// TWILL_PASSWORD or --password-file).
     #[arg(short = 'p', long = "password")]
     password: Option<String>,
-    /// Password for sudo only.
-    #[arg(long = "sudo-password")]
+    /// Read the password for login and sudo from the first line of PATH.
+    #[arg(
+        long = "password-file",
+        value_name = "PATH",
+        conflicts_with = "password"
+    )]
+    password_file: Option<PathBuf>,
+    /// Password for sudo only (visible to other local users: prefer
+    /// TWILL_SUDO_PASSWORD or --sudo-password-file).
+    #[arg(long = "sudo-password", value_name = "PASSWORD")]
     sudo_password: Option<String>,
+    /// Read the password for sudo only from the first line of PATH.
+    #[arg(
+        long = "sudo-password-file",
+        value_name = "PATH",
+        conflicts_with = "sudo_password"
+    )]
+    sudo_password_file: Option<PathBuf>,
     /// Private key file (repeatable).
     #[arg(short = 'i', value_name = "PATH")]
     key_filename: Vec<String>,
@@ -73,6 +102,9 @@ struct Options {
     /// Connection attempts.
     #[arg(short = 'n', long = "connection-attempts", value_name = "N")]
     connection_attempts: Option<u32>,
+    /// Send a keepalive every SECONDS on each connection (0 turns them off).
+    #[arg(long = "keepalive", value_name = "SECONDS")]
+    keepalive: Option<f64>,
     /// Every prompt is an error.
     #[arg(long = "abort-on-prompts")]
     abort_on_prompts: bool,
@@ -125,10 +157,170 @@ fn seconds(s: f64, what: &str) -> Result<Duration> {
         .map_err(|_| usage(format!("{what} must be a number of seconds, not {s}")))
 }
 
+/// The first line of the password file `path` given with `flag`, without
+/// its line ending.
+fn first_line(path: &Path, flag: &str) -> Result<String> {
+    let fail = |why: String| {
+        usage(format!(
+            "cannot read the password file '{}' given with {flag}: {why}",
+            path.display()
+        ))
+    };
+    let io = |e: std::io::Error| {
+        let text = e.to_string();
+        fail(match text.find(" (os error") {
+            Some(i) => text[..i].to_string(),
+            None => text,
+        })
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut line = Vec::new();
+    // A first line longer than any password is not read to its end.
+    BufReader::new(file.take(64 * 1024))
+        .read_until(b'\n', &mut line)
+        .map_err(io)?;
+    if line.is_empty() {
+        return Err(fail("it is empty".into()));
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+    }
+    String::from_utf8(line).map_err(|_| fail("its first line is not UTF-8 text".into()))
+}
+
+/// The value of the environment variable `name`, if set and not empty.
+fn from_environment(name: &str) -> Result<Option<String>> {
+    match std::env::var_os(name) {
+        None => Ok(None),
+        Some(v) if v.is_empty() => Ok(None),
+        Some(v) => v
+            .into_string()
+            .map(Some)
+            .map_err(|_| usage(format!("{name} is not valid UTF-8"))),
+    }
+}
+
+/// Checks the port of every host string in `list` (split at `sep`); the
+/// usage error names `source`, where the list was given.
+fn check_ports(source: &str, list: &str, sep: Option<char>) -> Result<()> {
+    let hosts: Vec<&str> = match sep {
+        Some(sep) => list.split(sep).collect(),
+        None => vec![list],
+    };
+    for host in hosts.into_iter().map(str::trim).filter(|h| !h.is_empty()) {
+        if let Err(e) = Target::try_parse(host) {
+            let mut message = e.message;
+            if let Some(first) = message.get_mut(..1) {
+                first.make_ascii_lowercase();
+            }
+            return Err(usage(format!("{source}: {message}")));
+        }
+    }
+    Ok(())
+}
+
 impl Options {
+    /// Checks the host strings given by options before anything runs: a
+    /// port out of range is a usage error, not a failed name lookup.
+    fn check_hosts(&self) -> Result<()> {
+        for spec in &self.set {
+            for (k, v) in parse_set(spec) {
+                match k.as_str() {
+                    "hosts" | "exclude_hosts" => check_ports(&format!("--set {k}"), &v, Some(','))?,
+                    "host_string" | "gateway" => check_ports(&format!("--set {k}"), &v, None)?,
+                    _ => {}
+                }
+            }
+        }
+        for (flag, list, sep) in [
+            ("-H", &self.hosts, Some(',')),
+            ("-x", &self.exclude_hosts, Some(',')),
+            ("-g", &self.gateway, None),
+        ] {
+            if let Some(list) = list {
+                check_ports(flag, list, sep)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the secrets given on the command line are in `argv`, which
+    /// this parsed: the values of `-p` and `--sudo-password`, and of the
+    /// secret keys of `--set`.
+    fn secret_spans(argv: &[OsString]) -> Vec<Span> {
+        let mut spans = Vec::new();
+        for value in argv::option_values(&Options::command(), argv) {
+            match value.id.as_str() {
+                "password" | "sudo_password" => spans.push(value.span(0..value.value.len())),
+                "set" => spans.extend(
+                    set_value_ranges(&value.value)
+                        .into_iter()
+                        .filter(|(k, _)| SECRET_KEYS.contains(&k.as_str()))
+                        .map(|(_, r)| value.span(r)),
+                ),
+                _ => {}
+            }
+        }
+        spans
+    }
+
+    /// Warnings for passwords given where other local users can read them.
+    fn password_warnings(&self) -> Vec<String> {
+        let set_keys: Vec<String> = self
+            .set
+            .iter()
+            .flat_map(|spec| parse_set(spec))
+            .map(|(k, _)| k)
+            .collect();
+        let mut out = Vec::new();
+        for (given, what, var, file) in [
+            (
+                self.password.is_some(),
+                "-p/--password",
+                PASSWORD_VAR,
+                "--password-file",
+            ),
+            (
+                set_keys.iter().any(|k| k == "password"),
+                "--set password=",
+                PASSWORD_VAR,
+                "--password-file",
+            ),
+            (
+                self.sudo_password.is_some(),
+                "--sudo-password",
+                SUDO_PASSWORD_VAR,
+                "--sudo-password-file",
+            ),
+            (
+                set_keys.iter().any(|k| k == "sudo_password"),
+                "--set sudo_password=",
+                SUDO_PASSWORD_VAR,
+                "--sudo-password-file",
+            ),
+        ] {
+            if given {
+                out.push(format!(
+                    "a password given with {what} is visible to other local users; use the {var} environment variable or {file} instead"
+                ));
+            }
+        }
+        out
+    }
+
     /// The settings the options give, for the whole run.
     fn settings(&self) -> Result<Settings> {
         let mut s = Settings::new();
+        // The environment first: every option given below beats it.
+        if let Some(p) = from_environment(PASSWORD_VAR)? {
+            s = s.password(p);
+        }
+        if let Some(p) = from_environment(SUDO_PASSWORD_VAR)? {
+            s = s.sudo_password(p);
+        }
         for spec in &self.set {
             for (k, v) in parse_set(spec) {
                 s = s
@@ -159,8 +351,14 @@ impl Options {
         if let Some(p) = &self.password {
             s = s.password(p.clone());
         }
+        if let Some(path) = &self.password_file {
+            s = s.password(first_line(path, "--password-file")?);
+        }
         if let Some(p) = &self.sudo_password {
             s = s.sudo_password(p.clone());
+        }
+        if let Some(path) = &self.sudo_password_file {
+            s = s.sudo_password(first_line(path, "--sudo-password-file")?);
         }
         if !self.key_filename.is_empty() {
             s = s.key_filename(self.key_filename.clone());
@@ -176,6 +374,9 @@ impl Options {
         }
         if let Some(n) = self.connection_attempts {
             s = s.connection_attempts(n);
+        }
+        if let Some(k) = self.keepalive {
+            s = s.keepalive(seconds(k, "--keepalive")?);
         }
         if let Some(g) = &self.gateway {
             s = s.gateway(g.clone());
@@ -250,6 +451,8 @@ where
             };
         }
     };
+    // The words are parsed: secrets can leave the visible command line.
+    argv::hide(&argv, &Options::secret_spans(&argv));
     if options.version {
         println!("{program} (twill {})", env!("CARGO_PKG_VERSION"));
         return 0;
@@ -267,17 +470,33 @@ where
             None => usage_exit(&program, &format!("task '{name}' not found")),
         };
     }
-    let run_settings = match options.settings() {
+    let run_settings = match options.check_hosts().and_then(|()| options.settings()) {
         Ok(s) => s,
         Err(e) => return usage_exit(&program, e.message()),
     };
     let mut calls: Vec<(TaskCall, Task)> = Vec::new();
-    for spec in &options.tasks {
-        let call = parse_task_call(spec);
-        match tasks.find(&call.name) {
-            Some(t) => calls.push((call, t.clone())),
-            None => return usage_exit(&program, &format!("task '{}' not found", call.name)),
+    let mut words = options.tasks.iter();
+    while let Some(spec) = words.next() {
+        let mut call = parse_task_call(spec);
+        let Some(task) = tasks.find(&call.name) else {
+            return usage_exit(&program, &format!("task '{}' not found", call.name));
+        };
+        if task.words > 0 && !spec.contains(':') {
+            let taken: Vec<String> = words.by_ref().take(task.words).cloned().collect();
+            if taken.len() < task.words {
+                return usage_exit(
+                    &program,
+                    &format!(
+                        "task '{}' takes the {} words after it as its arguments, but {} followed it",
+                        call.name,
+                        task.words,
+                        taken.len()
+                    ),
+                );
+            }
+            call.args = TaskArgs::from_words(taken);
         }
+        calls.push((call, task.clone()));
     }
     if !options.command.is_empty() {
         let command = options.command.join(" ");
@@ -288,6 +507,12 @@ where
                 args: TaskArgs::default(),
             },
             Task::new("<remainder>", "", move |_| {
+                // Without hosts a task runs once, locally; a command cannot.
+                if env().host_string().is_none() {
+                    return Err(usage(
+                        "no hosts given: use -H HOST[,HOST...] or -R ROLE".into(),
+                    ));
+                }
                 if sudo {
                     crate::sudo(&command)?;
                 } else {
@@ -305,13 +530,20 @@ where
     }
     // Argument errors are found before anything runs.
     for (call, task) in &calls {
-        if let Err(e) = task.check_args(&call.name, &call.args.clone().without_host_keys()) {
+        if let Err(e) = check_host_args(call)
+            .and_then(|()| task.check_args(&call.name, &call.args.clone().without_host_keys()))
+        {
             return usage_exit(&program, e.message());
         }
     }
+    let warnings = options.password_warnings();
     // The run's settings are a scope of their own, so that `set_env` in one
     // task reaches the tasks after it, and nothing outlives the run.
     let outcome = with_settings(run_settings, || {
+        for warning in &warnings {
+            output::warning(&env(), warning);
+        }
+        let _running = RunningTasks::start();
         calls
             .iter()
             .try_for_each(|(call, task)| run_task(call, task))
@@ -343,6 +575,51 @@ fn usage_exit(program: &str, msg: &str) -> u8 {
         ),
     );
     2
+}
+
+thread_local! {
+    /// Whether this thread is running the command line's tasks.
+    static RUNNING_TASKS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks this thread as running the command line's tasks until dropped.
+struct RunningTasks(bool);
+
+impl RunningTasks {
+    fn start() -> RunningTasks {
+        RunningTasks(RUNNING_TASKS.replace(true))
+    }
+}
+
+impl Drop for RunningTasks {
+    fn drop(&mut self) {
+        RUNNING_TASKS.set(self.0);
+    }
+}
+
+/// While the command line runs its tasks, the error message for an
+/// operation (`which`: `run`, `put`, ...) that found no host, in the
+/// command line's words; `None` otherwise, for the library's own.
+pub(crate) fn no_host_message(env: &Env, which: &str) -> Option<String> {
+    if !RUNNING_TASKS.get() {
+        return None;
+    }
+    let task = env.command().unwrap_or("?");
+    Some(format!(
+        "task '{task}' needs a host for {which}(), but no hosts were given: use -H HOST[,HOST...] or -R ROLE"
+    ))
+}
+
+/// Checks the ports of the host strings in a task call's `host=`,
+/// `hosts=` and `exclude_hosts=` arguments.
+fn check_host_args(call: &TaskCall) -> Result<()> {
+    for (key, value) in call.args.named() {
+        if ["host", "hosts", "exclude_hosts"].contains(&key.as_str()) {
+            let source = format!("task '{}', argument {key}", call.name);
+            check_ports(&source, value, Some(';'))?;
+        }
+    }
+    Ok(())
 }
 
 /// The arguments of a task call that choose its hosts, not its parameters.

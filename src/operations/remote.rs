@@ -120,18 +120,17 @@ fn denormalize(name: &str, current_user: &str) -> String {
 /// The host string in force, or an error naming the operation.
 pub(crate) fn current_host(env: &Env, which: &str) -> Result<String> {
     env.host_string().map(String::from).ok_or_else(|| {
-        Error::new(
-            ErrorKind::Settings,
-            format!(
-                "{which}() needs a host: no host_string is set (use Settings::host_string, or run the task with execute on a host list)"
-            ),
-        )
+        // The command line says it in its own words (its flags).
+        let message = crate::cli::no_host_message(env, which).unwrap_or_else(|| format!(
+            "{which}() needs a host: no host_string is set (use Settings::host_string, or run the task with execute on a host list)"
+        ));
+        Error::new(ErrorKind::Settings, message)
     })
 }
 
 /// The connection for the current host, opened or from the cache.
 pub(crate) fn connection(env: &Env, host: &str) -> Result<Arc<Connection>> {
-    let mut target = Target::parse(host);
+    let mut target = Target::try_parse(host).map_err(|e| ssh_error(e, host))?;
     let default_user = env.user();
     if target.user.is_none() && env.contains("user") && default_user != local_user() {
         // Fabric: an explicitly set user beats ssh_config's User.

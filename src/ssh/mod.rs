@@ -50,26 +50,47 @@ pub(crate) struct Target {
 impl Target {
     /// Parses a Fabric host string: `[user@]host[:port]`, IPv6 as
     /// `[::1]:22`, a bare IPv6 literal, or `ssh://[user@]host[:port]`.
+    /// A port that is not a number from 1 to 65535 is not reported here
+    /// (see [`Target::try_parse`]).
     pub(crate) fn parse(s: &str) -> Target {
+        Target::parse_noting_port(s).0
+    }
+
+    /// [`Target::parse`], with a port that is empty, not a number or out
+    /// of range reported as an error of kind `Config` naming the host
+    /// string.
+    pub(crate) fn try_parse(s: &str) -> Result<Target, SshError> {
+        match Target::parse_noting_port(s) {
+            (target, None) => Ok(target),
+            (_, Some(why)) => Err(SshError::new(
+                SshErrorKind::Config,
+                format!("Invalid port in host string '{}': {why}", s.trim()),
+            )),
+        }
+    }
+
+    /// The target, and why the port is not one if it is not.
+    fn parse_noting_port(s: &str) -> (Target, Option<String>) {
         let s = s.trim();
         let s = s.strip_prefix("ssh://").unwrap_or(s);
         let (user, rest) = match s.rfind('@') {
             Some(i) => (Some(s[..i].to_string()), &s[i + 1..]),
             None => (None, s),
         };
+        let mut bad_port = None;
         let (host, port) = if let Some(inner) = rest.strip_prefix('[') {
             match inner.find(']') {
                 Some(end) => {
                     let host = &inner[..end];
-                    let port = inner[end + 1..]
-                        .strip_prefix(':')
-                        .and_then(|p| p.parse().ok());
-                    (host.to_string(), port)
+                    let text = inner[end + 1..].strip_prefix(':');
+                    bad_port = text.and_then(port_problem);
+                    (host.to_string(), text.and_then(|p| p.parse().ok()))
                 }
                 None => (rest.to_string(), None),
             }
         } else if rest.matches(':').count() == 1 {
             let (h, p) = rest.split_once(':').unwrap_or((rest, ""));
+            bad_port = port_problem(p);
             match p.parse() {
                 Ok(port) => (h.to_string(), Some(port)),
                 Err(_) => (rest.to_string(), None),
@@ -77,11 +98,25 @@ impl Target {
         } else {
             (rest.to_string(), None)
         };
-        Target {
+        let target = Target {
             host,
             port,
             user: user.filter(|u| !u.is_empty()),
-        }
+        };
+        (target, bad_port)
+    }
+}
+
+/// Why `text`, written after a host's colon, is not a port, if it is not.
+fn port_problem(text: &str) -> Option<String> {
+    if text.is_empty() {
+        Some("the port is empty".into())
+    } else if !text.bytes().all(|b| b.is_ascii_digit()) {
+        Some(format!("'{text}' is not a number"))
+    } else if matches!(text.parse::<u32>(), Ok(1..=65535)) {
+        None
+    } else {
+        Some(format!("{text} is out of range (ports are 1 to 65535)"))
     }
 }
 

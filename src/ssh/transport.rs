@@ -134,9 +134,12 @@ fn resolve_with(
     let jumps = if !allow_jumps {
         Vec::new()
     } else if let Some(gw) = opts.gateway.as_deref().filter(|g| !g.trim().is_empty()) {
-        vec![Target::parse(gw)]
+        vec![Target::try_parse(gw)?]
     } else {
-        hc.proxy_jump.iter().map(|j| Target::parse(j)).collect()
+        hc.proxy_jump
+            .iter()
+            .map(|j| Target::try_parse(j))
+            .collect::<Result<_, _>>()?
     };
     Ok(Resolved {
         hostname: hc.hostname.clone().unwrap_or_else(|| alias.clone()),

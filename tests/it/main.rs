@@ -1,5 +1,6 @@
 //! twill's local test suite: everything that needs no network.
 
+mod cli;
 mod commands;
 mod local;
 mod output;

@@ -382,3 +382,38 @@ fn hide_show_and_aliases() {
     });
     assert!(std::panic::catch_unwind(|| twill::hide("stdotu")).is_err());
 }
+
+#[test]
+fn a_host_string_with_a_bad_port_is_a_settings_error_naming_it() {
+    let quiet = || Settings::new().hide("running").use_ssh_config(false);
+    for (host, why) in [
+        ("h:99999", "99999 is out of range (ports are 1 to 65535)"),
+        ("deploy@[::1]:0", "0 is out of range (ports are 1 to 65535)"),
+        ("h:ssh", "'ssh' is not a number"),
+        ("h:", "the port is empty"),
+    ] {
+        let err = with_settings(quiet().host_string(host), || twill::run("true")).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Settings, "{host}: {err}");
+        assert_eq!(err.host(), Some(host));
+        assert_eq!(
+            err.to_string(),
+            format!("Invalid port in host string '{host}': {why}")
+        );
+    }
+    let err = with_settings(quiet().host_string("h:99999"), || {
+        twill::upload("Cargo.toml", "/tmp/")
+    })
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Settings, "{err}");
+    // A jump host's port is checked the same way.
+    let err = with_settings(quiet().host_string("h").gateway("jump:99999"), || {
+        twill::run("true")
+    })
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Settings, "{err}");
+    assert!(
+        err.to_string()
+            .contains("Invalid port in host string 'jump:99999': 99999 is out of range"),
+        "{err}"
+    );
+}

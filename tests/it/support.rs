@@ -1,7 +1,8 @@
 //! Helpers shared by the tests: the local suite's, and through a `#[path]`
 //! module the remote suite's too (`tests-remote/support.rs`).
 
-use std::process::Command;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
 
 /// Set in a child copy of a test binary to the one test it runs.
 const CHILD_VAR: &str = "TWILL_TEST_CHILD";
@@ -63,4 +64,53 @@ pub fn unique(tag: &str) -> String {
         std::process::id(),
         N.fetch_add(1, Ordering::SeqCst)
     )
+}
+
+/// The processes whose parent is `pid`.
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        // Field 4, the parent, is the second after the command name.
+        if after.split_whitespace().nth(1) == Some(&pid.to_string()) {
+            out.push(child);
+        }
+    }
+    out
+}
+
+/// The command line of process `pid`, NULs as spaces.
+fn command_line(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| text(&c).replace('\0', " "))
+        .unwrap_or_default()
+}
+
+/// Waits until `child` has `n` children (its parallel workers), and
+/// returns the command lines (`/proc/<pid>/cmdline`, NULs as spaces) of
+/// `child` and of each of them.
+pub fn command_lines_with_workers(child: &mut Child, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let workers = children_of(child.id());
+        if workers.len() >= n || Instant::now() > deadline {
+            assert!(workers.len() >= n, "{n} workers did not start");
+            return std::iter::once(child.id())
+                .chain(workers)
+                .map(command_line)
+                .collect();
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the process ended before its workers were seen: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -1,0 +1,417 @@
+//! The command line without a server: how words are parsed, usage errors,
+//! passwords and the options that carry them.
+
+use std::net::TcpListener;
+use std::process::{Command, Output, Stdio};
+
+use assert_cmd::prelude::*;
+use twill::{env, task, with_settings, Settings, Tasks};
+
+use crate::support::{child_command, command_lines_with_workers, is_child, text};
+
+fn twill() -> Command {
+    let mut c = Command::cargo_bin("twill").unwrap();
+    c.env_remove("TWILL_PASSWORD")
+        .env_remove("TWILL_SUDO_PASSWORD");
+    c
+}
+
+/// `host:port` where nothing listens: connecting is refused at once.
+fn closed_port() -> String {
+    let free = TcpListener::bind("127.0.0.1:0").unwrap();
+    free.local_addr().unwrap().to_string()
+}
+
+fn run(c: &mut Command) -> (Option<i32>, String, String) {
+    let out = c.output().unwrap();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn option_values_named_put_or_get_belong_to_the_option() {
+    // `put` is the value of -u: the user reaches the (unreachable) jump host.
+    let (code, stdout, stderr) = run(twill().args([
+        "-u",
+        "put",
+        "-g",
+        &closed_port(),
+        "-H",
+        "h",
+        "--set",
+        "use_ssh_config=false",
+        "--",
+        "uname",
+    ]));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stdout.contains("[h] run: uname\n"), "{stdout}");
+    assert!(
+        stderr.contains("Could not connect to the jump host put@127.0.0.1:"),
+        "{stderr}"
+    );
+    // `get` is the value of -H: the host is called get.
+    let (code, stdout, stderr) = run(twill().args([
+        "-g",
+        &closed_port(),
+        "-H",
+        "get",
+        "--set",
+        "use_ssh_config=false",
+        "--",
+        "echo",
+        "hi",
+    ]));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stdout.contains("[get] run: echo hi\n"), "{stdout}");
+}
+
+#[test]
+fn put_and_get_take_the_next_two_words_verbatim() {
+    let host = closed_port();
+    // The local path is looked at before connecting: its name shows how it
+    // was read.
+    for name in ["name\\", "a,b=c", "x\\,y"] {
+        let (code, _, stderr) = run(twill().args(["-H", &host, "put", name, "dest"]));
+        assert_eq!(code, Some(1), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!("put(): local path '{name}' does not exist")),
+            "{name}: {stderr}"
+        );
+    }
+    // Options may come between the words, and after them.
+    let (code, _, stderr) = run(twill().args(["put", "name\\", "-H", &host, "dest", "-a"]));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("local path 'name\\' does not exist"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(twill().args(["-H", &host, "get", "only-one"]));
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.starts_with(
+            "twill: task 'get' takes the 2 words after it as its arguments, but 1 followed it\n"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn ports_out_of_range_are_usage_errors_before_anything_runs() {
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["-H", "127.0.0.1:99999", "--", "true"],
+            "twill: -H: invalid port in host string '127.0.0.1:99999': 99999 is out of range (ports are 1 to 65535)\n",
+        ),
+        (
+            &["-H", "web1,deploy@[::1]:0", "--", "true"],
+            "twill: -H: invalid port in host string 'deploy@[::1]:0': 0 is out of range (ports are 1 to 65535)\n",
+        ),
+        (
+            &["-H", "web1", "-x", "web2:http", "--", "true"],
+            "twill: -x: invalid port in host string 'web2:http': 'http' is not a number\n",
+        ),
+        (
+            &["--set", "hosts=web1:70000", "--", "true"],
+            "twill: --set hosts: invalid port in host string 'web1:70000': 70000 is out of range (ports are 1 to 65535)\n",
+        ),
+        (
+            &["-H", "web1", "-g", "jump:", "--", "true"],
+            "twill: -g: invalid port in host string 'jump:': the port is empty\n",
+        ),
+        (
+            &["put:a,b,hosts=web1;web2:65536"],
+            "twill: task 'put', argument hosts: invalid port in host string 'web2:65536': 65536 is out of range (ports are 1 to 65535)\n",
+        ),
+    ];
+    for (args, expected) in cases {
+        let (code, stdout, stderr) = run(twill().args(args));
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.starts_with(expected), "{args:?}: {stderr}");
+        assert_eq!(stdout, "", "nothing runs: {args:?}");
+    }
+}
+
+#[test]
+fn no_hosts_is_said_in_command_line_words() {
+    let (code, stdout, stderr) = run(twill().args(["--", "uname"]));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(
+        stderr,
+        "twill: no hosts given: use -H HOST[,HOST...] or -R ROLE\nTry 'twill --help' or 'twill -l' for more information.\n"
+    );
+    assert_eq!(stdout, "");
+    // A task that needs a host names the task and the options.
+    let (code, _, stderr) = run(twill().args(["put", "a", "b"]));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "Fatal error: task 'put' needs a host for put(), but no hosts were given: use -H HOST[,HOST...] or -R ROLE\n"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Settings::host_string"), "{stderr}");
+}
+
+#[test]
+fn the_library_keeps_its_own_words_for_a_missing_host() {
+    let err = twill::run("true").unwrap_err();
+    assert_eq!(err.kind(), twill::ErrorKind::Settings);
+    assert!(
+        err.to_string()
+            .starts_with("run() needs a host: no host_string is set (use Settings::host_string"),
+        "{err}"
+    );
+}
+
+#[test]
+fn help_lists_the_new_options() {
+    let (code, stdout, _) = run(twill().arg("--help"));
+    assert_eq!(code, Some(0));
+    for needle in [
+        "--keepalive <SECONDS>",
+        "--password-file <PATH>",
+        "--sudo-password-file <PATH>",
+        "TWILL_PASSWORD",
+        "TWILL_SUDO_PASSWORD",
+    ] {
+        assert!(stdout.contains(needle), "{needle}: {stdout}");
+    }
+}
+
+#[test]
+fn unreadable_password_files_are_usage_errors_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "").unwrap();
+    for (flag, path, why) in [
+        ("--password-file", &missing, "No such file or directory"),
+        ("--sudo-password-file", &empty, "it is empty"),
+        (
+            "--password-file",
+            &dir.path().to_path_buf(),
+            "Is a directory",
+        ),
+    ] {
+        let (code, stdout, stderr) =
+            run(twill().args(["-H", "web1", flag, path.to_str().unwrap(), "--", "true"]));
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(
+            stderr.starts_with(&format!(
+                "twill: cannot read the password file '{}' given with {flag}: {why}\n",
+                path.display()
+            )),
+            "{stderr}"
+        );
+        assert_eq!(stdout, "");
+    }
+    let (code, _, stderr) = run(twill().args([
+        "-p",
+        "x",
+        "--password-file",
+        missing.to_str().unwrap(),
+        "--",
+        "true",
+    ]));
+    assert_eq!(code, Some(2), "one or the other: {stderr}");
+}
+
+task! {
+    /// Print the settings the command line gave.
+    fn settings() -> twill::Result<()> {
+        let e = env();
+        twill::puts(&format!(
+            "user={} password={:?} sudo_password={:?} keepalive={:?}",
+            e.user(),
+            e.password(),
+            e.sudo_password(),
+            e.keepalive()
+        ));
+        Ok(())
+    }
+}
+
+/// Runs a task list with `args` in a child copy of this test binary, with
+/// `environment` added (the arguments travel in an environment variable,
+/// since the child runs the calling test from its start).
+fn fixture(test: &str, args: &[&str], environment: &[(&str, &str)]) -> Output {
+    if is_child(test) {
+        let args: Vec<String> = std::env::var("TWILL_FIXTURE_ARGS")
+            .unwrap()
+            .split('\u{1f}')
+            .filter(|a| !a.is_empty())
+            .map(String::from)
+            .collect();
+        let tasks = Tasks::new().task(settings::task());
+        let code = with_settings(Settings::new(), || {
+            tasks.run_args(std::iter::once("fixture".to_string()).chain(args))
+        });
+        std::process::exit(code.into());
+    }
+    let mut c = child_command(test);
+    c.env("TWILL_FIXTURE_ARGS", args.join("\u{1f}"))
+        .env_remove("TWILL_PASSWORD")
+        .env_remove("TWILL_SUDO_PASSWORD");
+    for (k, v) in environment {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+#[test]
+fn passwords_come_from_the_environment_files_or_options_in_that_order() {
+    let t = "cli::passwords_come_from_the_environment_files_or_options_in_that_order";
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pw");
+    std::fs::write(&file, "from file\r\nsecond line\n").unwrap();
+    let file = file.to_str().unwrap();
+    let env = [
+        ("TWILL_PASSWORD", "from env"),
+        ("TWILL_SUDO_PASSWORD", "sudo env"),
+    ];
+    type Environment<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(&[&str], Environment, &str); 6] = [
+        (&["settings"], &[], "password=None sudo_password=None"),
+        (
+            &["settings"],
+            &env,
+            "password=Some(\"from env\") sudo_password=Some(\"sudo env\")",
+        ),
+        (
+            &["--password-file", file, "settings"],
+            &env,
+            "password=Some(\"from file\") sudo_password=Some(\"sudo env\")",
+        ),
+        (
+            &["--sudo-password-file", file, "-p", "opt", "settings"],
+            &env,
+            "password=Some(\"opt\") sudo_password=Some(\"from file\")",
+        ),
+        (
+            &["--set", "password=set,sudo_password=s\\,et", "settings"],
+            &env,
+            "password=Some(\"set\") sudo_password=Some(\"s,et\")",
+        ),
+        (
+            &["--sudo-password", "sopt", "settings"],
+            &[("TWILL_PASSWORD", "")],
+            "password=None sudo_password=Some(\"sopt\")",
+        ),
+    ];
+    for (args, environment, expected) in cases {
+        let out = fixture(t, args, environment);
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stdout.contains(expected), "{args:?}: {stdout}");
+        let warned = |what: &str| {
+            stderr.contains(&format!(
+                "Warning: a password given with {what} is visible to other local users; use the "
+            ))
+        };
+        assert_eq!(
+            warned("-p/--password"),
+            args.contains(&"-p"),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(
+            warned("--sudo-password"),
+            args.contains(&"--sudo-password"),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(
+            warned("--set password="),
+            args.contains(&"--set"),
+            "{args:?}: {stderr}"
+        );
+    }
+    let out = fixture(t, &["-p", "x", "settings"], &[]);
+    assert!(
+        text(&out.stderr).contains("\nWarning: a password given with -p/--password is visible to other local users; use the TWILL_PASSWORD environment variable or --password-file instead\n\n"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = fixture(t, &["--hide", "warnings", "-p", "x", "settings"], &[]);
+    assert!(
+        !text(&out.stderr).contains("Warning"),
+        "--hide warnings hides it"
+    );
+}
+
+#[test]
+fn keepalive_sets_the_keepalive_interval() {
+    let t = "cli::keepalive_sets_the_keepalive_interval";
+    for (args, expected) in [
+        (&["settings"][..], "keepalive=0ns"),
+        (&["--keepalive", "15", "settings"], "keepalive=15s"),
+        (&["--keepalive", "0.5", "settings"], "keepalive=500ms"),
+        (
+            &["--set", "keepalive=9", "--keepalive", "0", "settings"],
+            "keepalive=0ns",
+        ),
+    ] {
+        let out = fixture(t, args, &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).contains(expected),
+            "{args:?}: {}",
+            text(&out.stdout)
+        );
+    }
+    let out = fixture(t, &["--keepalive=-1", "settings"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--keepalive must be a number of seconds, not -1"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn passwords_on_the_command_line_are_hidden_from_the_process_list() {
+    // A server that accepts and never answers keeps twill's two workers
+    // waiting for its greeting until the connect timeout.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            held.push(conn);
+        }
+    });
+    let hosts = format!("{addr},other@{addr}");
+    let mut child = twill()
+        .args([
+            "-P",
+            "-H",
+            &hosts,
+            "-t",
+            "4",
+            "-pHIDDEN-LOGIN-1",
+            "--sudo-password=HIDDEN-SUDO-2",
+            "--set",
+            "use_ssh_config=false,key_passphrase=HIDDEN-KEY-3,user=u",
+            "--",
+            "true",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = command_lines_with_workers(&mut child, 2);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(lines.len(), 3);
+    let x = |secret: &str| "x".repeat(secret.len());
+    let hidden = format!(
+        " -p{} --sudo-password={} --set use_ssh_config=false,key_passphrase={},user=u -- true",
+        x("HIDDEN-LOGIN-1"),
+        x("HIDDEN-SUDO-2"),
+        x("HIDDEN-KEY-3")
+    );
+    for line in &lines {
+        assert!(!line.contains("HIDDEN"), "{line}");
+        assert!(
+            line.contains(&hidden),
+            "the rest of the command line is left as it was: {line}"
+        );
+    }
+}
