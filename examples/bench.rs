@@ -14,7 +14,9 @@
 //! 4. a command printing 50 MB, captured, vs `ssh host cmd > /dev/null`,
 //!    with the peak memory of the capturing process, and the same streamed
 //!    to a writer;
-//! 5. `uname -a` on 50 hosts in parallel as a whole process, beside one
+//! 5. one 80 MB line from a parallel worker, printed, as a whole process
+//!    with its output to `/dev/null`, vs `ssh host cmd > /dev/null`;
+//! 6. `uname -a` on 50 hosts in parallel as a whole process, beside one
 //!    cold single-host command; then on 200 hosts with a pool of 50, with
 //!    the peak memory of the parent process (the server must listen on 200
 //!    addresses: `TWILL_SSHD_HOSTS=200`; `bench.sh` starts it so).
@@ -115,6 +117,9 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// A command that prints one line of 80 MB (then its newline).
+const LONG_LINE: &str = "head -c 83886080 /dev/zero | tr '\\0' x; echo";
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     // Child modes, run as separate processes so each is measured alone.
@@ -158,6 +163,25 @@ fn main() {
             .unwrap();
             assert!(results.succeeded() && results.len() == n);
             println!("{:.1}", peak_rss_mib());
+            return;
+        }
+        Some("--long-line") => {
+            // The line goes through a worker's pipe to the caller, which
+            // prints it; the output group is shown so that it really is.
+            let host = with_settings(settings(), || {
+                twill::env().host_string().unwrap().to_string()
+            });
+            let results = with_settings(settings().show("stdout"), || {
+                twill::Execute::new("long-line")
+                    .hosts([host])
+                    .parallel(true)
+                    .run(|| {
+                        run_with(LONG_LINE, &RunOptions::new().pty(false))?;
+                        Ok(())
+                    })
+            })
+            .unwrap();
+            assert!(results.succeeded());
             return;
         }
         Some("--stream") => {
@@ -341,7 +365,22 @@ fn main() {
         .unwrap_or(0.0);
     println!("{:<58} captured: peak RSS {peak:.1} MiB (output 50.0 MiB); streamed to a writer: peak RSS {peak_stream:.1} MiB", "50 MB of output, memory");
 
-    // 5. execute over many hosts.
+    // 5. One 80 MB line through a parallel worker.
+    let mut c = Command::new("ssh");
+    c.args(ssh_args()).arg(target()).arg(LONG_LINE);
+    let os = time_cmd(c);
+    let mut c = Command::new(&me);
+    c.arg("--long-line");
+    let tw = time_cmd(c);
+    report(
+        "one 80 MB line, parallel, printed, whole process (ms)",
+        ms(tw),
+        ms(os),
+        "ms",
+        true,
+    );
+
+    // 6. execute over many hosts.
     let single = {
         let mut total = Duration::ZERO;
         for _ in 0..3 {

@@ -10,18 +10,19 @@
 //! and error come back through pipes, so the caller prints whole lines (or
 //! one block per host) and lines of different hosts never mix. A worker
 //! that fails, panics, dies or is killed is that host's failure; the
-//! others finish.
+//! others finish. Workers never outlive the call: they die with the caller
+//! even when it is killed outright, and a call that returns early stops
+//! and reaps the ones it started. When descriptors or processes run short,
+//! fewer workers run at once instead of the run failing.
 
 use std::collections::HashMap;
-use std::os::fd::RawFd;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use once_cell::sync::Lazy;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::interrupt;
 use crate::output::{self, Pipe};
 use crate::result::Output;
 use crate::ssh;
@@ -130,40 +131,6 @@ where
     T: Serialize + DeserializeOwned,
 {
     execute(task, hosts)
-}
-
-static ACTIVE: AtomicUsize = AtomicUsize::new(0);
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-static HANDLER: Lazy<bool> = Lazy::new(|| {
-    ctrlc::set_handler(|| {
-        if ACTIVE.load(Ordering::SeqCst) > 0 {
-            INTERRUPTED.store(true, Ordering::SeqCst);
-            ssh::interrupt_all();
-        } else {
-            std::process::exit(130);
-        }
-    })
-    .is_ok()
-});
-
-/// Counts a running `execute` so that Ctrl-C interrupts it instead of
-/// ending the process at once.
-struct Active;
-
-impl Active {
-    fn new() -> Active {
-        Lazy::force(&HANDLER);
-        if ACTIVE.fetch_add(1, Ordering::SeqCst) == 0 {
-            INTERRUPTED.store(false, Ordering::SeqCst);
-        }
-        Active
-    }
-}
-
-impl Drop for Active {
-    fn drop(&mut self) {
-        ACTIVE.fetch_sub(1, Ordering::SeqCst);
-    }
 }
 
 fn interrupted_error(host: &str) -> Error {
@@ -277,9 +244,13 @@ impl Execute {
     /// [`ErrorKind::TaskFailed`] with Fabric's message
     /// `One or more hosts failed while executing task '<name>'` and each
     /// host's reason, unless `warn_only` is set (or only connection failures
-    /// happened under `skip_bad_hosts`). Ctrl-C stops every worker and every
-    /// remote command they started, and gives an error of kind
-    /// [`ErrorKind::Interrupted`]; a program should then exit with 130.
+    /// happened under `skip_bad_hosts`). Ctrl-C (or SIGTERM) stops every
+    /// worker and every local or remote command running for the task, and
+    /// gives an error of kind [`ErrorKind::Interrupted`]; a program should
+    /// then exit with 130.
+    ///
+    /// The first parallel run raises the process's soft limit on open
+    /// descriptors to its hard limit.
     pub fn run<T, F>(&self, task: F) -> Result<HostResults<T>>
     where
         F: Fn() -> Result<T>,
@@ -310,7 +281,7 @@ impl Execute {
                 entries: vec![("<local-only>".to_string(), value)],
             });
         }
-        let _active = Active::new();
+        let _active = interrupt::Active::new();
         let parallel = self.parallel.unwrap_or_else(|| env.parallel());
         let entries = if parallel {
             let pool = match self.pool_size.unwrap_or_else(|| env.pool_size()) {
@@ -336,7 +307,7 @@ impl Execute {
     {
         let mut entries = Vec::new();
         for (host, settings) in jobs {
-            if INTERRUPTED.load(Ordering::SeqCst) {
+            if interrupt::interrupted() {
                 return Err(interrupted_error(&host));
             }
             announce(env, &host, &self.name);
@@ -345,9 +316,7 @@ impl Execute {
             let tolerated =
                 |e: &Error| env.warn_only() || (env.skip_bad_hosts() && is_connection_failure(e));
             let result = match result {
-                Err(e)
-                    if e.kind() == ErrorKind::Interrupted || INTERRUPTED.load(Ordering::SeqCst) =>
-                {
+                Err(e) if e.kind() == ErrorKind::Interrupted || interrupt::interrupted() => {
                     return Err(interrupted_error(&host))
                 }
                 Err(e) if !tolerated(&e) => return Err(e),
@@ -489,15 +458,38 @@ enum Report {
     Err(ErrorParts),
 }
 
+/// The parallel path.
+///
+/// The fork contract: a worker is a `fork()` of the caller, made by the
+/// thread that runs `execute`. It inherits the caller's memory (the task,
+/// the settings) and descriptors. Right after the fork it closes the other
+/// workers' pipes and forgets the caller's SSH connections (their sockets
+/// closed, nothing sent), reads /dev/null as standard input, writes its
+/// standard output and error to its pipes, and leads a process group of
+/// its own. It ignores SIGINT; SIGTERM stops its local and remote commands,
+/// then the worker. It asks the kernel for that SIGTERM when its parent
+/// dies (`PR_SET_PDEATHSIG`), and exits at once if the parent is already
+/// gone. `PR_SET_PDEATHSIG` fires when the forking *thread* ends, not the
+/// process, so the thread that forks stays in [`run`] until every worker
+/// it started has been reaped, on every way out of it: an early error and
+/// a panic included ([`Pool`] stops and reaps its workers when dropped). A
+/// worker leaves with `_exit`, never returning into the caller's frames.
 mod parallel {
+    use std::collections::VecDeque;
+    use std::io::{PipeReader, PipeWriter, Read, Write};
+    use std::os::fd::AsRawFd;
+
     use super::*;
 
-    /// One running worker.
+    /// How long stopped workers have after SIGTERM, before SIGKILL.
+    const GRACE: Duration = Duration::from_secs(3);
+
+    /// One started worker, until the caller has its result.
     struct Worker {
         index: usize,
         pid: libc::pid_t,
-        fds: [RawFd; 3],
-        open: [bool; 3],
+        /// Its stdout, stderr and report pipes; `None` once closed.
+        pipes: [Option<PipeReader>; 3],
         partial: [Vec<u8>; 2],
         block: [Vec<u8>; 2],
         report: Vec<u8>,
@@ -505,22 +497,170 @@ mod parallel {
         exited_at: Option<Instant>,
     }
 
-    fn pipe() -> Result<(RawFd, RawFd)> {
-        let mut fds = [0; 2];
-        // SAFETY: plain syscall on a two-element array.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-            return Err(Error::io(
-                "execute() cannot create a pipe",
-                std::io::Error::last_os_error(),
-            ));
+    impl Worker {
+        /// Sends `sig` to the worker's process group, which holds what the
+        /// worker started, or to the worker alone if there is no group yet.
+        fn signal(&self, sig: libc::c_int) {
+            // SAFETY: plain syscalls. The worker leads its own group; its
+            // pid is not reused before it is reaped, and the group's id not
+            // while any process is in the group.
+            unsafe {
+                if libc::killpg(self.pid, sig) != 0 && self.status.is_none() {
+                    libc::kill(self.pid, sig);
+                }
+            }
         }
-        Ok((fds[0], fds[1]))
+
+        /// Reaps the worker if it has exited; whether it has.
+        fn try_reap(&mut self) -> bool {
+            if self.status.is_none() {
+                let mut status = 0;
+                // SAFETY: our own child, not yet reaped.
+                let r = unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) };
+                if r == self.pid {
+                    self.status = Some(status);
+                    self.exited_at = Some(Instant::now());
+                } else if r < 0
+                    && std::io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD)
+                {
+                    // Reaped elsewhere (SIGCHLD ignored): its status is lost.
+                    self.status = Some(0);
+                    self.exited_at = Some(Instant::now());
+                }
+            }
+            self.status.is_some()
+        }
+    }
+
+    /// The started workers. Dropped with workers still in it (an early
+    /// error return, a panic), it stops and reaps them.
+    struct Pool {
+        workers: HashMap<libc::pid_t, Worker>,
+        /// The process that started them.
+        owner: libc::pid_t,
+    }
+
+    impl Drop for Pool {
+        fn drop(&mut self) {
+            // A copy made by fork() never stops its parent's workers (a
+            // worker leaves with _exit, so this is only a safeguard).
+            // SAFETY: plain syscall.
+            if !self.workers.is_empty() && unsafe { libc::getpid() } == self.owner {
+                stop(&mut self.workers);
+            }
+        }
+    }
+
+    /// Stops `workers` (SIGTERM, then SIGKILL for those still running after
+    /// the grace period) and reaps every one.
+    fn stop(workers: &mut HashMap<libc::pid_t, Worker>) {
+        for w in workers.values() {
+            w.signal(libc::SIGTERM);
+        }
+        let since = Instant::now();
+        loop {
+            workers.retain(|_, w| !w.try_reap());
+            if workers.is_empty() {
+                return;
+            }
+            if since.elapsed() > GRACE {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for w in workers.values() {
+            w.signal(libc::SIGKILL);
+        }
+        for w in workers.values() {
+            let mut status = 0;
+            // SAFETY: our own child, not yet reaped; waiting for it to die.
+            while unsafe { libc::waitpid(w.pid, &mut status, 0) } < 0
+                && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+            {
+            }
+        }
+        workers.clear();
+    }
+
+    /// What could not be done to start a worker.
+    #[derive(Debug, Clone, Copy)]
+    enum Step {
+        Pipe,
+        Fork,
+    }
+
+    struct SpawnError {
+        step: Step,
+        err: std::io::Error,
+    }
+
+    impl SpawnError {
+        /// Whether the process or the system ran out of descriptors or
+        /// processes: finishing workers give them back.
+        fn is_shortage(&self) -> bool {
+            matches!(
+                (self.step, self.err.raw_os_error()),
+                (Step::Pipe, Some(libc::EMFILE | libc::ENFILE))
+                    | (Step::Fork, Some(libc::EAGAIN | libc::ENOMEM))
+            )
+        }
+
+        fn into_error(self, host: &str, name: &str) -> Error {
+            let what = match self.step {
+                Step::Pipe => "cannot create a pipe",
+                Step::Fork => "cannot fork",
+            };
+            Error::io(
+                format_args!(
+                    "execute() cannot start a worker for {host} while executing task '{name}': {what}"
+                ),
+                self.err,
+            )
+            .with_host(host)
+        }
+    }
+
+    /// Raises the soft limit on open descriptors to the hard limit, once
+    /// per process, as OpenSSH-scale tools do: each running worker holds
+    /// three pipes in the caller. twill waits with poll(2), never select(2),
+    /// so descriptors above 1024 are no trouble.
+    fn raise_descriptor_limit() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            let mut lim = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: plain syscalls on a local struct.
+            unsafe {
+                if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0
+                    || lim.rlim_cur >= lim.rlim_max
+                {
+                    return;
+                }
+                lim.rlim_cur = lim.rlim_max;
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0
+                    || lim.rlim_max != libc::RLIM_INFINITY
+                {
+                    return;
+                }
+            }
+            // An unlimited hard limit: Linux allows up to fs.nr_open.
+            let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+                .ok()
+                .and_then(|s| s.trim().parse::<libc::rlim_t>().ok());
+            if let Some(n) = nr_open {
+                lim.rlim_cur = n;
+                // SAFETY: plain syscall on a local struct.
+                unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+            }
+        });
     }
 
     pub(super) fn run<T, F>(
         name: &str,
         jobs: Vec<(String, Settings)>,
-        pool: usize,
+        pool_size: usize,
         blocks: bool,
         task: &F,
     ) -> Result<Vec<(String, Result<T>)>>
@@ -528,61 +668,62 @@ mod parallel {
         F: Fn() -> Result<T>,
         T: Serialize + DeserializeOwned,
     {
+        raise_descriptor_limit();
         let snapshot = env();
         let hosts: Vec<String> = jobs.iter().map(|(h, _)| h.clone()).collect();
         let mut results: Vec<Option<Result<T>>> = hosts.iter().map(|_| None).collect();
-        let mut pending: std::collections::VecDeque<(usize, Settings)> =
+        let mut pending: VecDeque<(usize, Settings)> =
             jobs.into_iter().map(|(_, s)| s).enumerate().collect();
-        let mut running: HashMap<libc::pid_t, Worker> = HashMap::new();
+        let mut pool = Pool {
+            workers: HashMap::new(),
+            // SAFETY: plain syscall.
+            owner: unsafe { libc::getpid() },
+        };
+        // How many workers may run at once. When the process or the system
+        // runs out of descriptors or processes, it shrinks to what fits.
+        let mut room = pool_size;
         let mut killing_since: Option<Instant> = None;
 
-        while !pending.is_empty() || !running.is_empty() {
-            let interrupted = INTERRUPTED.load(Ordering::SeqCst);
+        while !pending.is_empty() || !pool.workers.is_empty() {
+            let interrupted = interrupt::interrupted();
             if interrupted {
                 pending.clear();
                 let since = *killing_since.get_or_insert_with(|| {
-                    for w in running.values() {
-                        // SAFETY: each worker leads its own process group.
-                        unsafe { libc::killpg(w.pid, libc::SIGTERM) };
+                    for w in pool.workers.values() {
+                        w.signal(libc::SIGTERM);
                     }
                     Instant::now()
                 });
-                if since.elapsed() > Duration::from_secs(3) {
-                    for w in running.values() {
-                        // SAFETY: as above.
-                        unsafe { libc::killpg(w.pid, libc::SIGKILL) };
+                if since.elapsed() > GRACE {
+                    for w in pool.workers.values() {
+                        w.signal(libc::SIGKILL);
                     }
                 }
             }
-            while running.len() < pool {
+            while pool.workers.len() < room {
                 let Some((index, settings)) = pending.pop_front() else {
                     break;
                 };
-                let worker = spawn(
-                    index,
-                    &hosts[index],
-                    name,
-                    &snapshot,
-                    settings,
-                    task,
-                    &running,
-                )?;
-                running.insert(worker.pid, worker);
-            }
-            pump(&mut running, blocks);
-            // Reap finished workers.
-            let mut done = Vec::new();
-            for (pid, w) in running.iter_mut() {
-                if w.status.is_none() {
-                    let mut status = 0;
-                    // SAFETY: our own child.
-                    let r = unsafe { libc::waitpid(*pid, &mut status, libc::WNOHANG) };
-                    if r == *pid {
-                        w.status = Some(status);
-                        w.exited_at = Some(Instant::now());
+                let host = &hosts[index];
+                match spawn(index, host, name, &snapshot, &settings, task, &pool.workers) {
+                    Ok(worker) => {
+                        pool.workers.insert(worker.pid, worker);
                     }
+                    Err(e) if e.is_shortage() && !pool.workers.is_empty() => {
+                        // Try again once a worker has finished.
+                        pending.push_front((index, settings));
+                        room = pool.workers.len();
+                        break;
+                    }
+                    Err(e) => return Err(e.into_error(host, name)),
                 }
-                let all_closed = w.open.iter().all(|o| !o);
+            }
+            pump(&mut pool.workers, blocks);
+            // Collect finished workers.
+            let mut done = Vec::new();
+            for (pid, w) in pool.workers.iter_mut() {
+                w.try_reap();
+                let all_closed = w.pipes.iter().all(Option::is_none);
                 // A process the worker left behind may hold its pipes open;
                 // once the worker itself is gone, do not wait long for them.
                 let lingering = w
@@ -593,8 +734,8 @@ mod parallel {
                 }
             }
             for pid in done {
-                let mut w = running.remove(&pid).unwrap();
-                close_all(&mut w);
+                let mut w = pool.workers.remove(&pid).unwrap();
+                w.pipes = [None, None, None];
                 finish_output(&mut w);
                 let host = &hosts[w.index];
                 let result = if interrupted && w.report.is_empty() {
@@ -605,7 +746,7 @@ mod parallel {
                 results[w.index] = Some(result);
             }
         }
-        if INTERRUPTED.load(Ordering::SeqCst) {
+        if interrupt::interrupted() {
             return Err(Error::new(
                 ErrorKind::Interrupted,
                 format!(
@@ -650,25 +791,15 @@ mod parallel {
         Err(Error::new(ErrorKind::TaskFailed, msg).with_host(host))
     }
 
-    fn close_all(w: &mut Worker) {
-        for i in 0..3 {
-            if w.open[i] {
-                // SAFETY: our own descriptor, closed once.
-                unsafe { libc::close(w.fds[i]) };
-                w.open[i] = false;
-            }
-        }
-    }
-
     /// Waits up to 50 ms for output from any worker and handles it.
     fn pump(running: &mut HashMap<libc::pid_t, Worker>, blocks: bool) {
         let mut polls = Vec::new();
         let mut owners = Vec::new();
         for (pid, w) in running.iter() {
-            for i in 0..3 {
-                if w.open[i] {
+            for (i, pipe) in w.pipes.iter().enumerate() {
+                if let Some(pipe) = pipe {
                     polls.push(libc::pollfd {
-                        fd: w.fds[i],
+                        fd: pipe.as_raw_fd(),
                         events: libc::POLLIN,
                         revents: 0,
                     });
@@ -691,27 +822,35 @@ mod parallel {
                 continue;
             }
             let w = running.get_mut(&pid).unwrap();
-            // SAFETY: reading into our own buffer from our own descriptor.
-            let r = unsafe { libc::read(w.fds[i], buf.as_mut_ptr().cast(), buf.len()) };
-            if r <= 0 {
-                if r == 0
-                    || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted
-                {
-                    // SAFETY: our own descriptor, closed once.
-                    unsafe { libc::close(w.fds[i]) };
-                    w.open[i] = false;
-                }
+            let Some(pipe) = w.pipes[i].as_mut() else {
                 continue;
-            }
-            let data = &buf[..r as usize];
+            };
+            let n = match pipe.read(&mut buf) {
+                Ok(0) => {
+                    w.pipes[i] = None;
+                    continue;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    w.pipes[i] = None;
+                    continue;
+                }
+            };
+            let data = &buf[..n];
             if i == 2 {
                 w.report.extend_from_slice(data);
             } else if blocks {
                 w.block[i].extend_from_slice(data);
             } else {
+                // Only the new bytes can end a line: searching the whole
+                // pending line on each read would take time quadratic in
+                // the line's length.
+                let start = w.partial[i].len();
                 w.partial[i].extend_from_slice(data);
-                if let Some(end) = w.partial[i].iter().rposition(|&b| b == b'\n') {
-                    let lines: Vec<u8> = w.partial[i].drain(..=end).collect();
+                if let Some(end) = data.iter().rposition(|&b| b == b'\n') {
+                    let rest = w.partial[i].split_off(start + end + 1);
+                    let lines = std::mem::replace(&mut w.partial[i], rest);
                     output::emit(
                         if i == 0 { Pipe::Out } else { Pipe::Err },
                         &String::from_utf8_lossy(&lines),
@@ -742,66 +881,173 @@ mod parallel {
         }
     }
 
+    /// A worker's ends of its three pipes.
+    struct WorkerEnds {
+        out: PipeWriter,
+        err: PipeWriter,
+        report: PipeWriter,
+    }
+
+    /// Starts the worker for job `index` (see the fork contract above).
     fn spawn<T, F>(
         index: usize,
         host: &str,
         name: &str,
         snapshot: &Env,
-        settings: Settings,
+        settings: &Settings,
         task: &F,
         running: &HashMap<libc::pid_t, Worker>,
-    ) -> Result<Worker>
+    ) -> std::result::Result<Worker, SpawnError>
     where
         F: Fn() -> Result<T>,
         T: Serialize,
     {
+        let pipe = || {
+            std::io::pipe().map_err(|err| SpawnError {
+                step: Step::Pipe,
+                err,
+            })
+        };
         let (out_r, out_w) = pipe()?;
         let (err_r, err_w) = pipe()?;
         let (rep_r, rep_w) = pipe()?;
         // Nothing buffered may be written twice, by parent and child.
         // (Standard error has no buffer.)
-        use std::io::Write as _;
         let _ = std::io::stdout().flush();
-        // SAFETY: fork; the child only runs the task and exits with _exit.
+        // SAFETY: plain syscall.
+        let parent = unsafe { libc::getpid() };
+        // SIGTERM stays blocked from before the fork until the worker's
+        // thread waits for it, so that one sent early (the parent's death)
+        // is not lost; the caller's mask comes back right after the fork.
+        let mask = block_sigterm();
+        // SAFETY: fork; the child only runs the worker and leaves with _exit.
+        // The worker dies with this thread (see the fork contract above).
         let pid = unsafe { libc::fork() };
-        if pid < 0 {
-            return Err(Error::io(
-                "execute() cannot start a worker",
-                std::io::Error::last_os_error(),
-            ));
-        }
+        let fork_error = std::io::Error::last_os_error();
         if pid == 0 {
-            // The worker.
-            // SAFETY: descriptor plumbing in the new process.
+            die_with(parent);
+            drop((out_r, err_r, rep_r));
+            let ends = WorkerEnds {
+                out: out_w,
+                err: err_w,
+                report: rep_w,
+            };
+            worker(ends, host, name, snapshot, settings, task, running);
+        }
+        // SAFETY: restoring the mask saved above, in this thread.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &mask, std::ptr::null_mut()) };
+        if pid < 0 {
+            return Err(SpawnError {
+                step: Step::Fork,
+                err: fork_error,
+            });
+        }
+        // The worker puts itself in a group of its own too: whichever call
+        // comes first, the group exists once fork() has returned here, and
+        // a signal to it cannot miss the worker.
+        // SAFETY: plain syscall on our own child.
+        unsafe { libc::setpgid(pid, pid) };
+        // The worker's ends are closed here: the readers see EOF once the
+        // worker, and whatever it started, are done with them.
+        drop((out_w, err_w, rep_w));
+        Ok(Worker {
+            index,
+            pid,
+            pipes: [Some(out_r), Some(err_r), Some(rep_r)],
+            partial: [Vec::new(), Vec::new()],
+            block: [Vec::new(), Vec::new()],
+            report: Vec::new(),
+            status: None,
+            exited_at: None,
+        })
+    }
+
+    /// Blocks SIGTERM in the calling thread; returns the mask before.
+    fn block_sigterm() -> libc::sigset_t {
+        // SAFETY: signal-mask plumbing on local sets, in this thread.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+            old
+        }
+    }
+
+    /// In a new worker: asks for SIGTERM when the thread that forked it
+    /// ends (`PR_SET_PDEATHSIG`), and leaves at once if `parent` is already
+    /// gone, since then no signal would come.
+    fn die_with(parent: libc::pid_t) {
+        // SAFETY: plain syscalls in the new process.
+        unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+        }
+    }
+
+    /// The worker process, once it dies with its parent: never returns.
+    fn worker<T, F>(
+        ends: WorkerEnds,
+        host: &str,
+        name: &str,
+        snapshot: &Env,
+        settings: &Settings,
+        task: &F,
+        running: &HashMap<libc::pid_t, Worker>,
+    ) -> !
+    where
+        F: Fn() -> Result<T>,
+        T: Serialize,
+    {
+        // SAFETY: process plumbing in the new process, which has one
+        // thread: ignore Ctrl-C, lead a process group.
+        unsafe {
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
+            libc::setpgid(0, 0);
+        }
+        // Nothing may unwind into the caller's frames, which this process
+        // has a copy of: a panic here ends the worker.
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let WorkerEnds { out, err, report } = ends;
+            // SAFETY: descriptor plumbing in this process: its pipes become
+            // standard output and error, the caller's descriptors of the
+            // other workers' pipes are closed (only those still open: a
+            // closed one's number may already be one of this worker's own
+            // pipes), and /dev/null becomes standard input.
             unsafe {
-                libc::setpgid(0, 0);
-                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
-                libc::dup2(null, 0);
-                libc::dup2(out_w, 1);
-                libc::dup2(err_w, 2);
-                for fd in [out_r, err_r, rep_r, out_w, err_w, null] {
-                    libc::close(fd);
-                }
-                // Only descriptors still open in the parent: a closed one's
-                // number may already belong to this worker's own pipes.
+                libc::dup2(out.as_raw_fd(), 1);
+                libc::dup2(err.as_raw_fd(), 2);
                 for w in running.values() {
-                    for (fd, open) in w.fds.iter().zip(w.open) {
-                        if open {
-                            libc::close(*fd);
-                        }
+                    for pipe in w.pipes.iter().flatten() {
+                        libc::close(pipe.as_raw_fd());
                     }
                 }
             }
-            worker_signals();
+            drop((out, err));
+            // SAFETY: as above.
+            unsafe {
+                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+                if null < 0 {
+                    libc::close(0);
+                } else if null != 0 {
+                    libc::dup2(null, 0);
+                    libc::close(null);
+                }
+            }
             ssh::forget_all_after_fork();
             output::reset_after_fork();
+            interrupt::reset_after_fork();
             // The default panic hook prints through std's stderr lock, which
             // another thread of the parent may have held at the fork. A
             // panic is reported as this host's failure instead.
             std::panic::set_hook(Box::new(|_| {}));
-            let report = {
+            worker_signals();
+            let result = {
                 let _base = snapshot.clone().install();
-                let _scope = crate::state::settings(settings.parallel(true).linewise(true));
+                let _scope = crate::state::settings(settings.clone().parallel(true).linewise(true));
                 announce(&env(), host, name);
                 match run_caught(task) {
                     Ok(v) => match serde_json::to_value(&v) {
@@ -814,50 +1060,21 @@ mod parallel {
                     Err(e) => Report::Err(ErrorParts::from(&e)),
                 }
             };
-            let bytes = serde_json::to_vec(&report).unwrap_or_default();
-            // SAFETY: writing our own buffer to our own pipe, then leaving
-            // without running the parent's destructors or atexit handlers.
-            unsafe {
-                let mut off = 0;
-                while off < bytes.len() {
-                    let n = libc::write(rep_w, bytes[off..].as_ptr().cast(), bytes.len() - off);
-                    if n <= 0 {
-                        break;
-                    }
-                    off += n as usize;
-                }
-                libc::_exit(0);
-            }
-        }
-        for fd in [out_w, err_w, rep_w] {
-            // SAFETY: the parent's copies of the child's ends.
-            unsafe { libc::close(fd) };
-        }
-        Ok(Worker {
-            index,
-            pid,
-            fds: [out_r, err_r, rep_r],
-            open: [true; 3],
-            partial: [Vec::new(), Vec::new()],
-            block: [Vec::new(), Vec::new()],
-            report: Vec::new(),
-            status: None,
-            exited_at: None,
-        })
+            let bytes = serde_json::to_vec(&result).unwrap_or_default();
+            let mut report = report;
+            let _ = report.write_all(&bytes);
+        }));
+        // SAFETY: leaving without running the caller's destructors or
+        // atexit handlers.
+        unsafe { libc::_exit(if outcome.is_ok() { 0 } else { 101 }) }
     }
 
     /// In a worker: Ctrl-C is the caller's business (it stops workers with
-    /// SIGTERM); SIGTERM stops the running remote commands, then the worker.
+    /// SIGTERM). SIGTERM, from the caller or at its death, stops the running
+    /// local and remote commands, then the worker. SIGTERM is blocked since
+    /// before the fork; a thread waits for it.
     fn worker_signals() {
-        // SAFETY: signal-mask plumbing in a process with one thread.
-        unsafe {
-            libc::signal(libc::SIGINT, libc::SIG_IGN);
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, libc::SIGTERM);
-            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        }
-        std::thread::spawn(|| {
+        let waiter = std::thread::Builder::new().spawn(|| {
             // SAFETY: waiting for the blocked signal in this thread only.
             unsafe {
                 let mut set: libc::sigset_t = std::mem::zeroed();
@@ -866,10 +1083,22 @@ mod parallel {
                 let mut sig = 0;
                 libc::sigwait(&set, &mut sig);
             }
-            ssh::interrupt_all();
+            interrupt::stop_worker();
             std::thread::sleep(Duration::from_secs(2));
             // SAFETY: leaving at once; the caller is stopping this worker.
             unsafe { libc::_exit(130) };
         });
+        if waiter.is_err() {
+            // No thread to stop the commands: SIGTERM ends the worker at
+            // once instead.
+            // SAFETY: signal plumbing in a process with one thread.
+            unsafe {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGTERM);
+                libc::signal(libc::SIGTERM, libc::SIG_DFL);
+                libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+            }
+        }
     }
 }

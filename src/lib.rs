@@ -103,6 +103,7 @@ mod cli;
 mod command;
 mod error;
 mod execute;
+mod interrupt;
 mod operations;
 mod output;
 mod result;

@@ -26,7 +26,8 @@ fn conn() -> Vec<String> {
     ]
 }
 
-fn twill_cmd() -> Command {
+/// The `twill` binary with the options that reach the throwaway server.
+pub(crate) fn twill_cmd() -> Command {
     let mut c = Command::cargo_bin("twill").unwrap();
     c.args(conn());
     c

@@ -479,3 +479,61 @@ fn execute_relays_worker_output_while_another_thread_holds_the_stderr_lock() {
         8
     );
 }
+
+/// The command lines (arguments joined by spaces) of every process on this
+/// machine whose command line contains `needle`. The server is local, so
+/// remote commands are among them.
+fn command_lines_with(needle: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(needle))
+        .collect()
+}
+
+#[test]
+fn workers_and_their_remote_commands_die_with_a_killed_parent() {
+    let marker = unique("8");
+    let needle = format!("sleep 60.{marker}");
+    let mut parent = crate::cli::twill_cmd()
+        .args(["-P", "-H", &hosts(2).join(","), "--"])
+        .arg(format!("{needle}; echo after"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The parent and its workers have the marker in their command line too;
+    // the remote commands are the processes that run `sleep` itself.
+    let remote = || {
+        command_lines_with(&needle)
+            .iter()
+            .filter(|c| c.starts_with("sleep "))
+            .count()
+    };
+    let started = Instant::now();
+    while remote() < 2 {
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = parent.kill();
+            let _ = parent.wait();
+            panic!("the remote commands never started");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    parent.kill().unwrap(); // SIGKILL: the parent cannot clean up
+    parent.wait().unwrap();
+    let killed = Instant::now();
+    loop {
+        let left = command_lines_with(&needle);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(10),
+            "still running 10 s after the parent was killed: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

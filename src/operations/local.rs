@@ -1,13 +1,14 @@
 //! `local`: run a command on this machine.
 
 use std::io::Read;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::Duration;
 
 use crate::command;
 use crate::error::{seconds, Error, ErrorKind, Result};
+use crate::interrupt;
 use crate::output::{self, Group};
 use crate::result::Output;
 use crate::state::{env, Env, Settings};
@@ -121,6 +122,11 @@ impl LocalOptions {
 /// `/bin/sh -c`. An exit code outside `ok_ret_codes` is an error of kind
 /// [`ErrorKind::CommandFailed`] (with `warn_only`, a warning and `Ok`).
 ///
+/// Ctrl-C (SIGINT) or SIGTERM to the process reaches the command as SIGINT.
+/// Inside [`execute`](crate::execute) the call then fails with
+/// [`ErrorKind::Interrupted`], and starts nothing more until the `execute`
+/// returns; outside it, the process exits with 130.
+///
 /// ```
 /// twill::local("true")?;
 /// assert!(twill::local("exit 1").is_err());
@@ -159,12 +165,26 @@ pub fn local_with(command: &str, opts: &LocalOptions) -> Result<Output> {
     let real = command::local(&env, command, opts.use_shell, opts.use_sudo);
     output::running(&env, "localhost", "local", command, &real);
 
-    let (stdout, stderr, status, timed_out) = execute(&env, &real, opts).map_err(|e| {
+    let outcome = execute(&env, &real, opts).map_err(|e| {
         Error::io(format_args!("local() could not start '{command}'"), e).with_command(command)
     })?;
+    let interrupted_error = || {
+        Error::new(
+            ErrorKind::Interrupted,
+            format!("local() interrupted (Ctrl-C) while executing '{command}'"),
+        )
+        .with_command(command)
+    };
+    let Some((stdout, stderr, status, timed_out)) = outcome else {
+        return Err(interrupted_error());
+    };
     let code = return_code(status);
     let failed = !env.ok_ret_codes().contains(&code);
     let out = Output::new(stdout, stderr, code, failed, command, &real);
+    if interrupt::interrupted() {
+        // The command got the interrupt, whatever it made of it.
+        return Err(interrupted_error().with_output(out));
+    }
     if let Some(t) = timed_out {
         return Err(Error::new(
             ErrorKind::Timeout,
@@ -225,14 +245,15 @@ fn return_code(status: ExitStatus) -> i32 {
 
 type Outcome = (Vec<u8>, Vec<u8>, ExitStatus, Option<Duration>);
 
-fn execute(env: &Env, real: &str, opts: &LocalOptions) -> std::io::Result<Outcome> {
+/// Runs the command to its end; `None` when it was not started because
+/// the running `execute` was interrupted.
+///
+/// An interrupt (Ctrl-C, SIGTERM) reaches the command through
+/// [`interrupt`]; see there which process group it runs in.
+fn execute(env: &Env, real: &str, opts: &LocalOptions) -> std::io::Result<Option<Outcome>> {
     let program = opts.shell.as_deref().unwrap_or("/bin/sh");
     let mut cmd = Command::new(program);
     cmd.arg("-c").arg(real);
-    if opts.timeout.is_some() {
-        // Its own process group, so that a timeout kills everything it started.
-        cmd.process_group(0);
-    }
     let levels = env.levels();
     let combine = opts.combine_stderr.unwrap_or_else(|| env.combine_stderr());
     let mut out_reader = None;
@@ -256,7 +277,12 @@ fn execute(env: &Env, real: &str, opts: &LocalOptions) -> std::io::Result<Outcom
             cmd.stderr(Stdio::null());
         }
     }
-    let mut child = cmd.spawn()?;
+    // With a timeout, its own process group, so that the timeout kills
+    // everything it started.
+    let Some((mut child, registered)) = interrupt::spawn_local(&mut cmd, opts.timeout.is_some())?
+    else {
+        return Ok(None);
+    };
     // The pipe ends given to the child are closed here when `cmd` drops, so
     // the readers see EOF once every process holding them has exited.
     drop(cmd);
@@ -277,11 +303,11 @@ fn execute(env: &Env, real: &str, opts: &LocalOptions) -> std::io::Result<Outcom
 
         let mut timed_out = None;
         let status = match opts.timeout {
-            None => child.wait()?,
+            None => registered.wait(&mut child)?,
             Some(limit) => {
                 let (tx, rx) = crossbeam_channel::bounded(1);
                 let waiter = s.spawn(move || {
-                    let status = child.wait();
+                    let status = registered.wait(&mut child);
                     let _ = tx.send(());
                     status
                 });
@@ -300,6 +326,6 @@ fn execute(env: &Env, real: &str, opts: &LocalOptions) -> std::io::Result<Outcom
         };
         let stdout = out_t.join().expect("output reader panicked");
         let stderr = err_t.join().expect("output reader panicked");
-        Ok((stdout, stderr, status, timed_out))
+        Ok(Some((stdout, stderr, status, timed_out)))
     })
 }

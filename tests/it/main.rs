@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod execute;
 mod local;
 mod output;
 mod prompt;
