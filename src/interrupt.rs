@@ -95,6 +95,7 @@ impl Active {
         install();
         if ACTIVE.fetch_add(1, Ordering::SeqCst) == 0 {
             INTERRUPTED.store(false, Ordering::SeqCst);
+            ssh::clear_interrupt();
         }
         Active
     }
@@ -102,7 +103,12 @@ impl Active {
 
 impl Drop for Active {
     fn drop(&mut self) {
-        ACTIVE.fetch_sub(1, Ordering::SeqCst);
+        // The interrupt lasts as long as the run it stopped: once the
+        // outermost `execute` has returned, operations work again (for a
+        // program's own clean-up, say).
+        if ACTIVE.fetch_sub(1, Ordering::SeqCst) == 1 {
+            ssh::clear_interrupt();
+        }
     }
 }
 

@@ -163,8 +163,15 @@ fn upload_with_sudo_places_root_owned_files() {
                 .stdout_lines(),
             ["640 twillsudo", "alpha"]
         );
-        let leftovers = twill::sudo("ls -a /tmp | grep -c twill-upload || true").unwrap();
-        assert_eq!(leftovers, "0", "no temporary file left behind");
+        let temp = run("mktemp -d").unwrap().to_string();
+        upload_with(
+            local.path().join("a.txt"),
+            &target,
+            &UploadOptions::new().use_sudo(true).temp_dir(temp.clone()),
+        )
+        .unwrap();
+        let leftovers = run(&format!("ls -A {temp}; rmdir {temp}")).unwrap();
+        assert_eq!(leftovers, "", "no temporary file left behind");
         let back = download_with(
             &target,
             local.path().join("back.txt"),

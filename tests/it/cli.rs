@@ -340,8 +340,8 @@ fn passwords_come_from_the_environment_files_or_options_in_that_order() {
 fn keepalive_sets_the_keepalive_interval() {
     let t = "cli::keepalive_sets_the_keepalive_interval";
     for (args, expected) in [
-        (&["settings"][..], "keepalive=0ns"),
-        (&["--keepalive", "15", "settings"], "keepalive=15s"),
+        (&["settings"][..], "keepalive=15s"),
+        (&["--keepalive", "20", "settings"], "keepalive=20s"),
         (&["--keepalive", "0.5", "settings"], "keepalive=500ms"),
         (
             &["--set", "keepalive=9", "--keepalive", "0", "settings"],

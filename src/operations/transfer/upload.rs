@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use super::{paths, text, unique_suffix, Remote, UploadOptions};
 use crate::command;
 use crate::error::{Error, ErrorKind, Result};
+use crate::operations::remote::current_host;
 use crate::output;
+use crate::state::env;
 
 /// Uploads `local` to `remote` on the current host (Fabric's `put`) and
 /// returns the remote paths written.
@@ -61,10 +63,14 @@ pub fn upload_with(
     remote: &str,
     opts: &UploadOptions,
 ) -> Result<Vec<String>> {
-    let r = Remote::open("put")?;
+    // A missing host, then a missing local file, are found before
+    // connecting.
+    let env = env();
+    current_host(&env, "put")?;
     let home = std::env::var_os("HOME");
-    let local = paths::local_path(local.as_ref(), r.env.lcwd(), home.as_deref());
+    let local = paths::local_path(local.as_ref(), env.lcwd(), home.as_deref());
     let sources = expand_local(&local, !opts.no_glob)?;
+    let r = Remote::open("put")?;
     let base = r.path(remote)?;
     // With sudo, the login user may not even be allowed to look at the target.
     let base_is_dir = r.is_dir(&base, opts.use_sudo)?;
