@@ -12,5 +12,6 @@ ensure_packages() {
     fi
 }
 # libssh2 builds against OpenSSL and zlib; local sudo tests need sudo; the
-# tests and benchmarks use the OpenSSH client tools, pgrep/ps and hostname.
-ensure_packages libssl-dev zlib1g-dev pkg-config gcc sudo openssh-client procps hostname
+# tests and benchmarks use the OpenSSH client tools, pgrep/ps, hostname, and
+# tmux for the terminal tests.
+ensure_packages libssl-dev zlib1g-dev pkg-config gcc sudo openssh-client procps hostname tmux

@@ -19,6 +19,10 @@ pub enum ErrorKind {
     Connect,
     /// The server refused every authentication method that was tried.
     Auth,
+    /// A private key file given to connect with (a setting, `-i`, or
+    /// ssh_config's `IdentityFile`) does not exist or cannot be read or
+    /// decrypted, and nothing else authenticated: a configuration to fix.
+    KeyFile,
     /// The host key is unknown or differs from the one in known_hosts.
     HostKey,
     /// An established connection was lost in the middle of an operation.

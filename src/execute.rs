@@ -620,43 +620,6 @@ mod parallel {
         }
     }
 
-    /// Raises the soft limit on open descriptors to the hard limit, once
-    /// per process, as OpenSSH-scale tools do: each running worker holds
-    /// three pipes in the caller. twill waits with poll(2), never select(2),
-    /// so descriptors above 1024 are no trouble.
-    fn raise_descriptor_limit() {
-        static ONCE: std::sync::Once = std::sync::Once::new();
-        ONCE.call_once(|| {
-            let mut lim = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            // SAFETY: plain syscalls on a local struct.
-            unsafe {
-                if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0
-                    || lim.rlim_cur >= lim.rlim_max
-                {
-                    return;
-                }
-                lim.rlim_cur = lim.rlim_max;
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0
-                    || lim.rlim_max != libc::RLIM_INFINITY
-                {
-                    return;
-                }
-            }
-            // An unlimited hard limit: Linux allows up to fs.nr_open.
-            let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
-                .ok()
-                .and_then(|s| s.trim().parse::<libc::rlim_t>().ok());
-            if let Some(n) = nr_open {
-                lim.rlim_cur = n;
-                // SAFETY: plain syscall on a local struct.
-                unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
-            }
-        });
-    }
-
     pub(super) fn run<T, F>(
         name: &str,
         jobs: Vec<(String, Settings)>,
@@ -668,7 +631,7 @@ mod parallel {
         F: Fn() -> Result<T>,
         T: Serialize + DeserializeOwned,
     {
-        raise_descriptor_limit();
+        crate::sys::raise_descriptor_limit();
         let snapshot = env();
         let hosts: Vec<String> = jobs.iter().map(|(h, _)| h.clone()).collect();
         let mut results: Vec<Option<Result<T>>> = hosts.iter().map(|_| None).collect();

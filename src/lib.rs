@@ -108,6 +108,7 @@ mod operations;
 mod output;
 mod result;
 mod state;
+mod sys;
 
 pub mod colors;
 

@@ -66,7 +66,16 @@ impl Output {
         &self.stderr
     }
 
-    /// The lines of stdout: split on `\n`, a trailing `\r` removed from each.
+    /// The lines of stdout, split as Python's `str.splitlines()` splits
+    /// them (what ported scripts rely on): at `\n`, `\r\n` and a lone
+    /// `\r` (where twill's printer also ends a line), and at `\x0b`,
+    /// `\x0c`, `\x1c`–`\x1e`, `\u{85}`, `\u{2028}` and `\u{2029}`.
+    ///
+    /// ```
+    /// let out = twill::local_capture("printf 'a\\nb\\rc\\r\\nd'")?;
+    /// assert_eq!(out.stdout_lines(), ["a", "b", "c", "d"]);
+    /// # Ok::<(), twill::Error>(())
+    /// ```
     pub fn stdout_lines(&self) -> Vec<&str> {
         lines(&self.stdout)
     }
@@ -121,12 +130,39 @@ fn stripped(bytes: Vec<u8>) -> String {
 }
 
 fn lines(s: &str) -> Vec<&str> {
-    if s.is_empty() {
-        return Vec::new();
+    let mut out = Vec::new();
+    let mut rest = s;
+    while !rest.is_empty() {
+        match rest.find(|c: char| {
+            matches!(
+                c,
+                '\n' | '\r'
+                    | '\x0b'
+                    | '\x0c'
+                    | '\x1c'
+                    | '\x1d'
+                    | '\x1e'
+                    | '\u{85}'
+                    | '\u{2028}'
+                    | '\u{2029}'
+            )
+        }) {
+            Some(i) => {
+                out.push(&rest[..i]);
+                let end = if rest[i..].starts_with("\r\n") {
+                    i + 2
+                } else {
+                    i + rest[i..].chars().next().map_or(1, char::len_utf8)
+                };
+                rest = &rest[end..];
+            }
+            None => {
+                out.push(rest);
+                break;
+            }
+        }
     }
-    s.split('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
-        .collect()
+    out
 }
 
 impl Deref for Output {

@@ -93,6 +93,25 @@ fn failed_authentication_is_an_auth_error() {
 }
 
 #[test]
+fn a_missing_key_file_is_a_key_file_error_naming_it() {
+    let missing = "/nonexistent/twill-test-key";
+    let s = twill()
+        .key_filename([missing])
+        .host_string(format!("twill@127.0.0.6:{}", port()));
+    with_settings(s, || {
+        let err = run("true").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::KeyFile, "{err}");
+        assert!(err.to_string().contains(missing), "{err}");
+        assert!(err.to_string().contains("does not exist"), "{err}");
+    });
+    // A missing key among keys that work is no error.
+    let s = twill()
+        .key_filename([missing.to_string(), var("TWILL_TEST_KEY")])
+        .host_string(format!("twill@127.0.0.6:{}", port()));
+    with_settings(s, || assert_eq!(run("whoami").unwrap(), "twill"));
+}
+
+#[test]
 fn unknown_host_key_is_refused_with_its_fingerprint() {
     let empty = temp_file("");
     let s = twill()

@@ -537,3 +537,44 @@ fn workers_and_their_remote_commands_die_with_a_killed_parent() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A serial run keeps a connection per host for reuse; where the process
+/// may open fewer descriptors than that takes, the connections used least
+/// recently are closed to make room, so the run still reaches every host.
+#[test]
+fn a_serial_run_reaches_more_hosts_than_it_has_descriptors_for() {
+    let name = "execute::a_serial_run_reaches_more_hosts_than_it_has_descriptors_for";
+    let out = in_child(name, || {
+        let lim = libc::rlimit {
+            rlim_cur: 40,
+            rlim_max: 40,
+        };
+        // SAFETY: plain syscall on a local struct.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+        let mut list = Vec::new();
+        for user in [
+            "TWILL_TEST_USER",
+            "TWILL_TEST_SUDO_USER",
+            "TWILL_TEST_SUDOPW_USER",
+        ] {
+            for addr in var("TWILL_TEST_HOSTS").split(',').take(16) {
+                list.push(format!("{}@{addr}:{}", var(user), port()));
+            }
+        }
+        let results = with_settings(twill().hide("everything"), || {
+            Execute::new("reach")
+                .hosts(&list)
+                .parallel(false)
+                .run(|| Ok(run("whoami")?.to_string()))
+        })
+        .unwrap();
+        let reached = results.iter().filter(|(_, r)| r.is_ok()).count();
+        println!("CHILD-OK {reached} of {}", list.len());
+    });
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("CHILD-OK 48 of 48"),
+        "{stdout}{}",
+        text(&out.stderr)
+    );
+}

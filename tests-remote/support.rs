@@ -3,11 +3,14 @@
 use twill::Settings;
 
 // The local suite's helpers: children of this test binary, text, unique
-// names. (`process_running_with` is the local suite's alone.)
+// names, processes.
 #[path = "../tests/it/support.rs"]
 #[allow(dead_code)]
 mod common;
-pub use common::{child_command, command_lines_with_workers, in_child, is_child, text, unique};
+pub use common::{
+    child_command, command_lines_with_workers, in_child, is_child, process_running_with, text,
+    unique,
+};
 
 /// A `TWILL_TEST_*` variable of the throwaway server.
 pub fn var(name: &str) -> String {

@@ -216,6 +216,7 @@ pub(crate) fn ssh_error(e: SshError, host: &str) -> Error {
         SshErrorKind::Resolve | SshErrorKind::Connect => ErrorKind::Connect,
         SshErrorKind::Timeout => ErrorKind::Timeout,
         SshErrorKind::Auth => ErrorKind::Auth,
+        SshErrorKind::KeyFile => ErrorKind::KeyFile,
         SshErrorKind::HostKeyUnknown | SshErrorKind::HostKeyChanged => ErrorKind::HostKey,
         SshErrorKind::Disconnected => ErrorKind::Disconnected,
         SshErrorKind::Sftp => ErrorKind::Transfer,
@@ -427,13 +428,22 @@ impl Capture {
         if let Some(prompt) = self.sudo_prompt.as_deref() {
             if tail.ends_with(prompt.as_bytes()) {
                 tail.clear();
-                // The prompt is neither kept nor shown.
+                // The prompt is not kept; it is shown as the setting says
+                // it (without the marker), as Fabric shows it.
                 if sink.is_none() && buf.ends_with(prompt.as_bytes()) {
                     buf.truncate(buf.len() - prompt.len());
                 }
                 printer.forget_tail(prompt.len());
-                printer.finish();
-                return self.answer_sudo();
+                let (reply, asked) = self.answer_sudo();
+                if !asked {
+                    let printer = if i == 0 {
+                        &mut self.out_printer
+                    } else {
+                        &mut self.err_printer
+                    };
+                    printer.feed(self.env.sudo_prompt().as_bytes());
+                }
+                return reply;
             }
         }
         for (expected, reply) in &self.prompts {
@@ -448,16 +458,19 @@ impl Capture {
 
     /// sudo asks for the password: answered once; asked again, the
     /// password was wrong, and the command is stopped rather than left
-    /// waiting.
-    fn answer_sudo(&mut self) -> Reply {
+    /// waiting. Also says whether the terminal was asked (which showed
+    /// the prompt).
+    fn answer_sudo(&mut self) -> (Reply, bool) {
         if !matches!(self.sudo_state, SudoPrompt::NotSeen) {
             self.sudo_state = SudoPrompt::Rejected;
-            return Reply::Stop;
+            return (Reply::Stop, false);
         }
+        let mut asked = false;
         let password = match sudo_password(&self.env, &self.host) {
             Some(p) => p,
             None if can_ask_password() => {
                 // Fabric shows sudo's prompt and reads the password hidden.
+                asked = true;
                 let shown = format!("[{}] out: {} ", self.host, self.env.sudo_prompt());
                 match ask_password(&shown) {
                     Ok(Some(p)) => {
@@ -468,11 +481,11 @@ impl Capture {
                         self.sudo_state = SudoPrompt::NoPassword(
                             "no password was given at the terminal".to_string(),
                         );
-                        return Reply::Stop;
+                        return (Reply::Stop, true);
                     }
                     Err(e) => {
                         self.sudo_state = SudoPrompt::NoPassword(e.message().to_string());
-                        return Reply::Stop;
+                        return (Reply::Stop, true);
                     }
                 }
             }
@@ -481,11 +494,11 @@ impl Capture {
                     "none is set (set sudo_password or password, or run on a terminal to be asked)"
                         .to_string(),
                 );
-                return Reply::Stop;
+                return (Reply::Stop, false);
             }
         };
         self.sudo_state = SudoPrompt::Answered;
-        Reply::Input(format!("{password}\n").into_bytes())
+        (Reply::Input(format!("{password}\n").into_bytes()), asked)
     }
 
     fn finish(&mut self) {

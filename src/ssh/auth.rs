@@ -13,6 +13,9 @@ const DEFAULT_KEYS: &[&str] = &["id_ed25519", "id_ecdsa", "id_rsa"];
 
 struct Attempts {
     tried: Vec<String>,
+    /// Key files given to connect with that could not be used (missing,
+    /// unreadable, or not decrypted).
+    key_problems: Vec<String>,
 }
 
 fn fatal(e: &ssh2::Error, r: &Resolved) -> Option<SshError> {
@@ -64,6 +67,8 @@ fn try_key(
     if !key.is_file() {
         a.tried
             .push(format!("publickey {} (file not found)", key.display()));
+        a.key_problems
+            .push(format!("the key file {} does not exist", key.display()));
         return Ok(false);
     }
     match session.userauth_pubkey_file(&r.user, None, key, passphrase) {
@@ -86,6 +91,12 @@ fn try_key(
                 }
                 _ => "",
             };
+            if !note.is_empty() {
+                a.key_problems.push(format!(
+                    "the key file {} could not be used{note}",
+                    key.display()
+                ));
+            }
             a.tried.push(format!("publickey {}{}", key.display(), note));
             Ok(false)
         }
@@ -160,7 +171,10 @@ pub(crate) fn authenticate(
         }
     };
     let allows = |m: &str| methods.split(',').any(|x| x.trim() == m);
-    let mut a = Attempts { tried: Vec::new() };
+    let mut a = Attempts {
+        tried: Vec::new(),
+        key_problems: Vec::new(),
+    };
     let passphrase = opts.key_passphrase.as_deref();
 
     if allows("publickey") {
@@ -209,6 +223,18 @@ pub(crate) fn authenticate(
     } else {
         format!("tried: {}", a.tried.join(", "))
     };
+    if !a.key_problems.is_empty() {
+        // Nothing else worked, and a key meant to be used was not: that is
+        // the configuration to fix, not the credentials.
+        return Err(SshError::new(
+            SshErrorKind::KeyFile,
+            format!(
+                "Authentication failed for {}: {} ({detail})",
+                r.name(),
+                a.key_problems.join("; ")
+            ),
+        ));
+    }
     Err(SshError::new(
         SshErrorKind::Auth,
         format!("Authentication failed for {} ({detail})", r.name()),

@@ -206,6 +206,8 @@ pub(crate) enum SshErrorKind {
     /// Connect or command timeout.
     Timeout,
     Auth,
+    /// Authentication failed and a key file meant for it could not be used.
+    KeyFile,
     HostKeyUnknown,
     HostKeyChanged,
     /// The connection was lost during an operation.
@@ -282,6 +284,8 @@ pub(crate) struct Connection {
     /// (SFTP, channel setup).
     io_timeout: Duration,
     tunnel: Option<proxy::Tunnel>,
+    /// When an operation last started on it.
+    last_used: Mutex<Instant>,
 }
 
 impl fmt::Debug for Connection {
@@ -343,7 +347,9 @@ impl Connection {
             let why = self.dead_reason.lock().clone();
             return Err(self.lost(why.as_deref()));
         }
-        Ok(self.op.lock())
+        let guard = self.op.lock();
+        *self.last_used.lock() = Instant::now();
+        Ok(guard)
     }
 
     /// A Disconnected error for this connection, marking it dead.
@@ -468,6 +474,8 @@ pub(crate) fn connect(target: &Target, opts: &ConnectOptions) -> Result<Arc<Conn
             cache.map.remove(&key);
         }
     }
+    crate::sys::raise_descriptor_limit();
+    make_room();
     let conn = Arc::new(transport::open(&resolved, opts)?);
     let mut cache = CACHE.lock();
     if let Some(existing) = cache.map.get(&key) {
@@ -478,6 +486,44 @@ pub(crate) fn connect(target: &Target, opts: &ConnectOptions) -> Result<Arc<Conn
     }
     cache.map.insert(key, Arc::clone(&conn));
     Ok(conn)
+}
+
+/// Before a new connection: closes the idle connections used least
+/// recently while the cached ones hold more descriptors than the process
+/// can spare, so that a run over many hosts never runs out of them. A
+/// connection in use by an operation is never closed.
+fn make_room() {
+    let budget = crate::sys::descriptor_budget();
+    let fds = |c: &Connection| 1 + c.extra_fds.len();
+    loop {
+        let victim = {
+            let mut cache = CACHE.lock();
+            let held = |m: &HashMap<String, Arc<Connection>>| -> usize {
+                m.values().map(|c| fds(c)).sum()
+            };
+            if held(&cache.map) + 3 <= budget {
+                return;
+            }
+            // Dead connections go first, then idle ones.
+            cache
+                .map
+                .retain(|_, c| c.is_alive() || Arc::strong_count(c) > 1);
+            if held(&cache.map) + 3 <= budget {
+                return;
+            }
+            let idle = cache
+                .map
+                .iter()
+                .filter(|(_, c)| Arc::strong_count(c) == 1)
+                .min_by_key(|(_, c)| *c.last_used.lock())
+                .map(|(k, _)| k.clone());
+            match idle.and_then(|k| cache.map.remove(&k)) {
+                Some(c) => c,
+                None => return,
+            }
+        };
+        victim.shutdown();
+    }
 }
 
 /// Closes every cached connection and returns their `user@host:port`

@@ -39,11 +39,9 @@ pub(crate) fn open_tunnel(
 ) -> Result<(UnixStream, Tunnel), SshError> {
     let (last, earlier) = r.jumps.split_last().expect("open_tunnel needs a jump host");
     let jr = transport::resolve_jump(last, earlier, opts)?;
-    let jump_opts = ConnectOptions {
-        connection_attempts: 1,
-        ..opts.clone()
-    };
-    let est = transport::establish(&jr, &jump_opts).map_err(|e| {
+    // One try: the connection to the target counts the attempts, and says
+    // how many there were.
+    let est = transport::establish_once(&jr, opts).map_err(|e| {
         if e.kind == SshErrorKind::Timeout {
             e
         } else {

@@ -231,6 +231,7 @@ pub(crate) fn open(r: &Resolved, opts: &ConnectOptions) -> Result<Connection, Ss
         keepalive_count: r.keepalive_count,
         io_timeout,
         tunnel: est.tunnel,
+        last_used: Mutex::new(now),
     })
 }
 
@@ -441,7 +442,8 @@ fn remaining_ms(deadline: Instant) -> u32 {
     (left.as_millis().clamp(1, u128::from(u32::MAX))) as u32
 }
 
-fn establish_once(r: &Resolved, opts: &ConnectOptions) -> Result<Established, SshError> {
+/// One attempt at connecting and authenticating, without retries.
+pub(crate) fn establish_once(r: &Resolved, opts: &ConnectOptions) -> Result<Established, SshError> {
     let deadline = Instant::now() + r.connect_timeout;
     let mut session = ssh2::Session::new().map_err(|e| {
         SshError::new(

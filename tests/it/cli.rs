@@ -48,6 +48,11 @@ fn option_values_named_put_or_get_belong_to_the_option() {
         stderr.contains("Could not connect to the jump host put@127.0.0.1:"),
         "{stderr}"
     );
+    assert_eq!(
+        stderr.matches("(tried 1 time)").count(),
+        1,
+        "the attempts are counted once: {stderr}"
+    );
     // `get` is the value of -H: the host is called get.
     let (code, stdout, stderr) = run(twill().args([
         "-g",

@@ -1,0 +1,425 @@
+//! A server that goes silent in the middle of a command or a transfer, as
+//! a cut network cable or a firewall that drops packets makes it: the
+//! keepalive ends the wait, Ctrl-C ends it at once, and an interrupted
+//! upload leaves nothing behind.
+//!
+//! The test runs twill in a child process, finds the sshd processes that
+//! serve that child's connection (through the sockets in /proc: the server
+//! runs on this machine) and stops them with SIGSTOP: the connection stays
+//! open but nothing comes back.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use twill::{run, upload, with_settings, Execute};
+
+use crate::support::{child_command, is_child, port, text, twill, unique, var};
+
+/// The socket inodes a process holds.
+fn socket_inodes(pid: u32) -> HashSet<u64> {
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| fs::read_link(e.path()).ok())
+        .filter_map(|l| {
+            l.to_str()?
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+/// `(local, remote, inode)` of every IPv4 TCP socket, addresses as in
+/// /proc/net/tcp (`0100007F:08AE`).
+fn tcp_sockets() -> Vec<(String, String, u64)> {
+    fs::read_to_string("/proc/net/tcp")
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            Some((f[1].to_string(), f[2].to_string(), f[9].parse().ok()?))
+        })
+        .collect()
+}
+
+/// The sshd processes serving `client`'s connections to the test server.
+fn server_processes(client: u32) -> Vec<u32> {
+    let port_hex = format!("{:04X}", port().parse::<u16>().unwrap());
+    let mine = socket_inodes(client);
+    let sockets = tcp_sockets();
+    // The client's ends: local addresses of its sockets to the server port.
+    let client_ends: Vec<String> = sockets
+        .iter()
+        .filter(|(_, remote, inode)| mine.contains(inode) && remote.ends_with(&port_hex))
+        .map(|(local, _, _)| local.clone())
+        .collect();
+    let server_inodes: HashSet<u64> = sockets
+        .iter()
+        .filter(|(local, remote, _)| local.ends_with(&port_hex) && client_ends.contains(remote))
+        .map(|(_, _, inode)| *inode)
+        .collect();
+    if server_inodes.is_empty() {
+        return Vec::new();
+    }
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != client)
+        .filter(|pid| !socket_inodes(*pid).is_disjoint(&server_inodes))
+        .collect()
+}
+
+fn signal(pids: &[u32], sig: libc::c_int) {
+    for pid in pids {
+        // SAFETY: plain syscall.
+        unsafe { libc::kill(*pid as libc::pid_t, sig) };
+    }
+}
+
+/// Server processes stopped for a test; resumed and ended afterwards.
+struct Stopped(Vec<u32>);
+
+impl Stopped {
+    /// Waits until `child` has a connection to the server, then stops the
+    /// processes serving it.
+    fn server_of(child: u32) -> Stopped {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let pids = server_processes(child);
+            if !pids.is_empty() {
+                signal(&pids, libc::SIGSTOP);
+                return Stopped(pids);
+            }
+            assert!(Instant::now() < deadline, "no connection from the child");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        signal(&self.0, libc::SIGKILL);
+        signal(&self.0, libc::SIGCONT);
+    }
+}
+
+/// Waits for `child` to end, at most `limit`; kills it otherwise.
+fn finish(mut child: Child, limit: Duration) -> (Duration, String) {
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            let out = child.wait_with_output().unwrap();
+            return (start.elapsed(), text(&out.stdout) + &text(&out.stderr));
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "the child still waited after {limit:?}: {}{}",
+                text(&out.stdout),
+                text(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn spawn(name: &str, env: &[(&str, &str)]) -> Child {
+    let mut c = child_command(name);
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.spawn().unwrap()
+}
+
+/// What a child prints as its last word: the error kind of its run.
+fn report(result: twill::Result<impl std::fmt::Debug>) {
+    match result {
+        Ok(v) => println!("RESULT ok {v:?}"),
+        Err(e) => println!("RESULT {:?}: {e}", e.kind()),
+    }
+}
+
+#[test]
+fn a_silent_server_ends_a_command_by_the_keepalive() {
+    let name = "stall::a_silent_server_ends_a_command_by_the_keepalive";
+    if is_child(name) {
+        let marker = std::env::var("MARKER").unwrap();
+        let settings = match std::env::var("HOW").unwrap().as_str() {
+            // Set in the settings.
+            "settings" => twill().keepalive(Duration::from_secs(1)).keepalive_count(2),
+            // From ssh_config: ServerAliveInterval and ServerAliveCountMax.
+            _ => twill()
+                .use_ssh_config(true)
+                .ssh_config_path(std::env::var("CONFIG").unwrap()),
+        };
+        report(with_settings(settings, || {
+            run(&format!("echo ready; sleep 60.{marker}"))
+        }));
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    fs::write(
+        &config,
+        "Host *\n  ServerAliveInterval 1\n  ServerAliveCountMax 2\n",
+    )
+    .unwrap();
+    for how in ["settings", "ssh_config"] {
+        let marker = unique("7");
+        let child = spawn(
+            name,
+            &[
+                ("MARKER", &marker),
+                ("HOW", how),
+                ("CONFIG", config.to_str().unwrap()),
+            ],
+        );
+        wait_for_process(&format!("sleep 60.{marker}"));
+        let stopped = Stopped::server_of(child.id());
+        let (took, out) = finish(child, Duration::from_secs(30));
+        drop(stopped);
+        kill_matching(&format!("sleep 60.{marker}"));
+        assert!(out.contains("RESULT Disconnected"), "{how}: {out}");
+        assert!(out.contains("no answer to keepalive"), "{how}: {out}");
+        assert!(took < Duration::from_secs(20), "{how}: took {took:?}");
+    }
+}
+
+/// With nothing configured, keepalives are on: 15 seconds, 3 times.
+#[test]
+fn keepalives_are_on_by_default() {
+    let name = "stall::keepalives_are_on_by_default";
+    if is_child(name) {
+        let marker = std::env::var("MARKER").unwrap();
+        report(with_settings(twill(), || {
+            run(&format!("echo ready; sleep 120.{marker}"))
+        }));
+        return;
+    }
+    let marker = unique("8");
+    let child = spawn(name, &[("MARKER", &marker)]);
+    wait_for_process(&format!("sleep 120.{marker}"));
+    let stopped = Stopped::server_of(child.id());
+    let (took, out) = finish(child, Duration::from_secs(100));
+    drop(stopped);
+    kill_matching(&format!("sleep 120.{marker}"));
+    assert!(out.contains("RESULT Disconnected"), "{out}");
+    assert!(
+        took >= Duration::from_secs(40),
+        "15 s x 3 of silence, not less: {took:?}"
+    );
+}
+
+/// A FIFO the child uploads from, so that the test decides when data
+/// arrives; the directory holding it goes with it.
+struct Fifo(PathBuf, #[allow(dead_code)] tempfile::TempDir);
+
+impl Fifo {
+    fn new() -> Fifo {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("source");
+        let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: plain syscall with a valid path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        Fifo(path, dir)
+    }
+
+    /// Writes `n` bytes into the FIFO from a thread (the reader decides
+    /// the pace), keeping it open until `close` is sent.
+    fn feed(&self, n: usize) -> std::sync::mpsc::Sender<usize> {
+        let path = self.0.clone();
+        let (tx, rx) = std::sync::mpsc::channel::<usize>();
+        std::thread::spawn(move || {
+            let mut f = fs::OpenOptions::new().write(true).open(path).unwrap();
+            let _ = f.write_all(&vec![b'x'; n]);
+            // More on request; 0 closes.
+            while let Ok(more) = rx.recv() {
+                if more == 0 {
+                    break;
+                }
+                let _ = f.write_all(&vec![b'y'; more]);
+            }
+        });
+        tx
+    }
+}
+
+fn upload_child(name: &str) -> bool {
+    if !is_child(name) {
+        return false;
+    }
+    let source = std::env::var("SOURCE").unwrap();
+    let target = std::env::var("TARGET").unwrap();
+    let settings = match std::env::var("KEEPALIVE") {
+        Ok(k) => twill()
+            .keepalive(Duration::from_secs(k.parse().unwrap()))
+            .keepalive_count(2),
+        Err(_) => twill().keepalive(Duration::from_secs(300)),
+    };
+    let host = format!(
+        "{}@{}:{}",
+        var("TWILL_TEST_USER"),
+        var("TWILL_TEST_HOST"),
+        port()
+    );
+    report(with_settings(settings, || {
+        Execute::new("upload")
+            .hosts([host])
+            .run(|| upload(&source, &target).map(|_| ()))
+    }));
+    true
+}
+
+/// The unfinished uploads (`*.twill-upload-*.part`) in `dir`.
+fn partial_files(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".twill-upload-"))
+        .collect()
+}
+
+fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ready() {
+        assert!(Instant::now() < deadline, "waited in vain for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn remote_dir() -> (PathBuf, impl Drop) {
+    struct Remove(PathBuf);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+    let d = PathBuf::from(
+        with_settings(twill(), || run("mktemp -d"))
+            .unwrap()
+            .stdout(),
+    );
+    (d.clone(), Remove(d))
+}
+
+#[test]
+fn ctrl_c_ends_a_stalled_transfer_at_once() {
+    let name = "stall::ctrl_c_ends_a_stalled_transfer_at_once";
+    if upload_child(name) {
+        return;
+    }
+    let (dir, _remove) = remote_dir();
+    let fifo = Fifo::new();
+    let target = dir.join("big.bin");
+    let child = spawn(
+        name,
+        &[
+            ("SOURCE", fifo.0.to_str().unwrap()),
+            ("TARGET", target.to_str().unwrap()),
+        ],
+    );
+    let more = fifo.feed(4 << 20);
+    wait_for("the upload to start", || !partial_files(&dir).is_empty());
+    let stopped = Stopped::server_of(child.id());
+    // Enough to fill every buffer on the way, so that the child waits on
+    // the server.
+    more.send(16 << 20).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: plain syscall.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let (took, out) = finish(child, Duration::from_secs(30));
+    drop(stopped);
+    let _ = more.send(0);
+    assert!(out.contains("RESULT Interrupted"), "{out}");
+    assert!(took < Duration::from_secs(10), "took {took:?}: {out}");
+}
+
+#[test]
+fn a_silent_server_ends_a_transfer_by_the_keepalive() {
+    let name = "stall::a_silent_server_ends_a_transfer_by_the_keepalive";
+    if upload_child(name) {
+        return;
+    }
+    let (dir, _remove) = remote_dir();
+    let fifo = Fifo::new();
+    let target = dir.join("big.bin");
+    let child = spawn(
+        name,
+        &[
+            ("SOURCE", fifo.0.to_str().unwrap()),
+            ("TARGET", target.to_str().unwrap()),
+            ("KEEPALIVE", "1"),
+        ],
+    );
+    let more = fifo.feed(4 << 20);
+    wait_for("the upload to start", || !partial_files(&dir).is_empty());
+    let stopped = Stopped::server_of(child.id());
+    more.send(16 << 20).unwrap();
+    let (took, out) = finish(child, Duration::from_secs(40));
+    drop(stopped);
+    let _ = more.send(0);
+    assert!(out.contains("RESULT Disconnected"), "{out}");
+    assert!(took < Duration::from_secs(20), "took {took:?}: {out}");
+}
+
+#[test]
+fn an_interrupted_upload_leaves_nothing_behind() {
+    let name = "stall::an_interrupted_upload_leaves_nothing_behind";
+    if upload_child(name) {
+        return;
+    }
+    let (dir, _remove) = remote_dir();
+    let fifo = Fifo::new();
+    let target = dir.join("big.bin");
+    let child = spawn(
+        name,
+        &[
+            ("SOURCE", fifo.0.to_str().unwrap()),
+            ("TARGET", target.to_str().unwrap()),
+        ],
+    );
+    let more = fifo.feed(2 << 20);
+    wait_for("the upload to start", || !partial_files(&dir).is_empty());
+    // SAFETY: plain syscall.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    // The child may be waiting for more of its source: give it some.
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = more.send(1 << 20);
+    let _ = more.send(0);
+    let (_, out) = finish(child, Duration::from_secs(30));
+    assert!(out.contains("RESULT Interrupted"), "{out}");
+    assert_eq!(partial_files(&dir), Vec::<String>::new(), "{out}");
+    assert!(!target.exists(), "the target was not made: {out}");
+}
+
+fn wait_for_process(needle: &str) {
+    wait_for(needle, || crate::support::process_running_with(needle));
+}
+
+fn kill_matching(needle: &str) {
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmd = fs::read(e.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmd)
+            .replace('\0', " ")
+            .contains(needle)
+        {
+            // SAFETY: plain syscall.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
