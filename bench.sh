@@ -12,3 +12,8 @@ TWILL_SSHD_HOSTS=200 ./tests-remote/sshd-server.sh start "$STATE_DIR" >/dev/null
 # shellcheck disable=SC1091
 . "$STATE_DIR/env.sh"
 ./target/release/examples/bench
+# Stopping checks that nothing of the server remains; say so if it fails.
+if ! out=$(./tests-remote/sshd-server.sh stop "$STATE_DIR" 2>&1); then
+    printf '%s\n' "$out" >&2
+    exit 1
+fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A real deployment with twill: starts the throwaway OpenSSH server of
 # tests-remote/ on loopback, deploys a small application to it with
-# examples/deploy.rs, and stops the server again.
+# examples/deploy.rs, and stops the server again (its test accounts exist
+# only inside the server's mount namespaces; see tests-remote/README.md).
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./scripts/ensure-deps.sh
@@ -13,3 +14,8 @@ trap './tests-remote/sshd-server.sh stop "$STATE_DIR" >/dev/null 2>&1 || true' E
 # shellcheck disable=SC1091
 . "$STATE_DIR/env.sh"
 cargo run --quiet --example deploy
+# Stopping checks that nothing of the server remains; say so if it fails.
+if ! out=$(./tests-remote/sshd-server.sh stop "$STATE_DIR" 2>&1); then
+    printf '%s\n' "$out" >&2
+    exit 1
+fi

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every test twill has: formatting and lints, the local tests, then the
 # remote tests against a throwaway OpenSSH server on loopback, which is
-# stopped again whatever happens.
+# stopped again whatever happens. Starting the server checks that its test
+# accounts exist only inside its mount namespaces; stopping it checks that
+# nothing of it remains (tests-remote/README.md).
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./scripts/ensure-deps.sh
@@ -15,6 +17,8 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 STATE_DIR=${TWILL_SSHD_DIR:-/tmp/twill-sshd}
 trap './tests-remote/sshd-server.sh stop "$STATE_DIR" >/dev/null 2>&1 || true' EXIT
 ./tests-remote/sshd-server.sh start "$STATE_DIR"
+./tests-remote/sshd-selftest.sh "$STATE_DIR"
 # shellcheck disable=SC1091
 . "$STATE_DIR/env.sh"
 cargo test --test remote -- --test-threads=4
+./tests-remote/sshd-server.sh stop "$STATE_DIR"

@@ -5,7 +5,9 @@
 #
 #   Checks key logins (every user, every key type, the encrypted key), the
 #   first, second and last loopback host, pty allocation, sudo with and
-#   without password, sftp, and password login. Exit 1 if any check fails.
+#   without password, sftp, password login, and that the test users exist
+#   only on the server's side (homes in STATE_DIR, unknown to the host).
+#   Exit 1 if any check fails.
 #   --bench also times 20 new connections and 100 commands over a
 #   ControlMaster socket.
 #
@@ -30,6 +32,7 @@ trap cleanup EXIT
 
 failures=0
 pass() { printf 'ok    %s\n' "$1"; }
+skip() { printf 'skip  %s (%s)\n' "$1" "$2"; }
 fail() { printf 'FAIL  %s\n' "$1"; [[ -n ${2:-} ]] && printf '      %s\n' "$2"; failures=$((failures + 1)); }
 
 # base_ssh: common options, strict host key checking against the test known_hosts.
@@ -155,6 +158,18 @@ expect "password login $TWILL_TEST_USER" "$TWILL_TEST_USER" \
 expect "password login $TWILL_TEST_SUDOPW_USER" "$TWILL_TEST_SUDOPW_USER" \
     run_askpass "$TWILL_TEST_SUDO_PASSWORD" "$TWILL_TEST_SUDOPW_USER" "${pw_opts[@]}"
 expect_fail "wrong password rejected" run_askpass wrong-password "$TWILL_TEST_USER" "${pw_opts[@]}"
+
+# The users live only in the server's mount namespaces.
+for user in "${users[@]}"; do
+    # shellcheck disable=SC2016 # expanded by the server's shell
+    expect "home of $user in the state dir, group tty" "$TWILL_TEST_SSHD_DIR/home/$user tty" \
+        run_ssh "$TWILL_TEST_KEY" "$user" "$host" 'echo "$HOME $(id -nG | tr " " "\n" | grep -x tty)"'
+    if [[ ${TWILL_SSHD_ALLOW_HOST_ACCOUNTS:-} == 1 ]]; then
+        skip "the host knows no user $user" "TWILL_SSHD_ALLOW_HOST_ACCOUNTS=1"
+    else
+        expect_fail "the host knows no user $user" getent passwd "$user"
+    fi
+done
 
 if ((bench)); then
     now_ms() { date +%s%3N; }

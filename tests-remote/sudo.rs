@@ -26,8 +26,12 @@ fn passwordless_sudo_runs_as_root_and_as_other_users() {
             sudo_with("id -gn", &RunOptions::new().user("nobody").group("nogroup")).unwrap(),
             "nogroup"
         );
-        let uid = sudo_with("id -u", &RunOptions::new().user("1001")).unwrap();
-        assert_eq!(uid, "1001", "numeric ids become #1001");
+        // The test users exist only on the server, with UIDs it picks.
+        let twill_uid = sudo_with("id -u", &RunOptions::new().user("twill"))
+            .unwrap()
+            .to_string();
+        let uid = sudo_with("id -u", &RunOptions::new().user(twill_uid.clone())).unwrap();
+        assert_eq!(uid, twill_uid.as_str(), "numeric ids become #UID");
         // cd and exports run inside the shell that sudo starts.
         assert_eq!(with_settings(cd("/root"), || sudo("pwd")).unwrap(), "/root");
         with_settings(Settings::new().sudo_user("twill"), || {
