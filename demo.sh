@@ -13,7 +13,9 @@ trap './tests-remote/sshd-server.sh stop "$STATE_DIR" >/dev/null 2>&1 || true' E
 ./tests-remote/sshd-server.sh start "$STATE_DIR" >/dev/null
 # shellcheck disable=SC1091
 . "$STATE_DIR/env.sh"
-cargo run --quiet --example deploy
+# The server runs on this machine: the demo installs below the server's
+# state directory instead of /opt and /etc.
+TWILL_DEMO_ROOT="$STATE_DIR/target-root" cargo run --quiet --example deploy
 # Stopping checks that nothing of the server remains; say so if it fails.
 if ! out=$(./tests-remote/sshd-server.sh stop "$STATE_DIR" 2>&1); then
     printf '%s\n' "$out" >&2

@@ -4,7 +4,10 @@
 //! `warn_only`.
 //!
 //! It deploys to the throwaway OpenSSH server of `tests-remote/`; `./demo.sh`
-//! starts that server, runs this example and stops the server again.
+//! starts that server, runs this example and stops the server again. That
+//! server runs on this machine, so the demo installs below a scratch
+//! directory (`TWILL_DEMO_ROOT`, which `demo.sh` sets) instead of into
+//! `/opt` and `/etc`, and leaves the machine as it found it.
 //! Against your own host: `TWILL_DEMO_HOST=deploy@web1 cargo run --example deploy`
 //! (the user needs passwordless sudo).
 //!
@@ -85,19 +88,24 @@ fn deploy() -> twill::Result<()> {
         &format!("{release}/"),
     )?;
 
+    // "" on a real host: /opt/hello and /etc/hello.conf.
+    let root = std::env::var("TWILL_DEMO_ROOT").unwrap_or_default();
+    let (opt, etc) = (format!("{root}/opt/hello"), format!("{root}/etc"));
     with_settings(cd(&release), || {
         run("sh build.sh")?;
-        sudo("mkdir -p /opt/hello && cp -r . /opt/hello && chmod 755 /opt/hello/*.sh")?;
+        sudo(&format!(
+            "mkdir -p {opt} && cp -r . {opt} && chmod 755 {opt}/*.sh"
+        ))?;
         twill::Result::Ok(())
     })?;
     upload_with(
         dist.path().join("hello.conf"),
-        "/etc/hello.conf",
+        &format!("{etc}/hello.conf"),
         &UploadOptions::new().use_sudo(true).mode(0o644),
     )?;
-    println!("installed: {}", run("/opt/hello/hello.sh")?);
+    println!("installed: {}", run(&format!("{opt}/hello.sh {etc}"))?);
 
-    let check = with_settings(warn_only(), || run("/opt/hello/check.sh --strict"))?;
+    let check = with_settings(warn_only(), || run(&format!("{opt}/check.sh --strict")))?;
     if check.failed() {
         twill::warn(&format!(
             "strict check failed with code {}; continuing",
@@ -129,7 +137,7 @@ fn build_locally(dir: &Path) {
     .unwrap();
     fs::write(
         app.join("hello.sh"),
-        "#!/bin/sh\necho \"hello from $(cat /etc/hello.conf)\"\n",
+        "#!/bin/sh\necho \"hello from $(cat \"${1:-/etc}/hello.conf\")\"\n",
     )
     .unwrap();
     fs::write(app.join("check.sh"), "#!/bin/sh\n[ \"$1\" != --strict ] || { echo 'strict mode: missing TLS certificate' >&2; exit 3; }\n").unwrap();
