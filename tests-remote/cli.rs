@@ -13,17 +13,7 @@ use crate::support::{
 
 /// Options that reach the throwaway server.
 fn conn() -> Vec<String> {
-    vec![
-        "-i".into(),
-        var("TWILL_TEST_KEY"),
-        "-a".into(),
-        "-k".into(),
-        "--set".into(),
-        format!(
-            "known_hosts={},use_ssh_config=false",
-            var("TWILL_TEST_KNOWN_HOSTS")
-        ),
-    ]
+    crate::support::cli_options(true)
 }
 
 /// The `twill` binary with the options that reach the throwaway server.

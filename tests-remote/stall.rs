@@ -299,19 +299,75 @@ fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
     }
 }
 
-fn remote_dir() -> (PathBuf, impl Drop) {
-    struct Remove(PathBuf);
-    impl Drop for Remove {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
+/// A fresh remote directory, removed afterwards.
+struct RemoteDir(PathBuf);
+
+impl Drop for RemoteDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
     }
-    let d = PathBuf::from(
+}
+
+fn remote_dir() -> RemoteDir {
+    RemoteDir(PathBuf::from(
         with_settings(twill(), || run("mktemp -d"))
             .unwrap()
             .stdout(),
-    );
-    (d.clone(), Remove(d))
+    ))
+}
+
+/// An upload running in a child copy of this test binary, from a FIFO the
+/// test feeds, to a fresh remote directory.
+struct Upload {
+    dir: RemoteDir,
+    target: PathBuf,
+    child: Option<Child>,
+    more: std::sync::mpsc::Sender<usize>,
+    _fifo: Fifo,
+}
+
+impl Upload {
+    /// Starts the child (`keepalive` in seconds, else keepalives too slow
+    /// to matter), feeds it `first` bytes and waits until its unfinished
+    /// file appears.
+    fn start(name: &str, keepalive: Option<&str>, first: usize) -> Upload {
+        let dir = remote_dir();
+        let fifo = Fifo::new();
+        let target = dir.0.join("big.bin");
+        let mut env = vec![
+            ("SOURCE", fifo.0.to_str().unwrap()),
+            ("TARGET", target.to_str().unwrap()),
+        ];
+        if let Some(k) = keepalive {
+            env.push(("KEEPALIVE", k));
+        }
+        let child = spawn(name, &env);
+        let more = fifo.feed(first);
+        wait_for("the upload to start", || !partial_files(&dir.0).is_empty());
+        Upload {
+            dir,
+            target,
+            child: Some(child),
+            more,
+            _fifo: fifo,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    fn interrupt(&self) {
+        // SAFETY: plain syscall.
+        unsafe { libc::kill(self.pid() as libc::pid_t, libc::SIGINT) };
+    }
+
+    /// Waits for the child (see [`finish`]), then closes the source.
+    fn finish(&mut self, limit: Duration) -> (Duration, String) {
+        let result = finish(self.child.take().expect("running"), limit);
+        let _ = self.more.send(0);
+        result
+    }
 }
 
 #[test]
@@ -320,28 +376,15 @@ fn ctrl_c_ends_a_stalled_transfer_at_once() {
     if upload_child(name) {
         return;
     }
-    let (dir, _remove) = remote_dir();
-    let fifo = Fifo::new();
-    let target = dir.join("big.bin");
-    let child = spawn(
-        name,
-        &[
-            ("SOURCE", fifo.0.to_str().unwrap()),
-            ("TARGET", target.to_str().unwrap()),
-        ],
-    );
-    let more = fifo.feed(4 << 20);
-    wait_for("the upload to start", || !partial_files(&dir).is_empty());
-    let stopped = Stopped::server_of(child.id());
+    let mut upload = Upload::start(name, None, 4 << 20);
+    let stopped = Stopped::server_of(upload.pid());
     // Enough to fill every buffer on the way, so that the child waits on
     // the server.
-    more.send(16 << 20).unwrap();
+    upload.more.send(16 << 20).unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    // SAFETY: plain syscall.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
-    let (took, out) = finish(child, Duration::from_secs(30));
+    upload.interrupt();
+    let (took, out) = upload.finish(Duration::from_secs(30));
     drop(stopped);
-    let _ = more.send(0);
     assert!(out.contains("RESULT Interrupted"), "{out}");
     assert!(took < Duration::from_secs(10), "took {took:?}: {out}");
 }
@@ -352,24 +395,11 @@ fn a_silent_server_ends_a_transfer_by_the_keepalive() {
     if upload_child(name) {
         return;
     }
-    let (dir, _remove) = remote_dir();
-    let fifo = Fifo::new();
-    let target = dir.join("big.bin");
-    let child = spawn(
-        name,
-        &[
-            ("SOURCE", fifo.0.to_str().unwrap()),
-            ("TARGET", target.to_str().unwrap()),
-            ("KEEPALIVE", "1"),
-        ],
-    );
-    let more = fifo.feed(4 << 20);
-    wait_for("the upload to start", || !partial_files(&dir).is_empty());
-    let stopped = Stopped::server_of(child.id());
-    more.send(16 << 20).unwrap();
-    let (took, out) = finish(child, Duration::from_secs(40));
+    let mut upload = Upload::start(name, Some("1"), 4 << 20);
+    let stopped = Stopped::server_of(upload.pid());
+    upload.more.send(16 << 20).unwrap();
+    let (took, out) = upload.finish(Duration::from_secs(40));
     drop(stopped);
-    let _ = more.send(0);
     assert!(out.contains("RESULT Disconnected"), "{out}");
     assert!(took < Duration::from_secs(20), "took {took:?}: {out}");
 }
@@ -380,28 +410,15 @@ fn an_interrupted_upload_leaves_nothing_behind() {
     if upload_child(name) {
         return;
     }
-    let (dir, _remove) = remote_dir();
-    let fifo = Fifo::new();
-    let target = dir.join("big.bin");
-    let child = spawn(
-        name,
-        &[
-            ("SOURCE", fifo.0.to_str().unwrap()),
-            ("TARGET", target.to_str().unwrap()),
-        ],
-    );
-    let more = fifo.feed(2 << 20);
-    wait_for("the upload to start", || !partial_files(&dir).is_empty());
-    // SAFETY: plain syscall.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let mut upload = Upload::start(name, None, 2 << 20);
+    upload.interrupt();
     // The child may be waiting for more of its source: give it some.
     std::thread::sleep(Duration::from_millis(300));
-    let _ = more.send(1 << 20);
-    let _ = more.send(0);
-    let (_, out) = finish(child, Duration::from_secs(30));
+    let _ = upload.more.send(1 << 20);
+    let (_, out) = upload.finish(Duration::from_secs(30));
     assert!(out.contains("RESULT Interrupted"), "{out}");
-    assert_eq!(partial_files(&dir), Vec::<String>::new(), "{out}");
-    assert!(!target.exists(), "the target was not made: {out}");
+    assert_eq!(partial_files(&upload.dir.0), Vec::<String>::new(), "{out}");
+    assert!(!upload.target.exists(), "the target was not made: {out}");
 }
 
 fn wait_for_process(needle: &str) {

@@ -57,3 +57,22 @@ pub fn noise(len: usize) -> Vec<u8> {
         })
         .collect()
 }
+
+/// Command line options that reach the throwaway server: its known_hosts,
+/// no ssh_config, no agent, no default keys, and the test key when `key`.
+pub fn cli_options(key: bool) -> Vec<String> {
+    let mut args = Vec::new();
+    if key {
+        args.extend(["-i".to_string(), var("TWILL_TEST_KEY")]);
+    }
+    args.extend([
+        "-a".to_string(),
+        "-k".to_string(),
+        "--set".to_string(),
+        format!(
+            "known_hosts={},use_ssh_config=false",
+            var("TWILL_TEST_KNOWN_HOSTS")
+        ),
+    ]);
+    args
+}

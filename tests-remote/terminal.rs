@@ -81,20 +81,16 @@ fn twill_binary() -> String {
         .into_owned()
 }
 
-/// The command line options that reach the server without a key.
+/// The `twill` binary and the options that reach the server as `user`
+/// without a key.
 fn without_key(user: &str) -> Vec<String> {
-    vec![
-        twill_binary(),
-        "-a".into(),
-        "-k".into(),
-        "--set".into(),
-        format!(
-            "known_hosts={},use_ssh_config=false",
-            var("TWILL_TEST_KNOWN_HOSTS")
-        ),
+    let mut cmd = vec![twill_binary()];
+    cmd.extend(crate::support::cli_options(false));
+    cmd.extend([
         "-H".into(),
         format!("{user}@{}:{}", var("TWILL_TEST_HOST"), port()),
-    ]
+    ]);
+    cmd
 }
 
 #[test]
