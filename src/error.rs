@@ -170,14 +170,6 @@ impl Error {
     pub fn into_output(self) -> Option<Output> {
         self.inner.output
     }
-
-    /// Prints the error the way Fabric aborts: `Fatal error: <message>` and
-    /// `Aborting.` on standard error, honouring the `aborts` output group.
-    /// When the command's output was hidden, it is shown here so that the
-    /// reason is never lost.
-    pub fn report(&self) {
-        crate::output::report_abort(self);
-    }
 }
 
 impl fmt::Display for Error {

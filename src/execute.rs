@@ -1010,7 +1010,7 @@ mod parallel {
             worker_signals();
             let result = {
                 let _base = snapshot.clone().install();
-                let _scope = crate::state::settings(settings.clone().parallel(true).linewise(true));
+                let _scope = crate::state::settings(settings.clone().parallel(true));
                 announce(&env(), host, name);
                 match run_caught(task) {
                     Ok(v) => match serde_json::to_value(&v) {

@@ -53,3 +53,15 @@ pub(crate) fn descriptor_budget() -> usize {
     let reserve = (soft / 4).min(64);
     soft.saturating_sub(reserve).max(4)
 }
+
+/// The one reading of a boolean written as text (settings, task arguments,
+/// ssh_config): `true`, `yes`, `y`, `on`, `1` and `false`, `no`, `n`,
+/// `off`, `0`, in any case, around white space. Anything else, the empty
+/// text included, is no boolean.
+pub(crate) fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "y" | "on" | "1" => Some(true),
+        "false" | "no" | "n" | "off" | "0" => Some(false),
+        _ => None,
+    }
+}

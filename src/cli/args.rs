@@ -232,11 +232,7 @@ impl FromArg for PathBuf {
 
 impl FromArg for bool {
     fn from_arg(text: &str) -> std::result::Result<Self, String> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "true" | "yes" | "y" | "1" | "on" => Ok(true),
-            "false" | "no" | "n" | "0" | "off" | "" => Ok(false),
-            _ => Err(String::new()),
-        }
+        crate::sys::parse_bool(text).ok_or_else(String::new)
     }
     fn describe() -> &'static str {
         "true or false"

@@ -41,7 +41,6 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use args::{FromArg, TaskArgs};
-pub(crate) use run::no_host_message;
 
 use crate::error::Result;
 

@@ -1,6 +1,5 @@
 //! Parsing the command line and running what it asks.
 
-use std::cell::Cell;
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -13,6 +12,7 @@ use super::argv::{self, Span};
 use super::{Task, TaskArgs, Tasks};
 use crate::error::{ErrorKind, Result};
 use crate::execute::Execute;
+use crate::operations::session;
 use crate::output;
 use crate::ssh::Target;
 use crate::state::{env, with_settings, Env, Settings};
@@ -108,9 +108,9 @@ struct Options {
     /// Every prompt is an error.
     #[arg(long = "abort-on-prompts")]
     abort_on_prompts: bool,
-    /// Print output line by line.
+    /// Accepted for Fabric's sake: twill always prints whole lines.
     #[arg(long = "linewise")]
-    linewise: bool,
+    _linewise: bool,
     /// Do not request a pty for remote commands.
     #[arg(long = "no-pty")]
     no_pty: bool,
@@ -391,7 +391,6 @@ impl Options {
             ),
             (self.skip_bad_hosts, Settings::skip_bad_hosts),
             (self.abort_on_prompts, Settings::abort_on_prompts),
-            (self.linewise, Settings::linewise),
             (self.no_agent, Settings::no_agent),
             (self.no_keys, Settings::no_keys),
             (self.accept_new_host_keys, Settings::accept_new_host_keys),
@@ -406,7 +405,7 @@ impl Options {
         }
         for (groups, show) in [(&self.hide, false), (&self.show, true)] {
             if let Some(g) = groups {
-                crate::output::Group::parse_list(g).map_err(usage)?;
+                crate::state::Group::parse_list(g).map_err(usage)?;
                 s = if show { s.show(g) } else { s.hide(g) };
             }
         }
@@ -577,37 +576,30 @@ fn usage_exit(program: &str, msg: &str) -> u8 {
     2
 }
 
-thread_local! {
-    /// Whether this thread is running the command line's tasks.
-    static RUNNING_TASKS: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Marks this thread as running the command line's tasks until dropped.
-struct RunningTasks(bool);
+/// Makes operations without a host say so in the command line's words
+/// while its tasks run, until dropped.
+struct RunningTasks;
 
 impl RunningTasks {
     fn start() -> RunningTasks {
-        RunningTasks(RUNNING_TASKS.replace(true))
+        session::set_no_host_words(Some(no_host_message));
+        RunningTasks
     }
 }
 
 impl Drop for RunningTasks {
     fn drop(&mut self) {
-        RUNNING_TASKS.set(self.0);
+        session::set_no_host_words(None);
     }
 }
 
-/// While the command line runs its tasks, the error message for an
-/// operation (`which`: `run`, `put`, ...) that found no host, in the
-/// command line's words; `None` otherwise, for the library's own.
-pub(crate) fn no_host_message(env: &Env, which: &str) -> Option<String> {
-    if !RUNNING_TASKS.get() {
-        return None;
-    }
+/// The error message for an operation (`which`: `run`, `put`, ...) that
+/// found no host while the command line runs its tasks.
+fn no_host_message(env: &Env, which: &str) -> String {
     let task = env.command().unwrap_or("?");
-    Some(format!(
+    format!(
         "task '{task}' needs a host for {which}(), but no hosts were given: use -H HOST[,HOST...] or -R ROLE"
-    ))
+    )
 }
 
 /// Checks the ports of the host strings in a task call's `host=`,

@@ -9,9 +9,9 @@ use std::time::Duration;
 use crate::command;
 use crate::error::{seconds, Error, ErrorKind, Result};
 use crate::interrupt;
-use crate::output::{self, Group};
+use crate::output;
 use crate::result::Output;
-use crate::state::{env, Env, Settings};
+use crate::state::{env, settings, Env, Group, Settings};
 
 /// Options of one [`local_with`] call. Each one that is set beats the
 /// settings stack; each one left unset reads it.
@@ -150,17 +150,8 @@ pub fn local_capture(command: &str) -> Result<Output> {
 
 /// Runs `command` on this machine with explicit options.
 pub fn local_with(command: &str, opts: &LocalOptions) -> Result<Output> {
-    if opts.quiet {
-        return crate::state::with_settings(Settings::new().quiet(), || {
-            local_with(
-                command,
-                &LocalOptions {
-                    quiet: false,
-                    ..opts.clone()
-                },
-            )
-        });
-    }
+    // `quiet` is a scope of its own for this call.
+    let _quiet = opts.quiet.then(|| settings(Settings::new().quiet()));
     let env = env();
     let real = command::local(&env, command, opts.use_shell, opts.use_sudo);
     output::running(&env, "localhost", "local", command, &real);
@@ -209,31 +200,7 @@ fn finish(env: &Env, which: &str, out: Output, warn_only: Option<bool>) -> Resul
         out.command()
     );
     let warn_only = warn_only.unwrap_or_else(|| env.warn_only());
-    finish_message(env, msg, out, warn_only, None)
-}
-
-/// A failed command: with `warn_only` a warning and `Ok`, else an error of
-/// kind [`ErrorKind::CommandFailed`] carrying the output.
-pub(crate) fn finish_message(
-    env: &Env,
-    msg: String,
-    out: Output,
-    warn_only: bool,
-    host: Option<&str>,
-) -> Result<Output> {
-    if warn_only {
-        let shown = match host {
-            Some(h) => format!("[{h}] {msg}"),
-            None => msg,
-        };
-        output::warning(env, &shown);
-        return Ok(out);
-    }
-    let err = Error::new(ErrorKind::CommandFailed, msg).with_output(out);
-    Err(match host {
-        Some(h) => err.with_host(h),
-        None => err,
-    })
+    super::finish_message(env, msg, out, warn_only, None)
 }
 
 fn return_code(status: ExitStatus) -> i32 {

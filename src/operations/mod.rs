@@ -5,9 +5,13 @@ pub(crate) mod local;
 pub(crate) mod options;
 pub(crate) mod prompt;
 pub(crate) mod remote;
+pub(crate) mod session;
 pub(crate) mod transfer;
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, Result};
+use crate::output;
+use crate::result::Output;
+use crate::state::Env;
 
 /// Gives up with `msg`, the way Fabric's `abort(msg)` does: returns an
 /// error of kind [`ErrorKind::Aborted`] to pass up with `?`/`return Err`.
@@ -27,4 +31,28 @@ use crate::error::{Error, ErrorKind};
 /// ```
 pub fn abort(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::Aborted, msg)
+}
+
+/// A failed command: with `warn_only` a warning and `Ok`, else an error of
+/// kind [`ErrorKind::CommandFailed`] carrying the output.
+pub(crate) fn finish_message(
+    env: &Env,
+    msg: String,
+    out: Output,
+    warn_only: bool,
+    host: Option<&str>,
+) -> Result<Output> {
+    if warn_only {
+        let shown = match host {
+            Some(h) => format!("[{h}] {msg}"),
+            None => msg,
+        };
+        output::warning(env, &shown);
+        return Ok(out);
+    }
+    let err = Error::new(ErrorKind::CommandFailed, msg).with_output(out);
+    Err(match host {
+        Some(h) => err.with_host(h),
+        None => err,
+    })
 }

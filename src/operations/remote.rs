@@ -1,19 +1,15 @@
 //! `run`, `sudo` and `remote_file_exists`: commands on the current host.
 
-use std::path::PathBuf;
-use std::sync::Arc;
-
 use crate::error::seconds;
 use crate::error::{Error, ErrorKind, Result};
-use crate::operations::local::finish_message;
+use crate::operations::finish_message;
 use crate::operations::options::{RunOptions, Sink};
 use crate::operations::prompt::{ask_password, can_ask_password};
+use crate::operations::session::{connection, current_host, remember_password, ssh_error};
 use crate::output::{self, LinePrinter, Pipe};
 use crate::result::Output;
-use crate::ssh::{
-    self, ConnectOptions, Connection, HostKeyPolicy, Reply, SshError, SshErrorKind, Stream, Target,
-};
-use crate::state::{env, local_user, set_env, with_settings, Env, Settings};
+use crate::ssh::{self, Reply, SshErrorKind, Stream};
+use crate::state::{env, settings, Env, Settings};
 
 /// Runs `command` on the current host (`host_string`) over SSH and returns
 /// its output (Fabric's `run`).
@@ -117,136 +113,20 @@ fn denormalize(name: &str, current_user: &str) -> String {
     name.strip_suffix(":22").unwrap_or(name).to_string()
 }
 
-/// The host string in force, or an error naming the operation.
-pub(crate) fn current_host(env: &Env, which: &str) -> Result<String> {
-    env.host_string().map(String::from).ok_or_else(|| {
-        // The command line says it in its own words (its flags).
-        let message = crate::cli::no_host_message(env, which).unwrap_or_else(|| format!(
-            "{which}() needs a host: no host_string is set (use Settings::host_string, or run the task with execute on a host list)"
-        ));
-        Error::new(ErrorKind::Settings, message)
-    })
-}
-
-/// The connection for the current host, opened or from the cache.
-pub(crate) fn connection(env: &Env, host: &str) -> Result<Arc<Connection>> {
-    let mut target = Target::try_parse(host).map_err(|e| ssh_error(e, host))?;
-    let default_user = env.user();
-    if target.user.is_none() && env.contains("user") && default_user != local_user() {
-        // Fabric: an explicitly set user beats ssh_config's User.
-        target.user = Some(default_user.clone());
-    }
-    if target.port.is_none() && env.contains("port") {
-        target.port = Some(env.port());
-    }
-    let full_name = format!(
-        "{}@{}:{}",
-        target.user.as_deref().unwrap_or(&default_user),
-        target.host,
-        target.port.unwrap_or(22)
-    );
-    let passwords = env.passwords();
-    let password = passwords
-        .get(host)
-        .or_else(|| passwords.get(&full_name))
-        .map(String::as_str)
-        .or(env.password())
-        .map(String::from);
-    let opts = ConnectOptions {
-        key_filenames: env.key_filename().iter().map(PathBuf::from).collect(),
-        key_passphrase: env.key_passphrase().map(String::from),
-        password,
-        use_agent: !env.no_agent(),
-        look_for_keys: !env.no_keys(),
-        known_hosts: env.known_hosts().map(PathBuf::from),
-        host_key_policy: if env.accept_new_host_keys() {
-            HostKeyPolicy::AcceptNew
-        } else {
-            HostKeyPolicy::Strict
-        },
-        connect_timeout: env.timeout(),
-        connection_attempts: env.connection_attempts().max(1),
-        // Unset, ssh_config's ServerAliveInterval/CountMax apply first.
-        keepalive: env.contains("keepalive").then(|| env.keepalive()),
-        keepalive_count: env
-            .contains("keepalive_count")
-            .then(|| env.keepalive_count()),
-        use_ssh_config: env.use_ssh_config(),
-        ssh_config_path: env.ssh_config_path().map(PathBuf::from),
-        gateway: env.gateway().map(String::from),
-        default_user,
-    };
-    let mut opts = opts;
-    let mut asked = 0;
-    loop {
-        match ssh::connect(&target, &opts) {
-            Err(e) if e.kind == SshErrorKind::Auth && asked < 3 && can_ask_password() => {
-                // Fabric asks at the terminal, and remembers the answer.
-                let user = target.user.as_deref().unwrap_or(&opts.default_user);
-                let Some(password) =
-                    ask_password(&format!("[{host}] Login password for '{user}': "))?
-                else {
-                    return Err(ssh_error(e, host));
-                };
-                remember_password(host, &password);
-                opts.password = Some(password);
-                asked += 1;
-            }
-            other => return other.map_err(|e| ssh_error(e, host)),
-        }
-    }
-}
-
-/// Keeps a password typed at the terminal for the rest of the run, as
-/// Fabric does: the `password` setting and this host's entry in
-/// `passwords`.
-fn remember_password(host: &str, password: &str) {
-    let mut passwords = env().passwords();
-    passwords.insert(host.to_string(), password.to_string());
-    set_env(
-        Settings::new()
-            .password(password.to_string())
-            .passwords(passwords),
-    );
-}
-
-/// Turns an engine error into twill's error for `host`.
-pub(crate) fn ssh_error(e: SshError, host: &str) -> Error {
-    let kind = match e.kind {
-        SshErrorKind::Resolve | SshErrorKind::Connect => ErrorKind::Connect,
-        SshErrorKind::Timeout => ErrorKind::Timeout,
-        SshErrorKind::Auth => ErrorKind::Auth,
-        SshErrorKind::KeyFile => ErrorKind::KeyFile,
-        SshErrorKind::HostKeyUnknown | SshErrorKind::HostKeyChanged => ErrorKind::HostKey,
-        SshErrorKind::Disconnected => ErrorKind::Disconnected,
-        SshErrorKind::Sftp => ErrorKind::Transfer,
-        SshErrorKind::Io => ErrorKind::Io,
-        SshErrorKind::Config => ErrorKind::Settings,
-        SshErrorKind::Interrupted => ErrorKind::Interrupted,
-    };
-    Error::new(kind, e.message.clone())
-        .with_host(host)
-        .with_source(e)
-}
-
 fn execute(command: &str, opts: &RunOptions, sudo: bool) -> Result<Output> {
-    if opts.quiet {
-        let inner = RunOptions {
-            quiet: false,
-            ..opts.clone()
-        };
-        return with_settings(Settings::new().quiet(), || execute(command, &inner, sudo));
-    }
+    // `quiet` is a scope of its own for this call.
+    let _quiet = opts.quiet.then(|| settings(Settings::new().quiet()));
     let env = env();
     let which = if sudo { "sudo" } else { "run" };
-    let host = current_host(&env, which)?;
+    let current = current_host(&env, which)?;
+    let host = current.name.clone();
     // sudo gets a prompt of its own, so that nothing else that prints the
     // usual prompt is ever answered with the password.
     let prompt = sudo.then(|| unique_prompt(env.sudo_prompt()));
     let real = opts.real(&env, command, sudo, prompt.as_deref());
     output::running(&env, &host, which, command, &real);
 
-    let conn = connection(&env, &host).map_err(|e| e.with_command(command))?;
+    let conn = connection(&env, &current).map_err(|e| e.with_command(command))?;
     let pty = opts.pty.unwrap_or_else(|| env.always_use_pty());
     let combine = opts.combine_stderr.unwrap_or_else(|| env.combine_stderr());
     let timeout = opts.timeout.or_else(|| env.command_timeout());

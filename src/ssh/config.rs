@@ -102,14 +102,6 @@ fn expand_tokens(s: &str, host: &str) -> String {
     out
 }
 
-fn parse_bool(v: &str) -> Option<bool> {
-    match v.to_ascii_lowercase().as_str() {
-        "yes" | "true" | "on" => Some(true),
-        "no" | "false" | "off" => Some(false),
-        _ => None,
-    }
-}
-
 /// Looks `host` up in the ssh_config file `path` (default `~/.ssh/config`).
 /// A missing default file is not an error; a missing explicit file is.
 pub(crate) fn lookup(path: Option<&Path>, host: &str) -> Result<HostConfig, SshError> {
@@ -165,7 +157,7 @@ pub(crate) fn lookup(path: Option<&Path>, host: &str) -> Result<HostConfig, SshE
         }
     }
     if let Some(v) = unsupported("identitiesonly") {
-        hc.identities_only = v.first().and_then(|s| parse_bool(s));
+        hc.identities_only = v.first().and_then(|s| crate::sys::parse_bool(s));
     }
     if let Some(v) = unsupported("userknownhostsfile") {
         // Only the first file is used (OpenSSH reads them all; twill records

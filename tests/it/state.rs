@@ -281,6 +281,32 @@ fn user_keys_hold_values_of_the_users_type() {
 }
 
 #[test]
+fn one_reading_of_booleans() {
+    for (text, value) in [
+        ("true", true),
+        ("YES", true),
+        (" on ", true),
+        ("1", true),
+        ("y", true),
+    ]
+    .into_iter()
+    .chain([
+        ("false", false),
+        ("No", false),
+        ("off", false),
+        ("0", false),
+        ("n", false),
+    ]) {
+        let s = Settings::new().set_str("warn_only", text).unwrap();
+        assert_eq!(with_settings(s, || env().warn_only()), value, "{text:?}");
+    }
+    for text in ["", "maybe", "2"] {
+        let err = Settings::new().set_str("warn_only", text).unwrap_err();
+        assert!(err.to_string().contains("a boolean"), "{text:?}: {err}");
+    }
+}
+
+#[test]
 fn builtin_keys_are_typed_and_parsed_from_text() {
     let s = Settings::new()
         .set_str("port", "2200")
@@ -291,7 +317,7 @@ fn builtin_keys_are_typed_and_parsed_from_text() {
         .unwrap()
         .set_str("ok_ret_codes", "0,1")
         .unwrap()
-        .set_str("abort_on_prompts", "")
+        .set_str("abort_on_prompts", "Yes")
         .unwrap()
         .set_str("branch", "main")
         .unwrap();

@@ -21,7 +21,8 @@ pub use upload::{put, upload, upload_data, upload_with};
 use crate::command;
 use crate::error::{Error, ErrorKind, Result};
 use crate::operations::options::{RunOptions, Sink};
-use crate::operations::remote::{connection, current_host, run_with, ssh_error, sudo_with};
+use crate::operations::remote::{run_with, sudo_with};
+use crate::operations::session::{connection, current_host, ssh_error};
 use crate::result::Output;
 use crate::ssh::{Connection, SshError};
 use crate::state::{env, Env};
@@ -120,7 +121,11 @@ impl Remote {
         let env = env();
         let host = current_host(&env, which)?;
         let conn = connection(&env, &host)?;
-        Ok(Remote { env, host, conn })
+        Ok(Remote {
+            env,
+            host: host.name,
+            conn,
+        })
     }
 
     fn err(&self, e: SshError) -> Error {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::{paths, text, unique_suffix, Remote, UploadOptions};
 use crate::command;
 use crate::error::{Error, ErrorKind, Result};
-use crate::operations::remote::current_host;
+use crate::operations::session::current_host;
 use crate::output;
 use crate::state::env;
 

@@ -1,0 +1,157 @@
+//! The bridge from the settings to the SSH engine: the current host of an
+//! operation (its host string parsed once), the connection options the
+//! settings make, the connection itself (asking for a login password at
+//! the terminal where one is needed), and engine errors turned into
+//! twill's [`Error`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::operations::prompt::{ask_password, can_ask_password};
+use crate::ssh::{self, ConnectOptions, Connection, HostKeyPolicy, SshError, SshErrorKind, Target};
+use crate::state::{env, local_user, set_env, Env, Settings};
+
+/// The host an operation runs on: the host string as written (what
+/// messages show) and what it says.
+#[derive(Debug, Clone)]
+pub(crate) struct Host {
+    pub(crate) name: String,
+    target: Target,
+}
+
+/// How to say that an operation has no host, where a front end (the
+/// command line) has words of its own for it; `None`: the library's.
+type NoHostWords = fn(&Env, &str) -> String;
+
+static NO_HOST_WORDS: RwLock<Option<NoHostWords>> = RwLock::new(None);
+
+/// Makes an operation without a host say so with `words` (the command
+/// line's, naming its flags) until `None` is set again.
+pub(crate) fn set_no_host_words(words: Option<NoHostWords>) {
+    *NO_HOST_WORDS.write() = words;
+}
+
+/// The host string in force, parsed, or an error naming the operation
+/// (`which`: `run`, `put`, ...).
+pub(crate) fn current_host(env: &Env, which: &str) -> Result<Host> {
+    let Some(name) = env.host_string() else {
+        let message = match *NO_HOST_WORDS.read() {
+            Some(words) => words(env, which),
+            None => format!(
+                "{which}() needs a host: no host_string is set (use Settings::host_string, or run the task with execute on a host list)"
+            ),
+        };
+        return Err(Error::new(ErrorKind::Settings, message));
+    };
+    let target = Target::try_parse(name).map_err(|e| ssh_error(e, name))?;
+    Ok(Host {
+        name: name.to_string(),
+        target,
+    })
+}
+
+/// The connection for the current host, opened or from the cache. Where
+/// the server refuses every credential and a terminal is there, asks for
+/// the login password as Fabric does, and keeps it for the run.
+pub(crate) fn connection(env: &Env, host: &Host) -> Result<Arc<Connection>> {
+    let name = host.name.as_str();
+    let mut target = host.target.clone();
+    let default_user = env.user();
+    if target.user.is_none() && env.contains("user") && default_user != local_user() {
+        // Fabric: an explicitly set user beats ssh_config's User.
+        target.user = Some(default_user.clone());
+    }
+    if target.port.is_none() && env.contains("port") {
+        target.port = Some(env.port());
+    }
+    let full_name = format!(
+        "{}@{}:{}",
+        target.user.as_deref().unwrap_or(&default_user),
+        target.host,
+        target.port.unwrap_or(22)
+    );
+    let passwords = env.passwords();
+    let password = passwords
+        .get(name)
+        .or_else(|| passwords.get(&full_name))
+        .map(String::as_str)
+        .or(env.password())
+        .map(String::from);
+    let mut opts = ConnectOptions {
+        key_filenames: env.key_filename().iter().map(PathBuf::from).collect(),
+        key_passphrase: env.key_passphrase().map(String::from),
+        password,
+        use_agent: !env.no_agent(),
+        look_for_keys: !env.no_keys(),
+        known_hosts: env.known_hosts().map(PathBuf::from),
+        host_key_policy: if env.accept_new_host_keys() {
+            HostKeyPolicy::AcceptNew
+        } else {
+            HostKeyPolicy::Strict
+        },
+        connect_timeout: env.timeout(),
+        connection_attempts: env.connection_attempts().max(1),
+        // Unset, ssh_config's ServerAliveInterval/CountMax apply first.
+        keepalive: env.contains("keepalive").then(|| env.keepalive()),
+        keepalive_count: env
+            .contains("keepalive_count")
+            .then(|| env.keepalive_count()),
+        use_ssh_config: env.use_ssh_config(),
+        ssh_config_path: env.ssh_config_path().map(PathBuf::from),
+        gateway: env.gateway().map(String::from),
+        default_user,
+    };
+    let mut asked = 0;
+    loop {
+        match ssh::connect(&target, &opts) {
+            Err(e) if e.kind == SshErrorKind::Auth && asked < 3 && can_ask_password() => {
+                // Fabric asks at the terminal, and remembers the answer.
+                let user = target.user.as_deref().unwrap_or(&opts.default_user);
+                let Some(password) =
+                    ask_password(&format!("[{name}] Login password for '{user}': "))?
+                else {
+                    return Err(ssh_error(e, name));
+                };
+                remember_password(name, &password);
+                opts.password = Some(password);
+                asked += 1;
+            }
+            other => return other.map_err(|e| ssh_error(e, name)),
+        }
+    }
+}
+
+/// Keeps a password typed at the terminal for the rest of the run, as
+/// Fabric does: the `password` setting and this host's entry in
+/// `passwords`.
+pub(crate) fn remember_password(host: &str, password: &str) {
+    let mut passwords = env().passwords();
+    passwords.insert(host.to_string(), password.to_string());
+    set_env(
+        Settings::new()
+            .password(password.to_string())
+            .passwords(passwords),
+    );
+}
+
+/// Turns an engine error into twill's error for `host`.
+pub(crate) fn ssh_error(e: SshError, host: &str) -> Error {
+    let kind = match e.kind {
+        SshErrorKind::Resolve | SshErrorKind::Connect => ErrorKind::Connect,
+        SshErrorKind::Timeout => ErrorKind::Timeout,
+        SshErrorKind::Auth => ErrorKind::Auth,
+        SshErrorKind::KeyFile => ErrorKind::KeyFile,
+        SshErrorKind::HostKeyUnknown | SshErrorKind::HostKeyChanged => ErrorKind::HostKey,
+        SshErrorKind::Disconnected => ErrorKind::Disconnected,
+        SshErrorKind::Sftp => ErrorKind::Transfer,
+        SshErrorKind::Io => ErrorKind::Io,
+        SshErrorKind::Config => ErrorKind::Settings,
+        SshErrorKind::Interrupted => ErrorKind::Interrupted,
+    };
+    Error::new(kind, e.message.clone())
+        .with_host(host)
+        .with_source(e)
+}

@@ -1,0 +1,397 @@
+//! The built-in keys, each declared once: its name, its kind of value and
+//! its default. From that one line come the builder on [`Settings`], the
+//! getter on [`Env`], the typed [`Key`] and the entry that checks and
+//! parses a value given with [`Settings::set`] or [`Settings::set_str`]
+//! (`--set key=value`). How text becomes a value is the business of one
+//! [`SettingValue`] implementation per value type.
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::levels::Levels;
+use super::value::{any, Env, PathBehavior, Secret, SecretMap, Settings, Value};
+
+/// A built-in setting: its name, and the type of value it holds.
+pub(crate) struct Key<T> {
+    pub(crate) name: &'static str,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> Key<T> {
+    const fn new(name: &'static str) -> Key<T> {
+        Key {
+            name,
+            _type: PhantomData,
+        }
+    }
+}
+
+/// A type a built-in setting holds: how it reads from text.
+pub(crate) trait SettingValue: Value + Clone {
+    /// What the value is, for messages ("a boolean (true/false)").
+    const WHAT: &'static str;
+    /// Whether the setting is made only with its own method on
+    /// [`Settings`], never from text.
+    const OWN_METHOD: bool = false;
+    /// The value `text` stands for, if any.
+    fn parse(text: &str) -> Option<Self>;
+}
+
+impl SettingValue for bool {
+    const WHAT: &'static str = "a boolean (true/false)";
+    fn parse(text: &str) -> Option<bool> {
+        crate::sys::parse_bool(text)
+    }
+}
+
+impl SettingValue for String {
+    const WHAT: &'static str = "a string";
+    fn parse(text: &str) -> Option<String> {
+        Some(text.to_string())
+    }
+}
+
+impl SettingValue for Secret {
+    const WHAT: &'static str = "a string";
+    fn parse(text: &str) -> Option<Secret> {
+        Some(Secret(text.to_string()))
+    }
+}
+
+impl SettingValue for Vec<String> {
+    const WHAT: &'static str = "a list of strings";
+    fn parse(text: &str) -> Option<Vec<String>> {
+        Some(split_list(text))
+    }
+}
+
+macro_rules! numbers {
+    ($($t:ty),*) => {$(
+        impl SettingValue for $t {
+            const WHAT: &'static str = concat!("a number (", stringify!($t), ")");
+            fn parse(text: &str) -> Option<$t> {
+                text.trim().parse().ok()
+            }
+        }
+    )*};
+}
+numbers!(u16, u32, usize);
+
+impl SettingValue for Duration {
+    const WHAT: &'static str = "a number of seconds";
+    fn parse(text: &str) -> Option<Duration> {
+        let secs: f64 = text.trim().parse().ok()?;
+        Duration::try_from_secs_f64(secs).ok()
+    }
+}
+
+impl SettingValue for Vec<i32> {
+    const WHAT: &'static str = "a list of exit codes";
+    fn parse(text: &str) -> Option<Vec<i32>> {
+        split_list(text).iter().map(|c| c.parse().ok()).collect()
+    }
+}
+
+impl SettingValue for PathBehavior {
+    const WHAT: &'static str = "append, prepend or replace";
+    fn parse(text: &str) -> Option<PathBehavior> {
+        match text {
+            "append" => Some(PathBehavior::Append),
+            "prepend" => Some(PathBehavior::Prepend),
+            "replace" => Some(PathBehavior::Replace),
+            _ => None,
+        }
+    }
+}
+
+macro_rules! own_method {
+    ($($t:ty),*) => {$(
+        impl SettingValue for $t {
+            const WHAT: &'static str = "a value made by its own method";
+            const OWN_METHOD: bool = true;
+            fn parse(_: &str) -> Option<$t> {
+                None
+            }
+        }
+    )*};
+}
+own_method!(
+    Levels,
+    Vec<(String, String)>,
+    BTreeMap<String, Vec<String>>,
+    SecretMap
+);
+
+/// `a, b ,c` as `["a", "b", "c"]`, empty parts left out.
+fn split_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// A value given for a built-in key of type `T`: one of `T` is kept, text
+/// is parsed, anything else is an error naming the key and the type.
+fn check<T: SettingValue>(key: &str, value: Arc<dyn Value>) -> Result<Arc<dyn Value>, String> {
+    if any(&value).is::<T>() {
+        return Ok(value);
+    }
+    if T::OWN_METHOD {
+        return Err(format!(
+            "setting `{key}` has its own method on Settings; it cannot be set from a plain value"
+        ));
+    }
+    any(&value)
+        .downcast_ref::<String>()
+        .and_then(|text| T::parse(text))
+        .map(|v| Arc::new(v) as Arc<dyn Value>)
+        .ok_or_else(|| format!("setting `{key}` takes {}, not {value:?}", T::WHAT))
+}
+
+/// The stored type of each kind of key.
+macro_rules! stored {
+    (bool) => { bool };
+    (text) => { String };
+    (secret) => { Secret };
+    (list) => { Vec<String> };
+    (u16) => { u16 };
+    (u32) => { u32 };
+    (usize) => { usize };
+    (seconds) => { Duration };
+    (codes) => { Vec<i32> };
+    (behavior) => { PathBehavior };
+    (levels) => { Levels };
+    (pairs) => { Vec<(String, String)> };
+    (roles) => { BTreeMap<String, Vec<String>> };
+    (secrets) => { SecretMap };
+}
+
+/// The builder a kind of key gets on [`Settings`].
+macro_rules! builder {
+    ($(#[$doc:meta])* bool $name:ident) => {
+        $(#[$doc])* pub fn $name(self, value: bool) -> Settings {
+            self.put(key::$name.name, value)
+        }
+    };
+    ($(#[$doc:meta])* text $name:ident) => {
+        $(#[$doc])* pub fn $name(self, value: impl Into<String>) -> Settings {
+            self.put(key::$name.name, value.into())
+        }
+    };
+    ($(#[$doc:meta])* secret $name:ident) => {
+        $(#[$doc])* pub fn $name(self, value: impl Into<String>) -> Settings {
+            self.put(key::$name.name, Secret(value.into()))
+        }
+    };
+    ($(#[$doc:meta])* list $name:ident) => {
+        $(#[$doc])* pub fn $name<S: Into<String>>(self, values: impl IntoIterator<Item = S>) -> Settings {
+            self.put(key::$name.name, values.into_iter().map(Into::into).collect::<Vec<String>>())
+        }
+    };
+    ($(#[$doc:meta])* seconds $name:ident) => {
+        $(#[$doc])* pub fn $name(self, value: Duration) -> Settings {
+            self.put(key::$name.name, value)
+        }
+    };
+    ($(#[$doc:meta])* $number:ident $name:ident) => {
+        $(#[$doc])* pub fn $name(self, value: stored!($number)) -> Settings {
+            self.put(key::$name.name, value)
+        }
+    };
+}
+
+/// The getter a kind of key gets on [`Env`]: the value, else the default;
+/// without a default, `None` when unset.
+macro_rules! getter {
+    ($(#[$doc:meta])* text $name:ident = $default:expr) => {
+        $(#[$doc])* pub fn $name(&self) -> &str {
+            self.get_ref::<String>(key::$name.name).map_or($default, String::as_str)
+        }
+    };
+    ($(#[$doc:meta])* text $name:ident) => {
+        $(#[$doc])* pub fn $name(&self) -> Option<&str> {
+            self.get_ref::<String>(key::$name.name).map(String::as_str)
+        }
+    };
+    ($(#[$doc:meta])* secret $name:ident) => {
+        $(#[$doc])* pub fn $name(&self) -> Option<&str> {
+            self.get_ref::<Secret>(key::$name.name).map(|s| s.0.as_str())
+        }
+    };
+    ($(#[$doc:meta])* list $name:ident) => {
+        $(#[$doc])* pub fn $name(&self) -> &[String] {
+            self.get_ref::<Vec<String>>(key::$name.name).map_or(&[], Vec::as_slice)
+        }
+    };
+    ($(#[$doc:meta])* $kind:ident $name:ident = $default:expr) => {
+        $(#[$doc])* pub fn $name(&self) -> stored!($kind) {
+            self.get_ref::<stored!($kind)>(key::$name.name).copied().unwrap_or($default)
+        }
+    };
+    ($(#[$doc:meta])* $kind:ident $name:ident) => {
+        $(#[$doc])* pub fn $name(&self) -> Option<stored!($kind)> {
+            self.get_ref::<stored!($kind)>(key::$name.name).copied()
+        }
+    };
+}
+
+/// The table of built-in keys. `keys` have their builder and getter made
+/// here; `custom` keys have methods of their own (in `value.rs`) and are
+/// listed so that `set`/`set_str` check them like the others.
+macro_rules! table {
+    (
+        keys { $( $(#[$doc:meta])* $name:ident : $kind:ident $(= $default:expr)? ; )* }
+        custom { $( $(#[$cdoc:meta])* $cname:ident : $ckind:ident ; )* }
+    ) => {
+        /// The built-in keys, typed.
+        #[allow(non_upper_case_globals)]
+        pub(crate) mod key {
+            use super::*;
+            $( pub(crate) const $name: Key<stored!($kind)> = Key::new(stringify!($name)); )*
+            $( pub(crate) const $cname: Key<stored!($ckind)> = Key::new(stringify!($cname)); )*
+        }
+
+        impl Settings {
+            $( builder!($(#[$doc])* $kind $name); )*
+        }
+
+        impl Env {
+            $( getter!($(#[$doc])* $kind $name $(= $default)?); )*
+        }
+
+        /// Checks a value given for `key` against the type of a built-in
+        /// key, parsing text; other keys take any value.
+        pub(super) fn check_builtin(key: &str, value: Arc<dyn Value>) -> Result<Arc<dyn Value>, String> {
+            match key {
+                $( stringify!($name) => check::<stored!($kind)>(key, value), )*
+                $( stringify!($cname) => check::<stored!($ckind)>(key, value), )*
+                _ => Ok(value),
+            }
+        }
+    };
+}
+
+table! {
+    keys {
+        /// Failures of commands only warn and return `Ok` (default false).
+        warn_only: bool = false;
+        /// Every prompt is an error instead of reading standard input (default false).
+        abort_on_prompts: bool = false;
+        /// Wrap remote commands in `shell` (default true).
+        use_shell: bool = true;
+        /// Escape `"`, `$` and `` ` `` when wrapping in `shell` (default true).
+        shell_escape: bool = true;
+        /// Merge stderr into stdout (default true).
+        combine_stderr: bool = true;
+        /// Request a pty for remote commands (default true).
+        always_use_pty: bool = true;
+        /// Run tasks on all hosts in parallel (default false).
+        parallel: bool = false;
+        /// Connection failures become per-host results instead of aborting (default false).
+        skip_bad_hosts: bool = false;
+        /// Prefix output lines with `[host] out: ` (default true).
+        output_prefix: bool = true;
+        /// Accept and record host keys that are not in known_hosts yet (default
+        /// false). A changed key is refused whatever this says.
+        accept_new_host_keys: bool = false;
+        /// Read `~/.ssh/config` (default true): Host aliases, HostName, User,
+        /// Port, IdentityFile, IdentitiesOnly, UserKnownHostsFile,
+        /// StrictHostKeyChecking, ConnectTimeout, ServerAliveInterval,
+        /// ServerAliveCountMax, ProxyJump, Ciphers and MACs.
+        use_ssh_config: bool = true;
+        /// Do not use the ssh-agent (default false).
+        no_agent: bool = false;
+        /// Do not try the default keys in `~/.ssh` (default false).
+        no_keys: bool = false;
+        /// Close connections after each host (default false).
+        eagerly_disconnect: bool = false;
+        /// Remove duplicate hosts from host lists (default true).
+        dedupe_hosts: bool = true;
+        /// Colour `Fatal error` and `Warning` lines; when unset, colour only on a terminal.
+        colorize_errors: bool = false;
+        /// The shell wrapper for remote commands (default `/bin/bash -l -c`).
+        shell: text = "/bin/bash -l -c";
+        /// The prompt sudo is told to print (default `sudo password:`).
+        sudo_prompt: text = "sudo password:";
+        /// The sudo prefix, `%(sudo_prompt)s` interpolated (default `sudo -S -p '%(sudo_prompt)s' `).
+        sudo_prefix: text = "sudo -S -p '%(sudo_prompt)s' ";
+        /// The remote working directory, as built by [`cd`](crate::cd) (default empty).
+        cwd: text = "";
+        /// The local working directory, as built by [`lcd`](crate::lcd) (default empty).
+        lcwd: text = "";
+        /// The current host, exactly as written in the host list.
+        host_string: text;
+        /// The host name of the current host (informational).
+        host: text;
+        /// The user for [`sudo`](crate::sudo) when none is given.
+        sudo_user: text;
+        /// A jump host (`[user@]host[:port]`) for every connection.
+        gateway: text;
+        /// The known_hosts file (default: ssh_config's, else `~/.ssh/known_hosts`).
+        known_hosts: text;
+        /// The ssh_config file (default `~/.ssh/config`).
+        ssh_config_path: text;
+        /// The name of the running task (informational).
+        command: text;
+        /// The login password, also used for sudo prompts. Never printed.
+        password: secret;
+        /// The sudo password, preferred over `password` for sudo. Never printed.
+        sudo_password: secret;
+        /// The passphrase of encrypted key files. Never printed.
+        key_passphrase: secret;
+        /// Private key files to authenticate with.
+        key_filename: list;
+        /// Commands run before each command, from [`prefix`](crate::prefix).
+        command_prefixes: list;
+        /// The host list of the run (`-H`).
+        hosts: list;
+        /// The roles of the run (`-R`).
+        roles: list;
+        /// Hosts to leave out (`-x`).
+        exclude_hosts: list;
+        /// The SSH port when the host string has none (default 22).
+        port: u16 = 22;
+        /// Parallel pool size; 0 means one worker per host (default 0).
+        pool_size: usize = 0;
+        /// How many times to try connecting (default 1).
+        connection_attempts: u32 = 1;
+        /// How many keepalive intervals a server may stay silent before
+        /// the connection is given up (default: ssh_config
+        /// `ServerAliveCountMax`, else 3).
+        keepalive_count: u32 = 3;
+        /// Connect timeout, per attempt (default 10 s).
+        timeout: seconds = Duration::from_secs(10);
+        /// Keepalive interval: while waiting for a server, twill sends a
+        /// keepalive request after this much silence, and gives the
+        /// connection up when `keepalive_count` intervals pass without an
+        /// answer, so a dead or cut-off server ends a command or transfer
+        /// instead of hanging it. Zero turns keepalives off (default:
+        /// ssh_config `ServerAliveInterval`, else 15 s).
+        keepalive: seconds = Duration::from_secs(15);
+        /// The longest a command may run (default: no limit).
+        command_timeout: seconds;
+    }
+    custom {
+        /// The user to log in as ([`Settings::user`], [`Env::user`]).
+        user: text;
+        /// The `PATH` addition of [`path`](crate::path).
+        path: text;
+        /// How the `PATH` addition applies.
+        path_behavior: behavior;
+        /// Exit codes that count as success ([`Settings::ok_ret_codes`]).
+        ok_ret_codes: codes;
+        /// The output groups shown ([`Settings::hide`], [`Settings::show`]).
+        output: levels;
+        /// Exported variables ([`Settings::shell_env`]).
+        shell_env: pairs;
+        /// Role definitions ([`Settings::roledefs`]).
+        roledefs: roles;
+        /// Passwords per host ([`Settings::passwords`]).
+        passwords: secrets;
+        /// Replies to prompts ([`Settings::prompts`]).
+        prompts: pairs;
+    }
+}
