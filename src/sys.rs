@@ -65,3 +65,23 @@ pub(crate) fn parse_bool(text: &str) -> Option<bool> {
         _ => None,
     }
 }
+
+/// The local user's login name.
+pub(crate) fn local_user() -> String {
+    if let Ok(u) = std::env::var("USER") {
+        if !u.is_empty() {
+            return u;
+        }
+    }
+    // SAFETY: getpwuid returns a pointer to static storage or null; the name
+    // is copied out at once.
+    unsafe {
+        let pw = libc::getpwuid(libc::getuid());
+        if !pw.is_null() && !(*pw).pw_name.is_null() {
+            return std::ffi::CStr::from_ptr((*pw).pw_name)
+                .to_string_lossy()
+                .into_owned();
+        }
+    }
+    "root".to_string()
+}

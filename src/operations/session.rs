@@ -12,7 +12,8 @@ use parking_lot::RwLock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::operations::prompt::{ask_password, can_ask_password};
 use crate::ssh::{self, ConnectOptions, Connection, HostKeyPolicy, SshError, SshErrorKind, Target};
-use crate::state::{env, local_user, set_env, Env, Settings};
+use crate::state::{env, set_env, Env, Settings};
+use crate::sys::local_user;
 
 /// The host an operation runs on: the host string as written (what
 /// messages show) and what it says.

@@ -90,7 +90,7 @@ fn expand_tokens(s: &str, host: &str) -> String {
         match chars.next() {
             Some('h') => out.push_str(host),
             Some('d') => out.push_str(&home_dir().unwrap_or_default().to_string_lossy()),
-            Some('u') => out.push_str(&crate::state::local_user()),
+            Some('u') => out.push_str(&crate::sys::local_user()),
             Some('%') => out.push('%'),
             Some(other) => {
                 out.push('%');

@@ -191,7 +191,7 @@ impl Default for ConnectOptions {
             use_ssh_config: true,
             ssh_config_path: None,
             gateway: None,
-            default_user: crate::state::local_user(),
+            default_user: crate::sys::local_user(),
         }
     }
 }

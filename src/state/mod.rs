@@ -27,7 +27,6 @@ use parking_lot::RwLock;
 use crate::error::{Error, ErrorKind, Result};
 
 pub(crate) use levels::Group;
-pub(crate) use value::local_user;
 pub use value::{Env, PathBehavior, Settings, Value};
 
 static DEFAULTS: LazyLock<RwLock<Env>> = LazyLock::new(|| RwLock::new(Env::empty()));
@@ -260,5 +259,33 @@ impl fmt::Debug for SettingsGuard {
         f.debug_struct("SettingsGuard")
             .field("depth", &self.depth)
             .finish()
+    }
+}
+
+impl Settings {
+    /// Enters these settings; the same as [`settings(self)`](crate::settings).
+    pub fn enter(self) -> SettingsGuard {
+        settings(self)
+    }
+}
+
+impl Env {
+    /// Makes this snapshot the settings of the current thread until the
+    /// returned guard is dropped. This is how settings reach another thread:
+    ///
+    /// ```
+    /// use twill::{env, with_settings, Settings};
+    ///
+    /// with_settings(Settings::new().user("deploy"), || {
+    ///     let snapshot = env();
+    ///     std::thread::spawn(move || {
+    ///         assert_ne!(env().user(), "deploy"); // a new thread starts from the defaults
+    ///         let _g = snapshot.install();
+    ///         assert_eq!(env().user(), "deploy");
+    ///     }).join().unwrap();
+    /// });
+    /// ```
+    pub fn install(self) -> SettingsGuard {
+        push(self)
     }
 }

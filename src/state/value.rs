@@ -1,6 +1,7 @@
 //! The value store: [`Settings`] (a list of edits, as data) and [`Env`]
 //! (the effective settings, an immutable map), the values they hold, and
-//! the secrets they never show.
+//! the secrets they never show. What the built-in keys mean is `keys.rs`'s
+//! business.
 
 use std::any::Any;
 use std::borrow::Cow;
@@ -8,10 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use super::keys::{check_builtin, key};
 use super::levels::{Group, Levels};
-use super::{settings, SettingsGuard};
-use crate::error::{Error, ErrorKind, Result};
 
 /// A value that can live in the settings: any `'static` type that is
 /// `Debug + Send + Sync`. Implemented for all such types.
@@ -79,10 +77,15 @@ pub(super) enum Edit {
     /// `cd`/`lcd`: a relative path joined onto the current directory, an
     /// absolute or `~` path in its place.
     ChangeDir { key: &'static str, path: String },
-    /// `prefix`: one more command run before every command.
-    Prefix(String),
-    /// `hide`/`show`: output groups off or on.
-    Levels { groups: Vec<Group>, on: bool },
+    /// `prefix`: one more command run before every command (a list at
+    /// `key`).
+    Prefix { key: &'static str, command: String },
+    /// `hide`/`show`: output groups off or on (the levels at `key`).
+    Levels {
+        key: &'static str,
+        groups: Vec<Group>,
+        on: bool,
+    },
 }
 
 impl Edit {
@@ -104,21 +107,17 @@ impl Edit {
                 };
                 m.insert(key.to_string(), Arc::new(new));
             }
-            Edit::Prefix(command) => {
-                let mut list = get_ref::<Vec<String>>(m, key::command_prefixes.name)
-                    .cloned()
-                    .unwrap_or_default();
+            Edit::Prefix { key, command } => {
+                let mut list = get_ref::<Vec<String>>(m, key).cloned().unwrap_or_default();
                 list.push(command.clone());
-                m.insert(key::command_prefixes.name.into(), Arc::new(list));
+                m.insert(key.to_string(), Arc::new(list));
             }
-            Edit::Levels { groups, on } => {
-                let mut levels = get_ref::<Levels>(m, key::output.name)
-                    .copied()
-                    .unwrap_or_default();
+            Edit::Levels { key, groups, on } => {
+                let mut levels = get_ref::<Levels>(m, key).copied().unwrap_or_default();
                 for g in groups {
                     levels.set(*g, *on);
                 }
-                m.insert(key::output.name.into(), Arc::new(levels));
+                m.insert(key.to_string(), Arc::new(levels));
             }
         }
     }
@@ -182,7 +181,7 @@ impl Settings {
         Settings::default()
     }
 
-    fn edit(mut self, edit: Edit) -> Self {
+    pub(super) fn edit(mut self, edit: Edit) -> Self {
         self.edits.push(edit);
         self
     }
@@ -204,208 +203,15 @@ impl Settings {
         Env { map: Arc::new(map) }
     }
 
-    /// The user to log in as (default: the local user name).
-    pub fn user(self, user: impl Into<String>) -> Settings {
-        self.put(key::user.name, user.into())
-    }
-
     /// Appends all edits of `other` after these.
     pub fn merge(mut self, other: Settings) -> Settings {
         self.edits.extend(other.edits);
         self
     }
 
-    /// Enters these settings; the same as [`settings(self)`](crate::settings).
-    pub fn enter(self) -> SettingsGuard {
-        settings(self)
-    }
-
-    /// Sets a key of your own (or a built-in key, with its own type).
-    ///
-    /// Fabric scripts keep their configuration in `env`; so can twill
-    /// scripts, with values of any `Debug + Send + Sync` type. String
-    /// slices are stored as `String`. Read them back with [`Env::get`] or
-    /// [`Env::get_str`].
-    ///
-    /// # Panics
-    /// If `key` is a built-in setting and `value` is not of its type (or a
-    /// string that parses as it); use [`Settings::set_str`] to handle such
-    /// input as an error.
-    ///
-    /// ```
-    /// use twill::{env, with_settings, Settings};
-    ///
-    /// #[derive(Debug, Clone, PartialEq)]
-    /// struct Release { version: u32 }
-    ///
-    /// with_settings(Settings::new().set("release", Release { version: 3 }).set("root", "/srv/app"), || {
-    ///     assert_eq!(env().get::<Release>("release"), Some(Release { version: 3 }));
-    ///     assert_eq!(env().get_str("root"), Some("/srv/app"));
-    ///     assert_eq!(env().get::<u32>("root"), None); // wrong type reads as absent
-    /// });
-    /// ```
-    pub fn set<V: Value + Clone>(self, key: impl Into<String>, value: V) -> Settings {
-        let key = key.into();
-        let value: Arc<dyn Value> = match value.as_any().downcast_ref::<&str>() {
-            Some(s) => Arc::new(s.to_string()),
-            None => Arc::new(value),
-        };
-        let value = match check_builtin(&key, value) {
-            Ok(v) => v,
-            Err(msg) => panic!("{msg}"),
-        };
-        self.edit(Edit::Put(Cow::Owned(key), value))
-    }
-
-    /// Sets `key` from text, as `--set key=value` on the command line does:
-    /// built-in settings are parsed to their type (an error names the key
-    /// and the expected type), other keys are stored as `String`.
-    ///
-    /// ```
-    /// use twill::{env, with_settings, Settings};
-    ///
-    /// let s = Settings::new().set_str("warn_only", "true")?.set_str("port", "2222")?;
-    /// with_settings(s, || assert!(env().warn_only() && env().port() == 2222));
-    /// assert!(Settings::new().set_str("port", "http").is_err());
-    /// # Ok::<(), twill::Error>(())
-    /// ```
-    pub fn set_str(self, key: &str, value: &str) -> Result<Settings> {
-        let parsed = check_builtin(key, Arc::new(value.to_string()))
-            .map_err(|msg| Error::new(ErrorKind::Settings, msg))?;
-        Ok(self.edit(Edit::Put(Cow::Owned(key.to_string()), parsed)))
-    }
-
     /// Removes `key` in the scope, so that it reads as its default.
     pub fn unset(self, key: impl Into<String>) -> Settings {
         self.edit(Edit::Unset(key.into()))
-    }
-
-    /// `cd(path)`: the remote working directory. A relative path is joined
-    /// onto the current one; a path starting with `/` or `~` replaces it.
-    /// The path is kept as given; it is written into commands by the rule
-    /// [`cd`](crate::cd) describes.
-    #[doc(alias = "rcd")]
-    pub fn cd(self, path: impl Into<String>) -> Settings {
-        self.edit(Edit::ChangeDir {
-            key: key::cwd.name,
-            path: path.into(),
-        })
-    }
-
-    /// `lcd(path)`: the local working directory for [`local`](crate::local)
-    /// and relative local paths of transfers. The process's own directory is
-    /// never changed.
-    pub fn lcd(self, path: impl Into<String>) -> Settings {
-        self.edit(Edit::ChangeDir {
-            key: key::lcwd.name,
-            path: path.into(),
-        })
-    }
-
-    /// `prefix(command)`: run `command && ` before every remote and local
-    /// command in the scope. Nested prefixes chain in order.
-    pub fn prefix(self, command: impl Into<String>) -> Settings {
-        self.edit(Edit::Prefix(command.into()))
-    }
-
-    /// `path(path, behavior)`: change `PATH` for the commands in the scope.
-    pub fn path(self, path: impl Into<String>, behavior: PathBehavior) -> Settings {
-        self.put(key::path.name, path.into())
-            .put(key::path_behavior.name, behavior)
-    }
-
-    /// `shell_env(K=V, ...)`: export these variables before every command.
-    /// Like Fabric, it replaces an outer `shell_env` rather than merging.
-    pub fn shell_env<K, V>(self, vars: impl IntoIterator<Item = (K, V)>) -> Settings
-    where
-        K: Into<String>,
-        V: Into<String>,
-    {
-        let vars: Vec<(String, String)> = vars
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
-        self.put(key::shell_env.name, vars)
-    }
-
-    /// `hide(groups)`: hide output groups (comma or space separated):
-    /// `status`, `aborts`, `warnings`, `running`, `stdout`, `stderr`,
-    /// `user`, `debug`, `exceptions`, and the aliases `output`,
-    /// `everything` and `commands`.
-    ///
-    /// # Panics
-    /// On an unknown group name.
-    pub fn hide(self, groups: &str) -> Settings {
-        self.set_levels(groups, false)
-    }
-
-    /// `show(groups)`: show output groups; names as for [`hide`](Settings::hide).
-    ///
-    /// # Panics
-    /// On an unknown group name.
-    pub fn show(self, groups: &str) -> Settings {
-        self.set_levels(groups, true)
-    }
-
-    fn set_levels(self, groups: &str, on: bool) -> Settings {
-        let groups = match Group::parse_list(groups) {
-            Ok(g) => g,
-            Err(msg) => panic!("{msg}"),
-        };
-        self.edit(Edit::Levels { groups, on })
-    }
-
-    /// `quiet()`: hide everything and only warn on failure.
-    pub fn quiet(self) -> Settings {
-        self.hide("everything").warn_only(true)
-    }
-
-    /// The exit codes that count as success (default `[0]`).
-    pub fn ok_ret_codes(self, codes: impl IntoIterator<Item = i32>) -> Settings {
-        self.put(
-            key::ok_ret_codes.name,
-            codes.into_iter().collect::<Vec<i32>>(),
-        )
-    }
-
-    /// Role definitions: role name to host strings.
-    pub fn roledefs<R, H, S>(self, roles: impl IntoIterator<Item = (R, H)>) -> Settings
-    where
-        R: Into<String>,
-        H: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        let map: BTreeMap<String, Vec<String>> = roles
-            .into_iter()
-            .map(|(r, h)| (r.into(), h.into_iter().map(Into::into).collect()))
-            .collect();
-        self.put(key::roledefs.name, map)
-    }
-
-    /// Login and sudo passwords per host, keyed by `user@host:port` (or the
-    /// host string as written).
-    pub fn passwords<K: Into<String>, V: Into<String>>(
-        self,
-        passwords: impl IntoIterator<Item = (K, V)>,
-    ) -> Settings {
-        let map: BTreeMap<String, String> = passwords
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
-        self.put(key::passwords.name, SecretMap(map))
-    }
-
-    /// Replies to send when output ends with a given text (Fabric's
-    /// `env.prompts`): `expected suffix -> response`.
-    pub fn prompts<K: Into<String>, V: Into<String>>(
-        self,
-        prompts: impl IntoIterator<Item = (K, V)>,
-    ) -> Settings {
-        let list: Vec<(String, String)> = prompts
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
-        self.put(key::prompts.name, list)
     }
 }
 
@@ -414,25 +220,6 @@ impl Env {
         Env {
             map: Arc::new(Map::new()),
         }
-    }
-
-    /// Makes this snapshot the settings of the current thread until the
-    /// returned guard is dropped. This is how settings reach another thread:
-    ///
-    /// ```
-    /// use twill::{env, with_settings, Settings};
-    ///
-    /// with_settings(Settings::new().user("deploy"), || {
-    ///     let snapshot = env();
-    ///     std::thread::spawn(move || {
-    ///         assert_ne!(env().user(), "deploy"); // a new thread starts from the defaults
-    ///         let _g = snapshot.install();
-    ///         assert_eq!(env().user(), "deploy");
-    ///     }).join().unwrap();
-    /// });
-    /// ```
-    pub fn install(self) -> SettingsGuard {
-        super::push(self)
     }
 
     /// A value of your own type stored with [`Settings::set`], if present
@@ -460,90 +247,4 @@ impl Env {
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.map.keys().map(String::as_str)
     }
-
-    /// Whether an output group is shown (see [`Settings::hide`]). An unknown
-    /// name reads as hidden.
-    pub fn shown(&self, group: &str) -> bool {
-        match Group::parse_list(group) {
-            Ok(groups) => groups.iter().all(|g| self.levels().get(*g)),
-            Err(_) => false,
-        }
-    }
-
-    pub(crate) fn levels(&self) -> Levels {
-        self.get_ref::<Levels>(key::output.name)
-            .copied()
-            .unwrap_or_default()
-    }
-
-    /// The user to log in as: from `user`, else the local user name.
-    pub fn user(&self) -> String {
-        match self.get_str(key::user.name) {
-            Some(u) => u.to_string(),
-            None => local_user(),
-        }
-    }
-
-    /// The `PATH` addition of [`path`](crate::path) (default empty).
-    pub fn path(&self) -> &str {
-        self.get_str(key::path.name).unwrap_or("")
-    }
-
-    /// How the [`path`](crate::path) addition applies.
-    pub fn path_behavior(&self) -> PathBehavior {
-        self.get_ref::<PathBehavior>(key::path_behavior.name)
-            .copied()
-            .unwrap_or_default()
-    }
-
-    /// Exported variables from [`shell_env`](crate::shell_env), in order.
-    pub fn shell_env(&self) -> &[(String, String)] {
-        self.get_ref::<Vec<(String, String)>>(key::shell_env.name)
-            .map_or(&[], Vec::as_slice)
-    }
-
-    /// Exit codes that count as success.
-    pub fn ok_ret_codes(&self) -> &[i32] {
-        self.get_ref::<Vec<i32>>(key::ok_ret_codes.name)
-            .map_or(&[0], Vec::as_slice)
-    }
-
-    /// Role definitions.
-    pub fn roledefs(&self) -> BTreeMap<String, Vec<String>> {
-        self.get::<BTreeMap<String, Vec<String>>>(key::roledefs.name)
-            .unwrap_or_default()
-    }
-
-    /// Per-host passwords.
-    pub(crate) fn passwords(&self) -> BTreeMap<String, String> {
-        self.get::<SecretMap>(key::passwords.name)
-            .map(|s| s.0)
-            .unwrap_or_default()
-    }
-
-    /// Replies to prompts seen in output: `(expected suffix, response)`.
-    pub fn prompts(&self) -> &[(String, String)] {
-        self.get_ref::<Vec<(String, String)>>(key::prompts.name)
-            .map_or(&[], Vec::as_slice)
-    }
-}
-
-/// The local user's login name.
-pub(crate) fn local_user() -> String {
-    if let Ok(u) = std::env::var("USER") {
-        if !u.is_empty() {
-            return u;
-        }
-    }
-    // SAFETY: getpwuid returns a pointer to static storage or null; the name
-    // is copied out at once.
-    unsafe {
-        let pw = libc::getpwuid(libc::getuid());
-        if !pw.is_null() && !(*pw).pw_name.is_null() {
-            return std::ffi::CStr::from_ptr((*pw).pw_name)
-                .to_string_lossy()
-                .into_owned();
-        }
-    }
-    "root".to_string()
 }
