@@ -7,7 +7,7 @@ use crate::result::Output;
 /// What went wrong, in the categories a caller branches on.
 ///
 /// The list can grow; match it with a wildcard arm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// A command ran and exited with a code outside `ok_ret_codes`.

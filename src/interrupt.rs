@@ -23,8 +23,8 @@ use std::io;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::LazyLock;
 
-use once_cell::sync::Lazy;
 use parking_lot::Mutex;
 
 use crate::ssh;
@@ -34,12 +34,12 @@ static ACTIVE: AtomicUsize = AtomicUsize::new(0);
 /// Set by the handler while an `execute` runs; cleared when the next
 /// `execute` starts after none ran.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-/// Set in a parallel worker.
+/// Set in a parallel worker, right after the fork.
 static IN_WORKER: AtomicBool = AtomicBool::new(false);
 /// The running local commands.
 static CHILDREN: Mutex<Vec<LocalProcess>> = Mutex::new(Vec::new());
 
-static HANDLER: Lazy<bool> = Lazy::new(|| ctrlc::set_handler(on_signal).is_ok());
+static HANDLER: LazyLock<bool> = LazyLock::new(|| ctrlc::set_handler(on_signal).is_ok());
 
 /// A running local command, as the handler signals it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +66,7 @@ impl LocalProcess {
 
 /// Installs the handler (once; later calls do nothing).
 pub(crate) fn install() {
-    Lazy::force(&HANDLER);
+    LazyLock::force(&HANDLER);
 }
 
 fn on_signal() {
@@ -117,11 +117,19 @@ pub(crate) fn interrupted() -> bool {
     ACTIVE.load(Ordering::SeqCst) > 0 && INTERRUPTED.load(Ordering::SeqCst)
 }
 
+/// Whether this process is a parallel worker of `execute` (a `fork()` of
+/// the caller, whose standard input is /dev/null and whose Ctrl-C is the
+/// caller's business).
+pub(crate) fn in_worker() -> bool {
+    IN_WORKER.load(Ordering::SeqCst)
+}
+
 /// Whether this process is the foreground process group of the terminal
 /// on its standard input.
 fn terminal_foreground() -> bool {
+    use std::io::IsTerminal;
     // SAFETY: plain queries on descriptor 0 and this process.
-    unsafe { libc::isatty(0) == 1 && libc::tcgetpgrp(0) == libc::getpgrp() }
+    io::stdin().is_terminal() && unsafe { libc::tcgetpgrp(0) == libc::getpgrp() }
 }
 
 /// A local command known to the handler until it is waited for.
@@ -134,10 +142,10 @@ impl Registered {
     /// handler never signals a pid that may already name another process.
     pub(crate) fn wait(self, child: &mut Child) -> io::Result<ExitStatus> {
         loop {
-            // SAFETY: a zeroed siginfo_t is a valid output buffer.
-            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-            // SAFETY: waits for our own child without reaping it (WNOWAIT).
+            // SAFETY: waits for our own child without reaping it (WNOWAIT);
+            // a zeroed siginfo_t is a valid output buffer.
             let r = unsafe {
+                let mut info: libc::siginfo_t = std::mem::zeroed();
                 libc::waitid(
                     libc::P_PID,
                     self.process.pid as libc::id_t,
@@ -174,7 +182,7 @@ pub(crate) fn spawn_local(
     own_group: bool,
 ) -> io::Result<Option<(Child, Registered)>> {
     install();
-    let own_group = own_group || (!IN_WORKER.load(Ordering::SeqCst) && !terminal_foreground());
+    let own_group = own_group || (!in_worker() && !terminal_foreground());
     if own_group {
         cmd.process_group(0);
     }

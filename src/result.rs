@@ -24,7 +24,7 @@ use std::ops::Deref;
 /// assert_eq!(format!("got {out}"), "got hello world");
 /// # Ok::<(), twill::Error>(())
 /// ```
-#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Output {
     stdout: String,
     stderr: String,

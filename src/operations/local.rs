@@ -272,7 +272,7 @@ fn execute(env: &Env, real: &str, opts: &LocalOptions) -> std::io::Result<Option
         let status = match opts.timeout {
             None => registered.wait(&mut child)?,
             Some(limit) => {
-                let (tx, rx) = crossbeam_channel::bounded(1);
+                let (tx, rx) = std::sync::mpsc::sync_channel(1);
                 let waiter = s.spawn(move || {
                     let status = registered.wait(&mut child);
                     let _ = tx.send(());

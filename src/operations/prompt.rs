@@ -5,6 +5,7 @@ use std::io::{BufRead, Write};
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::interrupt;
 use crate::state::env;
 
 type Validator = Arc<dyn Fn(&str) -> std::result::Result<String, String> + Send + Sync>;
@@ -14,9 +15,9 @@ type Validator = Arc<dyn Fn(&str) -> std::result::Result<String, String> + Send 
 ///
 /// The text is printed stripped, followed by ` [default] ` or a space.
 /// Empty input takes the default. A failed validation prints why and asks
-/// again. Where nobody can answer (`abort_on_prompts`, or a parallel
-/// worker), asking is an error of kind [`ErrorKind::Prompt`], as it is when
-/// standard input ends.
+/// again. Where nobody can answer (`abort_on_prompts`, the `parallel`
+/// setting, or a parallel worker), asking is an error of kind
+/// [`ErrorKind::Prompt`], as it is when standard input ends.
 ///
 /// ```
 /// use twill::Prompt;
@@ -157,14 +158,16 @@ impl Prompt {
     }
 }
 
-/// Fabric's prompt rule: no prompt when `abort_on_prompts` is set or in a
-/// parallel worker, where no one can answer.
+/// Fabric's prompt rule: no prompt when `abort_on_prompts` is set, or in
+/// parallel mode (the `parallel` setting, as Fabric's `env.parallel`), and
+/// none in a parallel worker, whose standard input is /dev/null, whatever
+/// the settings say.
 pub(crate) fn refuse_if_unanswerable(what: &str) -> Result<()> {
     let env = env();
     let host = env.host_string().unwrap_or("None").to_string();
     let reason = if env.abort_on_prompts() {
         "abort-on-prompts was set to True"
-    } else if env.parallel() {
+    } else if env.parallel() || interrupt::in_worker() {
         "input would be ambiguous in parallel mode"
     } else {
         return Ok(());
@@ -227,12 +230,16 @@ pub fn confirm_from(
 }
 
 /// Whether a password can be asked for at the terminal: standard input is
-/// a terminal, and neither `abort_on_prompts` nor a parallel worker
-/// forbids prompting.
+/// a terminal, and none of `abort_on_prompts`, the `parallel` setting or a
+/// parallel worker forbids prompting (the rule of
+/// [`refuse_if_unanswerable`]).
 pub(crate) fn can_ask_password() -> bool {
     use std::io::IsTerminal;
     let env = env();
-    std::io::stdin().is_terminal() && !env.abort_on_prompts() && !env.parallel()
+    std::io::stdin().is_terminal()
+        && !env.abort_on_prompts()
+        && !env.parallel()
+        && !interrupt::in_worker()
 }
 
 /// Asks for a password at the terminal without echoing it (Fabric's

@@ -184,6 +184,21 @@ pub fn set_env(settings: Settings) {
     });
 }
 
+/// In a forked worker: a thread of the caller may have held the defaults'
+/// lock at the fork, and no thread here would ever release it. The worker
+/// has one thread, so whoever holds it is gone: it is released.
+pub(crate) fn reset_after_fork() {
+    if DEFAULTS.is_locked_exclusive() {
+        // SAFETY: the only thread of this process holds no guard; the
+        // holder was a thread of the parent, absent here.
+        unsafe { DEFAULTS.force_unlock_write() };
+    }
+    while DEFAULTS.is_locked() {
+        // SAFETY: as above, for each reader of the parent.
+        unsafe { DEFAULTS.force_unlock_read() };
+    }
+}
+
 /// How many scopes are open on this thread.
 pub(crate) fn depth() -> usize {
     STACK.with(|s| s.borrow().len())

@@ -1,6 +1,6 @@
 //! `execute` without a network: tasks that never connect, so that the
-//! hosts are only names. Worker processes, descriptors, output relaying
-//! and interrupts.
+//! hosts are only names (or, with `Execute::param`, values of a setting).
+//! Worker processes, descriptors, output relaying, results and interrupts.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -312,4 +312,353 @@ fn sigint_stops_a_local_command_outside_execute() {
         sleep_in_local(false);
     }
     sigint_reaches_the_local_command(name);
+}
+
+/// The value of the `n` setting that `Execute::param("n", ...)` gives each
+/// run.
+fn n() -> u64 {
+    env().get_str("n").unwrap().parse().unwrap()
+}
+
+#[test]
+fn worker_results_come_back_in_list_order_not_finishing_order() {
+    let out = in_child(
+        "execute::worker_results_come_back_in_list_order_not_finishing_order",
+        || {
+            let values: Vec<String> = (0..6).map(|i| i.to_string()).collect();
+            let results = with_settings(Settings::new().hide("everything"), || {
+                Execute::new("square")
+                    .param("n", &values)
+                    .parallel(true)
+                    .pool_size(3)
+                    .run(|| {
+                        // The first values finish last.
+                        std::thread::sleep(Duration::from_millis(60 * (6 - n())));
+                        Ok((n() * n(), std::process::id()))
+                    })
+            })
+            .unwrap();
+            assert_eq!(results.hosts(), values);
+            let mut pids = Vec::new();
+            for (value, result) in results.iter() {
+                let (square, pid) = result.as_ref().unwrap();
+                let v: u64 = value.parse().unwrap();
+                assert_eq!(*square, v * v, "{value}");
+                pids.push(*pid);
+            }
+            pids.sort();
+            pids.dedup();
+            assert_eq!(pids.len(), 6, "one worker per value");
+            assert!(
+                !pids.contains(&std::process::id()),
+                "none ran in the caller"
+            );
+            println!("IN ORDER");
+        },
+    );
+    assert!(
+        text(&out.stdout).contains("IN ORDER"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_panicking_worker_is_its_hosts_failure_and_the_others_finish() {
+    let out = in_child(
+        "execute::a_panicking_worker_is_its_hosts_failure_and_the_others_finish",
+        || {
+            let task = || {
+                if n() == 1 {
+                    panic!("boom at {}", n());
+                }
+                Ok(n())
+            };
+            let run = |warn_only: bool| {
+                with_settings(
+                    Settings::new().hide("everything").warn_only(warn_only),
+                    || {
+                        Execute::new("fragile")
+                            .param("n", ["0", "1", "2"])
+                            .parallel(true)
+                            .run(task)
+                    },
+                )
+            };
+            let results = run(true).unwrap();
+            assert_eq!(results.get("0").unwrap().as_ref().unwrap(), &0);
+            assert_eq!(results.get("2").unwrap().as_ref().unwrap(), &2);
+            let e = results.get("1").unwrap().as_ref().unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::TaskFailed);
+            assert_eq!(e.message(), "the task panicked: boom at 1");
+            assert_eq!(e.host(), Some("1"));
+
+            let e = run(false).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::TaskFailed);
+            assert_eq!(
+                e.message(),
+                "One or more hosts failed while executing task 'fragile'\n    1: the task panicked: boom at 1"
+            );
+            println!("PANIC CONTAINED");
+        },
+    );
+    assert!(
+        text(&out.stdout).contains("PANIC CONTAINED"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_worker_killed_by_a_signal_is_its_hosts_failure() {
+    let out = in_child(
+        "execute::a_worker_killed_by_a_signal_is_its_hosts_failure",
+        || {
+            let results = with_settings(Settings::new().hide("everything").warn_only(true), || {
+                Execute::new("doomed")
+                    .param("n", ["0", "1", "2"])
+                    .parallel(true)
+                    .run(|| {
+                        if n() == 2 {
+                            // The worker kills its own process.
+                            let me = std::process::id().to_string();
+                            let _ = std::process::Command::new("kill")
+                                .args(["-KILL", &me])
+                                .status();
+                            std::thread::sleep(Duration::from_secs(30));
+                        }
+                        Ok(n())
+                    })
+            })
+            .unwrap();
+            assert_eq!(results.get("0").unwrap().as_ref().unwrap(), &0);
+            assert_eq!(results.get("1").unwrap().as_ref().unwrap(), &1);
+            let e = results.get("2").unwrap().as_ref().unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::TaskFailed);
+            assert_eq!(e.message(), "worker killed by signal 9");
+            assert_eq!(e.host(), Some("2"));
+            assert_eq!(
+                children_of(std::process::id()),
+                Vec::<u32>::new(),
+                "every worker was reaped"
+            );
+            println!("KILL CONTAINED");
+        },
+    );
+    assert!(
+        text(&out.stdout).contains("KILL CONTAINED"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn output_blocks_print_each_hosts_output_whole() {
+    let out = in_child(
+        "execute::output_blocks_print_each_hosts_output_whole",
+        || {
+            with_settings(Settings::new().hide("running"), || {
+                Execute::new("talk")
+                    .param("n", ["a", "b", "c"])
+                    .parallel(true)
+                    .output_blocks(true)
+                    .run(|| {
+                        // Every worker writes a line, waits, writes the
+                        // next: line by line, the hosts would interleave.
+                        let me = env().get_str("n").unwrap().to_string();
+                        local(&format!(
+                            "for i in 1 2 3; do echo \"block {me} line $i\"; sleep 0.2; done"
+                        ))?;
+                        Ok(())
+                    })
+            })
+            .unwrap();
+        },
+    );
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.find("block ").map(|at| &l[at..]))
+        .collect();
+    assert_eq!(lines.len(), 9, "{stdout}\n{}", text(&out.stderr));
+    for block in lines.chunks(3) {
+        let host = &block[0]["block ".len().."block ".len() + 1];
+        let expected: Vec<String> = (1..=3).map(|i| format!("block {host} line {i}")).collect();
+        assert_eq!(block, expected, "one host's lines together:\n{stdout}");
+    }
+}
+
+/// The child side of the parallel SIGINT test: a parallel run whose tasks
+/// sleep; exits with 130 when the run ends as interrupted.
+fn sleep_in_workers() {
+    let result = with_settings(Settings::new().hide("everything"), || {
+        Execute::new("nap")
+            .param("n", ["0", "1", "2", "3"])
+            .parallel(true)
+            .run(|| {
+                std::thread::sleep(Duration::from_secs(30));
+                Ok(())
+            })
+    });
+    std::process::exit(match result {
+        Err(e) if e.kind() == ErrorKind::Interrupted => 130,
+        Ok(_) => 0,
+        Err(_) => 1,
+    });
+}
+
+#[test]
+fn sigint_ends_a_parallel_execute_at_once_and_no_worker_remains() {
+    let name = "execute::sigint_ends_a_parallel_execute_at_once_and_no_worker_remains";
+    if is_child(name) {
+        sleep_in_workers();
+    }
+    let mut child = child_command(name)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let workers = loop {
+        let workers = children_of(child.id());
+        if workers.len() == 4 {
+            break workers;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the workers never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let command_line = |pid: u32| std::fs::read(format!("/proc/{pid}/cmdline")).ok();
+    let seen: Vec<(u32, Option<Vec<u8>>)> = workers.iter().map(|&p| (p, command_line(p))).collect();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let interrupted = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if interrupted.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("SIGINT did not end the parallel run: still running after 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "the run ended as interrupted: {status:?}"
+    );
+    assert!(
+        interrupted.elapsed() < Duration::from_secs(6),
+        "the workers were stopped, not waited for ({:?})",
+        interrupted.elapsed()
+    );
+    // A worker still alive would have the same command line as before.
+    for (pid, before) in seen {
+        let now = command_line(pid);
+        assert!(
+            now.is_none() || now != before,
+            "worker {pid} outlived the run"
+        );
+    }
+}
+
+#[test]
+fn a_worker_refuses_to_prompt_and_keeps_the_callers_parallel_setting() {
+    let out = in_child(
+        "execute::a_worker_refuses_to_prompt_and_keeps_the_callers_parallel_setting",
+        || {
+            for setting in [false, true] {
+                let results = with_settings(
+                    Settings::new()
+                        .hide("everything")
+                        .warn_only(true)
+                        .parallel(setting),
+                    || {
+                        Execute::new("ask")
+                            .param("n", ["0", "1"])
+                            .parallel(true)
+                            .run(|| {
+                                let seen = env().parallel();
+                                let e = twill::Prompt::new("Go?").ask().unwrap_err();
+                                Ok((seen, e.kind() == ErrorKind::Prompt, e.message().to_string()))
+                            })
+                    },
+                )
+                .unwrap();
+                for (_, result) in results.iter() {
+                    let (seen, refused, message) = result.as_ref().unwrap();
+                    assert_eq!(*seen, setting, "the task sees the caller's setting");
+                    assert!(refused, "{message}");
+                    assert!(
+                        message.ends_with("but input would be ambiguous in parallel mode"),
+                        "{message}"
+                    );
+                }
+            }
+            println!("NO PROMPT");
+        },
+    );
+    assert!(
+        text(&out.stdout).contains("NO PROMPT"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// A task value that serde cannot carry to another process.
+struct Here {
+    thread: std::thread::ThreadId,
+    process: u32,
+    squared: std::rc::Rc<u64>,
+}
+
+#[test]
+fn run_serial_takes_any_value_and_stays_in_the_callers_thread() {
+    let results = with_settings(Settings::new().hide("everything"), || {
+        Execute::new("here")
+            .param("n", ["3", "1", "2"])
+            // Asked for, and not taken: `run_serial` is serial.
+            .parallel(true)
+            .run_serial(|| {
+                Ok(Here {
+                    thread: std::thread::current().id(),
+                    process: std::process::id(),
+                    squared: std::rc::Rc::new(n() * n()),
+                })
+            })
+    })
+    .unwrap();
+    assert_eq!(results.hosts(), ["3", "1", "2"]);
+    for (value, result) in results.iter() {
+        let here = result.as_ref().unwrap();
+        let v: u64 = value.parse().unwrap();
+        assert_eq!(*here.squared, v * v);
+        assert_eq!(here.thread, std::thread::current().id());
+        assert_eq!(here.process, std::process::id());
+    }
+
+    let e = with_settings(Settings::new().hide("everything"), || {
+        Execute::new("stops").param("n", ["1", "2"]).run_serial(
+            || -> twill::Result<std::rc::Rc<u64>> {
+                Err(twill::Error::new(
+                    ErrorKind::Aborted,
+                    format!("stop at {}", n()),
+                ))
+            },
+        )
+    })
+    .unwrap_err();
+    assert_eq!(
+        e.message(),
+        "stop at 1",
+        "the first failure ends a serial run"
+    );
 }

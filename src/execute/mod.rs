@@ -1,0 +1,502 @@
+//! `execute`: run a task once per host, serially or in parallel worker
+//! processes.
+//!
+//! Parallel workers are `fork()`ed copies of the calling process, started
+//! at most `pool_size` at a time. That is what makes Fabric's documented
+//! caveats hold by construction: a worker has no standard input, its
+//! changes to the settings stay in its own address space, it opens its own
+//! SSH connections (the inherited ones are dropped without a word on the
+//! wire), and its return value crosses back serialized. Its standard output
+//! and error come back through pipes, so the caller prints whole lines (or
+//! one block per host) and lines of different hosts never mix. A worker
+//! that fails, panics, dies or is killed is that host's failure; the
+//! others finish. Workers never outlive the call: they die with the caller
+//! even when it is killed outright, and a call that returns early stops
+//! and reaps the ones it started. When descriptors or processes run short,
+//! fewer workers run at once instead of the run failing.
+//!
+//! Why processes and not threads: Fabric 1.x runs parallel tasks in
+//! processes (`multiprocessing`), and fabfiles rely on what that gives
+//! without asking for it. A task that calls `set_env`, or changes the
+//! process-wide defaults, changes them for its own host only; a task's
+//! local commands write to the worker's standard output and error, which
+//! are the worker's pipes, so even the output of a program twill does not
+//! read reaches the caller through them and is printed in whole lines (or
+//! one block per host); and standard input is /dev/null, so nothing a task
+//! runs can take the caller's terminal. With
+//! threads, each of these would be a rule every task and every operation
+//! had to keep; with processes, they hold whatever the task does. The
+//! price is the fork contract (see `worker.rs`): what a worker may inherit
+//! from the caller's other threads, and that a result crosses back as
+//! data, so a parallel run needs a task value that serde can carry
+//! ([`Execute::run_serial`] has no such bound).
+//!
+//! `mod.rs` holds the API, Fabric's host-list rules and the serial loop;
+//! `worker.rs` the fork pool and the worker's side; `wire.rs` what crosses
+//! from a worker to the caller.
+
+mod wire;
+mod worker;
+
+use std::panic::AssertUnwindSafe;
+
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::interrupt;
+use crate::output;
+use crate::ssh;
+use crate::state::{env, with_settings, Env, Settings};
+
+/// The results of a task, one per host, in the order of the host list.
+#[derive(Debug)]
+pub struct HostResults<T> {
+    entries: Vec<(String, Result<T>)>,
+}
+
+impl<T> HostResults<T> {
+    /// The result for `host` (as written in the host list).
+    pub fn get(&self, host: &str) -> Option<&Result<T>> {
+        self.entries.iter().find(|(h, _)| h == host).map(|(_, r)| r)
+    }
+
+    /// Every host with its result, in host-list order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Result<T>)> {
+        self.entries.iter().map(|(h, r)| (h.as_str(), r))
+    }
+
+    /// The hosts, in order.
+    pub fn hosts(&self) -> Vec<&str> {
+        self.entries.iter().map(|(h, _)| h.as_str()).collect()
+    }
+
+    /// The hosts that failed, with their errors.
+    pub fn failures(&self) -> Vec<(&str, &Error)> {
+        self.entries
+            .iter()
+            .filter_map(|(h, r)| r.as_ref().err().map(|e| (h.as_str(), e)))
+            .collect()
+    }
+
+    /// Whether every host succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.entries.iter().all(|(_, r)| r.is_ok())
+    }
+
+    /// How many hosts ran.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no host ran.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The `(host, result)` pairs.
+    pub fn into_vec(self) -> Vec<(String, Result<T>)> {
+        self.entries
+    }
+}
+
+/// A task run over hosts, with Fabric's `execute` options.
+///
+/// ```no_run
+/// use twill::{run, Execute};
+///
+/// let results = Execute::new("uptime")
+///     .hosts(["web1", "web2", "deploy@db1:2222"])
+///     .parallel(true)
+///     .pool_size(10)
+///     .run(|| Ok(run("uptime")?.to_string()))?;
+/// for (host, result) in results.iter() {
+///     println!("{host}: {:?}", result.as_ref().map(String::as_str));
+/// }
+/// # Ok::<(), twill::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Execute {
+    name: String,
+    hosts: Vec<String>,
+    roles: Vec<String>,
+    exclude: Vec<String>,
+    parallel: Option<bool>,
+    pool_size: Option<usize>,
+    blocks: bool,
+    param: Option<(String, Vec<String>)>,
+}
+
+/// Runs `task` once per host of `hosts` (Fabric's `execute(task,
+/// hosts=...)`), serially unless the `parallel` setting is on; see
+/// [`Execute`] for the other options. The task's name in messages is the
+/// function's name.
+pub fn execute<T, F>(task: F, hosts: &[&str]) -> Result<HostResults<T>>
+where
+    F: Fn() -> Result<T>,
+    T: Serialize + DeserializeOwned,
+{
+    let name = std::any::type_name::<F>();
+    let name = name
+        .rsplit("::")
+        .find(|s| !s.starts_with('{'))
+        .unwrap_or(name);
+    Execute::new(name).hosts(hosts.iter().copied()).run(task)
+}
+
+/// threadbare's form: runs `task` with each host of `hosts` (else the
+/// `hosts` setting) as `host_string`.
+pub fn execute_with_hosts<T, F>(task: F, hosts: &[&str]) -> Result<HostResults<T>>
+where
+    F: Fn() -> Result<T>,
+    T: Serialize + DeserializeOwned,
+{
+    execute(task, hosts)
+}
+
+fn interrupted_error(host: &str) -> Error {
+    Error::new(ErrorKind::Interrupted, "interrupted (Ctrl-C)").with_host(host)
+}
+
+impl Execute {
+    /// A run of the task called `name` (used in Fabric's messages).
+    pub fn new(name: impl Into<String>) -> Execute {
+        Execute {
+            name: name.into(),
+            hosts: Vec::new(),
+            roles: Vec::new(),
+            exclude: Vec::new(),
+            parallel: None,
+            pool_size: None,
+            blocks: false,
+            param: None,
+        }
+    }
+
+    /// The hosts to run on, as host strings (`host`, `user@host:port`, ...).
+    pub fn hosts<S: Into<String>>(mut self, hosts: impl IntoIterator<Item = S>) -> Self {
+        self.hosts.extend(hosts.into_iter().map(Into::into));
+        self
+    }
+
+    /// Roles whose hosts (from the `roledefs` setting) to run on as well.
+    pub fn roles<S: Into<String>>(mut self, roles: impl IntoIterator<Item = S>) -> Self {
+        self.roles.extend(roles.into_iter().map(Into::into));
+        self
+    }
+
+    /// Hosts to leave out.
+    pub fn exclude_hosts<S: Into<String>>(mut self, hosts: impl IntoIterator<Item = S>) -> Self {
+        self.exclude.extend(hosts.into_iter().map(Into::into));
+        self
+    }
+
+    /// Run in parallel worker processes (default: the `parallel` setting).
+    pub fn parallel(mut self, yes: bool) -> Self {
+        self.parallel = Some(yes);
+        self
+    }
+
+    /// At most this many workers at a time (default: the `pool_size`
+    /// setting, where 0 means one per host).
+    pub fn pool_size(mut self, n: usize) -> Self {
+        self.pool_size = Some(n);
+        self
+    }
+
+    /// In parallel mode, print each host's output as one block when it
+    /// finishes, instead of line by line as it arrives.
+    pub fn output_blocks(mut self, yes: bool) -> Self {
+        self.blocks = yes;
+        self
+    }
+
+    /// threadbare's form: instead of hosts, run once per value with the
+    /// setting `key` set to it; results are keyed by value.
+    pub fn param<S: Into<String>>(
+        mut self,
+        key: impl Into<String>,
+        values: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.param = Some((key.into(), values.into_iter().map(Into::into).collect()));
+        self
+    }
+
+    /// The host list, by Fabric's rules: the hosts and roles given here,
+    /// else the `hosts` and `roles` settings; duplicates removed (keeping
+    /// the first) and excluded hosts left out when `dedupe_hosts` is on.
+    pub fn host_list(&self) -> Result<Vec<String>> {
+        let env = env();
+        let (hosts, roles) = if self.hosts.is_empty() && self.roles.is_empty() {
+            (env.hosts().to_vec(), env.roles().to_vec())
+        } else {
+            (self.hosts.clone(), self.roles.clone())
+        };
+        let roledefs = env.roledefs();
+        let mut all: Vec<String> = hosts.iter().map(|h| h.trim().to_string()).collect();
+        for role in &roles {
+            match roledefs.get(role) {
+                Some(list) => all.extend(list.iter().map(|h| h.trim().to_string())),
+                None => {
+                    return Err(Error::new(
+                        ErrorKind::Settings,
+                        format!("The following specified roles do not exist:\n    {role}"),
+                    ))
+                }
+            }
+        }
+        all.retain(|h| !h.is_empty());
+        if env.dedupe_hosts() {
+            let mut seen = std::collections::HashSet::new();
+            all.retain(|h| seen.insert(h.clone()));
+            let exclude: Vec<&String> = env.exclude_hosts().iter().chain(&self.exclude).collect();
+            all.retain(|h| !exclude.contains(&h));
+        }
+        Ok(all)
+    }
+
+    /// Runs `task` once per host (or per value, with [`param`](Execute::param)).
+    ///
+    /// Serially, hosts run one after the other in this thread, and the
+    /// first failure stops the run and is returned, as in Fabric (with
+    /// `warn_only`, or `skip_bad_hosts` for connection failures, it is
+    /// recorded and the run goes on). In parallel, every host runs to the
+    /// end; then, if any failed, the result is an error of kind
+    /// [`ErrorKind::TaskFailed`] with Fabric's message
+    /// `One or more hosts failed while executing task '<name>'` and each
+    /// host's reason, unless `warn_only` is set (or only connection failures
+    /// happened under `skip_bad_hosts`). Ctrl-C (or SIGTERM) stops every
+    /// worker and every local or remote command running for the task, and
+    /// gives an error of kind [`ErrorKind::Interrupted`]; a program should
+    /// then exit with 130.
+    ///
+    /// A parallel worker's value crosses back to the caller serialized, so
+    /// `T` must be serde's to carry whichever way the run goes; a run that
+    /// is serial by design can use [`run_serial`](Execute::run_serial),
+    /// which takes any `T`.
+    ///
+    /// The first parallel run raises the process's soft limit on open
+    /// descriptors to its hard limit.
+    pub fn run<T, F>(&self, task: F) -> Result<HostResults<T>>
+    where
+        F: Fn() -> Result<T>,
+        T: Serialize + DeserializeOwned,
+    {
+        let env = env();
+        let jobs = self.jobs()?;
+        if jobs.is_empty() {
+            return self.run_locally(&task);
+        }
+        let _active = interrupt::Active::new();
+        let parallel = self.parallel.unwrap_or_else(|| env.parallel());
+        let entries = if parallel {
+            let pool = match self.pool_size.unwrap_or_else(|| env.pool_size()) {
+                0 => jobs.len(),
+                n => n.min(jobs.len()),
+            };
+            let entries = worker::run(&self.name, jobs, pool, self.blocks, &task)?;
+            self.judge_parallel(&env, entries)?
+        } else {
+            self.serial(&env, jobs, &task)?
+        };
+        Ok(HostResults { entries })
+    }
+
+    /// Runs `task` once per host (or per value), serially, whatever
+    /// [`parallel`](Execute::parallel) and the `parallel` setting say; the
+    /// task's value never leaves this thread, so it can be of any type.
+    ///
+    /// Everything else is as in a serial [`run`](Execute::run): the hosts
+    /// run one after the other in this thread, the first failure stops the
+    /// run and is returned (unless `warn_only`, or `skip_bad_hosts` for a
+    /// connection failure, lets the run go on), and Ctrl-C gives an error
+    /// of kind [`ErrorKind::Interrupted`]. `pool_size` and
+    /// [`output_blocks`](Execute::output_blocks) play no part.
+    ///
+    /// ```
+    /// use twill::{env, Execute, Settings, with_settings};
+    ///
+    /// /// A value serde could not carry to another process.
+    /// struct Release {
+    ///     stage: String,
+    ///     notes: Box<dyn Fn() -> String>,
+    /// }
+    ///
+    /// let results = with_settings(Settings::new().hide("running"), || {
+    ///     Execute::new("release")
+    ///         .param("stage", ["staging", "production"])
+    ///         .run_serial(|| {
+    ///             let stage = env().get_str("stage").unwrap_or_default().to_string();
+    ///             let shown = stage.clone();
+    ///             Ok(Release { stage, notes: Box::new(move || format!("released to {shown}")) })
+    ///         })
+    /// })?;
+    /// assert_eq!(results.hosts(), ["staging", "production"]);
+    /// let release = results.get("production").unwrap().as_ref().unwrap();
+    /// assert_eq!(release.stage, "production");
+    /// assert_eq!((release.notes)(), "released to production");
+    /// # Ok::<(), twill::Error>(())
+    /// ```
+    pub fn run_serial<T, F>(&self, task: F) -> Result<HostResults<T>>
+    where
+        F: Fn() -> Result<T>,
+    {
+        let env = env();
+        let jobs = self.jobs()?;
+        if jobs.is_empty() {
+            return self.run_locally(&task);
+        }
+        let _active = interrupt::Active::new();
+        let entries = self.serial(&env, jobs, &task)?;
+        Ok(HostResults { entries })
+    }
+
+    /// One job per host (or per value): its name and the settings it runs
+    /// with.
+    fn jobs(&self) -> Result<Vec<(String, Settings)>> {
+        Ok(match &self.param {
+            Some((key, values)) => values
+                .iter()
+                .map(|v| (v.clone(), Settings::new().set(key.clone(), v.clone())))
+                .collect(),
+            None => self
+                .host_list()?
+                .into_iter()
+                .map(|h| {
+                    let s = host_settings(&h, &self.name);
+                    (h, s)
+                })
+                .collect(),
+        })
+    }
+
+    /// Fabric: no hosts means the task runs once, locally.
+    fn run_locally<T, F>(&self, task: &F) -> Result<HostResults<T>>
+    where
+        F: Fn() -> Result<T>,
+    {
+        let value = with_settings(Settings::new().set("command", self.name.clone()), task)?;
+        Ok(HostResults {
+            entries: vec![("<local-only>".to_string(), Ok(value))],
+        })
+    }
+
+    /// The serial loop.
+    fn serial<T, F>(
+        &self,
+        env: &Env,
+        jobs: Vec<(String, Settings)>,
+        task: &F,
+    ) -> Result<Vec<(String, Result<T>)>>
+    where
+        F: Fn() -> Result<T>,
+    {
+        let mut entries = Vec::new();
+        for (host, settings) in jobs {
+            if interrupt::interrupted() {
+                return Err(interrupted_error(&host));
+            }
+            announce(env, &host, &self.name);
+            let result =
+                with_settings(settings, || run_caught(task)).map_err(|e| with_host(e, &host));
+            let tolerated =
+                |e: &Error| env.warn_only() || (env.skip_bad_hosts() && is_connection_failure(e));
+            let result = match result {
+                Err(e) if e.kind() == ErrorKind::Interrupted || interrupt::interrupted() => {
+                    return Err(interrupted_error(&host))
+                }
+                Err(e) if !tolerated(&e) => return Err(e),
+                other => other,
+            };
+            if let Err(e) = &result {
+                output::warning(env, &e.to_string());
+            }
+            entries.push((host, result));
+            if env.eagerly_disconnect() {
+                crate::operations::remote::disconnect_all();
+            }
+        }
+        Ok(entries)
+    }
+
+    fn judge_parallel<T>(
+        &self,
+        env: &Env,
+        entries: Vec<(String, Result<T>)>,
+    ) -> Result<Vec<(String, Result<T>)>> {
+        let counted: Vec<(&String, &Error)> = entries
+            .iter()
+            .filter_map(|(h, r)| r.as_ref().err().map(|e| (h, e)))
+            .filter(|(_, e)| !(env.skip_bad_hosts() && is_connection_failure(e)))
+            .collect();
+        if counted.is_empty() {
+            return Ok(entries);
+        }
+        let mut msg = format!(
+            "One or more hosts failed while executing task '{}'",
+            self.name
+        );
+        for (host, e) in &counted {
+            let reason = e.message().lines().next().unwrap_or("");
+            msg.push_str(&format!("\n    {host}: {reason}"));
+        }
+        if env.warn_only() {
+            output::warning(env, &msg);
+            return Ok(entries);
+        }
+        Err(Error::new(ErrorKind::TaskFailed, msg))
+    }
+}
+
+fn is_connection_failure(e: &Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::Connect | ErrorKind::Auth | ErrorKind::HostKey | ErrorKind::Timeout
+    ) && e.output().is_none()
+}
+
+fn with_host(e: Error, host: &str) -> Error {
+    if e.host().is_some() {
+        e
+    } else {
+        e.with_host(host)
+    }
+}
+
+fn announce(env: &Env, host: &str, name: &str) {
+    output::running_line(env, host, &format!("Executing task '{name}'"));
+}
+
+/// The settings a task runs with on `host`: Fabric's `host_string`,
+/// `host`, `user` and `port` from the host string.
+fn host_settings(host: &str, name: &str) -> Settings {
+    let target = ssh::Target::parse(host);
+    let mut s = Settings::new()
+        .host_string(host)
+        .host(target.host.clone())
+        .set("command", name.to_string());
+    if let Some(user) = target.user {
+        s = s.user(user);
+    }
+    if let Some(port) = target.port {
+        s = s.port(port);
+    }
+    s
+}
+
+/// Runs the task, turning a panic into an error.
+fn run_caught<T>(task: &dyn Fn() -> Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(AssertUnwindSafe(task)) {
+        Ok(r) => r,
+        Err(p) => {
+            let what = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(Error::new(
+                ErrorKind::TaskFailed,
+                format!("the task panicked: {what}"),
+            ))
+        }
+    }
+}
