@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::result::Output;
+pub(crate) use crate::sys::seconds;
 
 /// What went wrong, in the categories a caller branches on.
 ///
@@ -75,14 +76,6 @@ struct Inner {
     exit_code: Option<i32>,
     output: Option<Output>,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
-}
-
-/// A duration for a message: whole seconds as an integer (`2`), otherwise
-/// with at most three decimals (`0.7`, `3.001`). Callers add "seconds",
-/// as Fabric's messages always do.
-pub(crate) fn seconds(d: std::time::Duration) -> String {
-    let text = format!("{:.3}", d.as_secs_f64());
-    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// `Result` with twill's [`Error`].

@@ -22,6 +22,7 @@ use parking_lot::RwLock;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::output::{Group, Levels};
+pub(crate) use crate::sys::local_user;
 
 /// A value that can live in the settings: any `'static` type that is
 /// `Debug + Send + Sync`. Implemented for all such types.
@@ -777,26 +778,6 @@ impl fmt::Debug for Env {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map().entries(self.map.iter()).finish()
     }
-}
-
-/// The local user's login name.
-pub(crate) fn local_user() -> String {
-    if let Ok(u) = std::env::var("USER") {
-        if !u.is_empty() {
-            return u;
-        }
-    }
-    // SAFETY: getpwuid returns a pointer to static storage or null; the name
-    // is copied out at once.
-    unsafe {
-        let pw = libc::getpwuid(libc::getuid());
-        if !pw.is_null() && !(*pw).pw_name.is_null() {
-            return std::ffi::CStr::from_ptr((*pw).pw_name)
-                .to_string_lossy()
-                .into_owned();
-        }
-    }
-    "root".to_string()
 }
 
 // ---------------------------------------------------------------------------

@@ -224,9 +224,12 @@ pub(crate) fn ssh_error(e: SshError, host: &str) -> Error {
         SshErrorKind::Config => ErrorKind::Settings,
         SshErrorKind::Interrupted => ErrorKind::Interrupted,
     };
-    Error::new(kind, e.message.clone())
-        .with_host(host)
-        .with_source(e)
+    let mut message = e.message.clone();
+    if let Some((name, file)) = &e.forget {
+        message.push(' ');
+        message.push_str(&crate::command::forget_host_key(name, file));
+    }
+    Error::new(kind, message).with_host(host).with_source(e)
 }
 
 fn execute(command: &str, opts: &RunOptions, sudo: bool) -> Result<Output> {
