@@ -24,6 +24,7 @@
 //!   that hold shell characters are quoted.
 
 use std::borrow::Cow;
+use std::path::Path;
 
 use crate::state::{Env, PathBehavior};
 
@@ -547,6 +548,17 @@ pub(crate) fn remove(path: &str) -> String {
     format!("rm -rf -- {}", quote(path))
 }
 
+/// Removes the entry of the host `name` (`host` or `[host]:port`) from
+/// the known_hosts file `file`: the command a changed host key message
+/// offers, to run locally.
+pub(crate) fn forget_host_key(name: &str, file: &Path) -> String {
+    format!(
+        "ssh-keygen -R {} -f {}",
+        quote(name),
+        quote(&file.to_string_lossy())
+    )
+}
+
 #[cfg(test)]
 mod unit {
     use super::*;
@@ -609,6 +621,10 @@ mod unit {
         assert_eq!(remove("/tmp/a'b"), "rm -rf -- '/tmp/a'\\''b'");
         assert!(copy_out("/x/$(id)", "/tmp", "u").contains("cp -pRH -- '/x/$(id)' \"$d\"/"));
         assert!(install("/tmp/t", "/etc/a`id`", Some(0o640)).starts_with("t='/etc/a`id`'; "));
+        assert_eq!(
+            forget_host_key("[127.0.0.1]:2222", Path::new("/home/u/it's/known_hosts")),
+            "ssh-keygen -R '[127.0.0.1]:2222' -f '/home/u/it'\\''s/known_hosts'"
+        );
     }
 
     #[test]

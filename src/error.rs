@@ -77,14 +77,6 @@ struct Inner {
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
-/// A duration for a message: whole seconds as an integer (`2`), otherwise
-/// with at most three decimals (`0.7`, `3.001`). Callers add "seconds",
-/// as Fabric's messages always do.
-pub(crate) fn seconds(d: std::time::Duration) -> String {
-    let text = format!("{:.3}", d.as_secs_f64());
-    text.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
 /// `Result` with twill's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

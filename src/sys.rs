@@ -1,5 +1,5 @@
-//! Facts and limits of the local process that every layer may need; this
-//! module imports nothing of twill.
+//! Facts and limits of the local process that every layer may need, and
+//! the words messages use for them; this module imports nothing of twill.
 
 /// Raises the soft limit on open descriptors to the hard limit, once per
 /// process, as OpenSSH-scale tools do: a serial run keeps a connection per
@@ -66,22 +66,84 @@ pub(crate) fn parse_bool(text: &str) -> Option<bool> {
     }
 }
 
-/// The local user's login name.
+/// A duration for a message: whole seconds as an integer (`2`), otherwise
+/// with at most three decimals (`0.7`, `3.001`). Callers add "seconds",
+/// as Fabric's messages always do.
+pub(crate) fn seconds(d: std::time::Duration) -> String {
+    let text = format!("{:.3}", d.as_secs_f64());
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// The local user's login name: `$USER`, else the name of the process's
+/// user in the password database, else `root`.
 pub(crate) fn local_user() -> String {
     if let Ok(u) = std::env::var("USER") {
         if !u.is_empty() {
             return u;
         }
     }
-    // SAFETY: getpwuid returns a pointer to static storage or null; the name
-    // is copied out at once.
-    unsafe {
-        let pw = libc::getpwuid(libc::getuid());
-        if !pw.is_null() && !(*pw).pw_name.is_null() {
-            return std::ffi::CStr::from_ptr((*pw).pw_name)
-                .to_string_lossy()
-                .into_owned();
+    login_name().unwrap_or_else(|| "root".to_string())
+}
+
+/// The name of the process's user in the password database.
+fn login_name() -> Option<String> {
+    let mut buf = vec![0u8; 1024];
+    loop {
+        let mut pw = std::mem::MaybeUninit::<libc::passwd>::uninit();
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: pw, buf (with its length) and found are valid for writes.
+        let rc = unsafe {
+            libc::getpwuid_r(
+                libc::getuid(),
+                pw.as_mut_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 2, 0);
+            continue;
         }
+        if rc != 0 || found.is_null() {
+            return None;
+        }
+        // SAFETY: on success found points to pw, now filled in, whose
+        // strings are NUL-terminated and live in buf, alive here.
+        let name = unsafe {
+            let name = (*found).pw_name;
+            (!name.is_null()).then(|| std::ffi::CStr::from_ptr(name))
+        };
+        return name.map(|n| n.to_string_lossy().into_owned());
     }
-    "root".to_string()
+}
+
+/// The local user's home directory: `$HOME` when set and not empty, else
+/// the one in the password database.
+pub(crate) fn home_dir() -> Option<std::path::PathBuf> {
+    std::env::home_dir()
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn seconds_reads_as_messages_write_them() {
+        assert_eq!(seconds(Duration::from_secs(2)), "2");
+        assert_eq!(seconds(Duration::from_millis(700)), "0.7");
+        assert_eq!(seconds(Duration::from_millis(3001)), "3.001");
+        assert_eq!(seconds(Duration::ZERO), "0");
+    }
+
+    #[test]
+    fn the_login_name_is_the_one_id_prints() {
+        let id = std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .unwrap();
+        let expected = String::from_utf8(id.stdout).unwrap();
+        assert_eq!(login_name().as_deref(), Some(expected.trim()));
+    }
 }

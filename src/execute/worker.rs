@@ -56,10 +56,8 @@
 //!   if held (`state::reset_after_fork`). The worker's thread reads its
 //!   settings from the snapshot it installs; `set_env`, `set_defaults` and
 //!   `env()` on a thread the task starts use the defaults.
-//! - the ssh_config cache lock (`PARSED` in `ssh/config.rs`): held while a
-//!   file is read and parsed; should another thread of the caller be
-//!   parsing at the fork, the worker's first connection would wait forever.
-//!   Not released after the fork either.
+//! - the ssh_config cache lock (`PARSED` in `ssh/config.rs`): released if
+//!   held (by `ssh::forget_all_after_fork`).
 //! - the allocator: glibc's `fork()` takes every malloc arena lock around
 //!   the fork and resets them in the child, so the worker allocates freely.
 //!   A program that installs its own global allocator must give it the same

@@ -7,11 +7,12 @@ use std::thread;
 use std::time::Duration;
 
 use crate::command;
-use crate::error::{seconds, Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::interrupt;
 use crate::output;
 use crate::result::Output;
 use crate::state::{env, settings, Env, Group, Settings};
+use crate::sys::seconds;
 
 /// Options of one [`local_with`] call. Each one that is set beats the
 /// settings stack; each one left unset reads it.

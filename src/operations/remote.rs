@@ -1,6 +1,5 @@
 //! `run`, `sudo` and `remote_file_exists`: commands on the current host.
 
-use crate::error::seconds;
 use crate::error::{Error, ErrorKind, Result};
 use crate::operations::finish_message;
 use crate::operations::options::{RunOptions, Sink};
@@ -10,6 +9,7 @@ use crate::output::{self, LinePrinter, Pipe};
 use crate::result::Output;
 use crate::ssh::{self, Reply, SshErrorKind, Stream};
 use crate::state::{env, settings, Env, Settings};
+use crate::sys::seconds;
 
 /// Runs `command` on the current host (`host_string`) over SSH and returns
 /// its output (Fabric's `run`).

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+use crate::command;
 use crate::error::{Error, ErrorKind, Result};
 use crate::operations::prompt::{ask_password, can_ask_password};
 use crate::ssh::{self, ConnectOptions, Connection, HostKeyPolicy, SshError, SshErrorKind, Target};
@@ -152,7 +153,11 @@ pub(crate) fn ssh_error(e: SshError, host: &str) -> Error {
         SshErrorKind::Config => ErrorKind::Settings,
         SshErrorKind::Interrupted => ErrorKind::Interrupted,
     };
-    Error::new(kind, e.message.clone())
-        .with_host(host)
-        .with_source(e)
+    let mut message = e.message.clone();
+    if let Some((name, file)) = &e.forget {
+        // The engine names the fix; the command for it is shell text.
+        message.push(' ');
+        message.push_str(&command::forget_host_key(name, file));
+    }
+    Error::new(kind, message).with_host(host).with_source(e)
 }

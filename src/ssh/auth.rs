@@ -4,10 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use super::config;
-use super::hostkey::base64;
-use super::transport::{is_transport_error, Resolved};
-use super::{ConnectOptions, SshError, SshErrorKind};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+
+use super::resolve::Resolved;
+use super::{codes, ConnectOptions, SshError, SshErrorKind};
+use crate::sys;
 
 const DEFAULT_KEYS: &[&str] = &["id_ed25519", "id_ecdsa", "id_rsa"];
 
@@ -19,10 +21,10 @@ struct Attempts {
 }
 
 fn fatal(e: &ssh2::Error, r: &Resolved) -> Option<SshError> {
-    if let ssh2::ErrorCode::Session(-9) = e.code() {
+    if codes::is_timeout(e) {
         return Some(SshError::new(SshErrorKind::Timeout, "timeout"));
     }
-    if is_transport_error(e) {
+    if codes::is_transport_error(e) {
         return Some(SshError::new(
             SshErrorKind::Disconnected,
             format!(
@@ -81,15 +83,12 @@ fn try_key(
             if let Some(f) = fatal(&e, r) {
                 return Err(f);
             }
-            let note = match e.code() {
-                // LIBSSH2_ERROR_FILE: the key could not be read or decrypted.
-                ssh2::ErrorCode::Session(-16) if passphrase.is_none() => {
-                    " (could not read the key; it may need a passphrase)"
-                }
-                ssh2::ErrorCode::Session(-16) => {
-                    " (could not read the key; wrong passphrase or unsupported format)"
-                }
-                _ => "",
+            let note = if !codes::is_file_error(&e) {
+                ""
+            } else if passphrase.is_none() {
+                " (could not read the key; it may need a passphrase)"
+            } else {
+                " (could not read the key; wrong passphrase or unsupported format)"
             };
             if !note.is_empty() {
                 a.key_problems.push(format!(
@@ -124,7 +123,7 @@ fn try_agent(session: &ssh2::Session, r: &Resolved, a: &mut Attempts) -> Result<
     let mut result = Ok(false);
     for id in identities {
         if let Some(allowed) = &allowed {
-            if !allowed.contains(&base64(id.blob())) {
+            if !allowed.contains(&BASE64.encode(id.blob())) {
                 continue;
             }
         }
@@ -190,7 +189,7 @@ pub(crate) fn authenticate(
             return Ok(());
         }
         if opts.look_for_keys {
-            if let Some(home) = config::home_dir() {
+            if let Some(home) = sys::home_dir() {
                 for name in DEFAULT_KEYS {
                     let key = home.join(".ssh").join(name);
                     if r.identity_files.contains(&key) || !key.is_file() {

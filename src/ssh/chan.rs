@@ -1,10 +1,13 @@
-//! A session channel driven through libssh2 directly.
+//! Channels driven through libssh2 directly, where the `ssh2` crate falls
+//! short.
 //!
 //! The `ssh2` crate's `Channel` cannot send a `signal` request (libssh2's
 //! `libssh2_channel_signal_ex`, not wrapped) and refuses a second request
 //! after `exec`. twill needs the signal to stop a remote command on timeout
-//! or interrupt, so command channels use this thin wrapper. Every call
-//! holds the `ssh2::Session` lock, as the `ssh2` crate itself does.
+//! or interrupt, so command channels use [`RawChannel`], a thin wrapper.
+//! [`RawSftp`] is the handle of a second SFTP channel, for the extensions
+//! the `ssh2` crate does not wrap either. Every call holds the
+//! `ssh2::Session` lock, as the `ssh2` crate itself does.
 
 use std::ptr::null_mut;
 
@@ -216,5 +219,25 @@ impl Drop for RawChannel {
     fn drop(&mut self) {
         // SAFETY: valid channel, freed once; lock held.
         self.with(|_, c| unsafe { raw::libssh2_channel_free(c) });
+    }
+}
+
+/// A second SFTP channel driven through libssh2 directly, for the
+/// `posix-rename@openssh.com` and `statvfs@openssh.com` extensions that
+/// the `ssh2` crate does not wrap.
+pub(crate) struct RawSftp {
+    pub(super) session: ssh2::Session,
+    pub(super) ptr: *mut raw::LIBSSH2_SFTP,
+}
+
+// SAFETY: the pointer is only used while holding the session's lock
+// (`Session::raw`), like the `ssh2` crate does for its own handles.
+unsafe impl Send for RawSftp {}
+
+impl Drop for RawSftp {
+    fn drop(&mut self) {
+        let _guard = self.session.raw();
+        // SAFETY: ptr came from libssh2_sftp_init and is shut down once.
+        unsafe { raw::libssh2_sftp_shutdown(self.ptr) };
     }
 }

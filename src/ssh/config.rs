@@ -11,13 +11,14 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
-use once_cell::sync::Lazy;
 use parking_lot::Mutex;
 use ssh2_config::{ParseRule, SshConfig};
 
 use super::{SshError, SshErrorKind};
+use crate::sys;
 
 /// What ssh_config says about one host. Every field is `None`/empty when the
 /// file does not mention it.
@@ -46,20 +47,17 @@ struct CachedFile {
     config: SshConfig,
 }
 
-static PARSED: Lazy<Mutex<HashMap<PathBuf, CachedFile>>> = Lazy::new(|| Mutex::new(HashMap::new()));
+static PARSED: LazyLock<Mutex<HashMap<PathBuf, CachedFile>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
 
-pub(crate) fn home_dir() -> Option<PathBuf> {
-    if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        return Some(PathBuf::from(h));
-    }
-    // SAFETY: getpwuid returns a pointer to static storage or null.
-    unsafe {
-        let pw = libc::getpwuid(libc::getuid());
-        if pw.is_null() || (*pw).pw_dir.is_null() {
-            return None;
-        }
-        let dir = std::ffi::CStr::from_ptr((*pw).pw_dir);
-        Some(PathBuf::from(dir.to_string_lossy().into_owned()))
+/// In a forked child: a thread of the parent may have been reading a file
+/// into the cache at the fork, its lock held for good here; the child has
+/// one thread, so the holder is gone, and the lock is released.
+pub(crate) fn reset_after_fork() {
+    if PARSED.is_locked() {
+        // SAFETY: no guard of this lock is alive in this single-threaded
+        // process; a thread of the parent held it.
+        unsafe { PARSED.force_unlock() };
     }
 }
 
@@ -67,10 +65,10 @@ pub(crate) fn home_dir() -> Option<PathBuf> {
 pub(crate) fn expand_tilde(p: &Path) -> PathBuf {
     let s = p.to_string_lossy();
     if s == "~" {
-        return home_dir().unwrap_or_else(|| p.to_path_buf());
+        return sys::home_dir().unwrap_or_else(|| p.to_path_buf());
     }
     if let Some(rest) = s.strip_prefix("~/") {
-        if let Some(h) = home_dir() {
+        if let Some(h) = sys::home_dir() {
             return h.join(rest);
         }
     }
@@ -89,8 +87,8 @@ fn expand_tokens(s: &str, host: &str) -> String {
         }
         match chars.next() {
             Some('h') => out.push_str(host),
-            Some('d') => out.push_str(&home_dir().unwrap_or_default().to_string_lossy()),
-            Some('u') => out.push_str(&crate::sys::local_user()),
+            Some('d') => out.push_str(&sys::home_dir().unwrap_or_default().to_string_lossy()),
+            Some('u') => out.push_str(&sys::local_user()),
             Some('%') => out.push('%'),
             Some(other) => {
                 out.push('%');
@@ -107,7 +105,7 @@ fn expand_tokens(s: &str, host: &str) -> String {
 pub(crate) fn lookup(path: Option<&Path>, host: &str) -> Result<HostConfig, SshError> {
     let (path, explicit) = match path {
         Some(p) => (expand_tilde(p), true),
-        None => match home_dir() {
+        None => match sys::home_dir() {
             Some(h) => (h.join(".ssh").join("config"), false),
             None => return Ok(HostConfig::default()),
         },

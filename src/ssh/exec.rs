@@ -9,8 +9,11 @@
 use std::time::{Duration, Instant};
 
 use super::chan::RawChannel;
-use super::wait::{is_eagain, WaitEnd, GRACE};
-use super::{io, Connection, OpState, SshError, SshErrorKind};
+use super::codes::{self, is_eagain};
+use super::connection::{Connection, OpState};
+use super::wait::{WaitEnd, GRACE};
+use super::{io, SshError, SshErrorKind};
+use crate::sys::seconds;
 
 /// Which output stream a chunk came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,8 +58,7 @@ pub(crate) struct ExitStatus {
 }
 
 const READ_BUF: usize = 64 * 1024;
-/// How long a stopped command gets to go away after SIGTERM/SIGINT before
-/// SIGKILL.
+
 impl Connection {
     /// Runs `command`. Output chunks go to `on_output` as they arrive; bytes
     /// it returns are written to the command's stdin, which stays open
@@ -101,16 +103,16 @@ impl Connection {
             None => start + self.io_timeout,
         };
         let sess = &*self.session;
-        let ch = self.nb(st, setup_deadline, "Opening a channel", || {
+        let ch = self.retry_nonblocking(st, setup_deadline, "Opening a channel", || {
             RawChannel::open_session(sess)
         })?;
         if opts.pty {
             let (w, h) = io::terminal_size();
-            self.nb(st, setup_deadline, "Requesting a pty", || {
+            self.retry_nonblocking(st, setup_deadline, "Requesting a pty", || {
                 ch.request_pty("vt100", w, h)
             })?;
         }
-        self.nb(st, setup_deadline, "Starting the command", || {
+        self.retry_nonblocking(st, setup_deadline, "Starting the command", || {
             ch.exec(command)
         })?;
 
@@ -156,7 +158,7 @@ impl Connection {
                         progressed = true;
                     }
                     Err(e) if is_eagain(&e) => {}
-                    Err(e) if super::transport::is_transport_error(&e) => {
+                    Err(e) if codes::is_transport_error(&e) => {
                         return Err(self.map_err(&e, "Writing input"));
                     }
                     Err(_) => {
@@ -191,7 +193,7 @@ impl Connection {
             }
         }
         let close_deadline = Instant::now() + self.io_timeout;
-        self.nb(st, close_deadline, "Closing the channel", || ch.close())?;
+        self.retry_nonblocking(st, close_deadline, "Closing the channel", || ch.close())?;
         let signal = ch.exit_signal();
         let code = if signal.is_some() {
             None
@@ -201,11 +203,8 @@ impl Connection {
         Ok(ExitStatus { code, signal })
     }
 
-    /// Stops the remote command: `first` signal to its process group,
-    /// SIGKILL if it is still there after a grace period, then closes the
-    /// channel. Output arriving meanwhile is discarded. Errors are ignored
-    /// (the command may already be gone); a lost connection is recorded.
-    /// Stops the command because of `end` and returns the error to report.
+    /// Stops the command because the wait ended (`end`: its deadline, or
+    /// an interrupt) and returns the error to report.
     fn stop_for(
         &self,
         st: &mut OpState,
@@ -220,7 +219,7 @@ impl Connection {
                     SshErrorKind::Timeout,
                     format!(
                         "Command failed to finish in {} seconds",
-                        crate::error::seconds(timeout.unwrap_or_default())
+                        seconds(timeout.unwrap_or_default())
                     ),
                 )
             }
@@ -234,6 +233,10 @@ impl Connection {
         }
     }
 
+    /// Stops the remote command: `first` signal to its process group,
+    /// SIGKILL if it is still there after [`GRACE`], then closes the
+    /// channel. Output arriving meanwhile is discarded. Errors are ignored
+    /// (the command may already be gone); a lost connection is recorded.
     fn stop_remote(&self, st: &mut OpState, ch: &RawChannel, first: &str) {
         let _ = self.signal(st, ch, first);
         let grace_end = Instant::now() + GRACE;
@@ -241,7 +244,7 @@ impl Connection {
             let _ = self.signal(st, ch, "KILL");
             let _ = self.drain_until_closed(st, ch, Instant::now() + GRACE);
         }
-        let _ = self.nb(st, Instant::now() + GRACE, "Closing the channel", || {
+        let _ = self.retry_nonblocking(st, Instant::now() + GRACE, "Closing the channel", || {
             ch.close()
         });
     }
@@ -250,7 +253,7 @@ impl Connection {
     /// command's process group; not for sessions of root).
     fn signal(&self, st: &mut OpState, ch: &RawChannel, name: &str) -> Result<(), SshError> {
         let deadline = Instant::now() + GRACE;
-        self.nb(st, deadline, "Sending a signal", || ch.signal(name))
+        self.retry_nonblocking(st, deadline, "Sending a signal", || ch.signal(name))
     }
 
     /// Reads and discards output until the remote side closes the channel or

@@ -28,9 +28,8 @@ use base64::{alphabet, Engine as _};
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 
-use super::transport::Resolved;
+use super::resolve::Resolved;
 use super::{HostKeyPolicy, SshError, SshErrorKind};
-use crate::command::quote;
 
 /// Key algorithm name (as in known_hosts) and the host key methods to
 /// prefer when a key of that type is known.
@@ -432,12 +431,11 @@ impl KnownHosts {
         let lines: Vec<usize> = offending.iter().map(|e| e.line).collect();
         // `ssh-keygen -R` removes every plain line that matches the name;
         // suggest it only when each of those lines is this host's alone.
-        let advice = if plain.iter().all(|e| e.hosts.names_one_host()) {
-            format!(
-                "remove the old entry with this command and connect again: ssh-keygen -R {} -f {}",
-                quote(name),
-                quote(&self.path.to_string_lossy()),
-            )
+        // The caller adds the command after the colon (see
+        // `SshError::forget`).
+        let forget = plain.iter().all(|e| e.hosts.names_one_host());
+        let advice = if forget {
+            "remove the old entry with this command and connect again:".to_string()
         } else if offending.iter().any(|e| !e.hosts.names_one_host()) {
             format!(
                 "edit {} of {path} and connect again: a host pattern or list there stands for \
@@ -458,7 +456,7 @@ impl KnownHosts {
                 lines_phrase(&shared)
             )
         };
-        SshError::new(
+        let mut error = SshError::new(
             SshErrorKind::HostKeyChanged,
             format!(
                 "The host key of {name} has CHANGED: the server sent the {type_name} key {fp}, \
@@ -468,7 +466,11 @@ impl KnownHosts {
                 lines_phrase(&lines),
                 fp = fingerprint(session),
             ),
-        )
+        );
+        if forget {
+            error.forget = Some((name.to_string(), self.path.clone()));
+        }
+        error
     }
 
     fn unknown(

@@ -1,7 +1,9 @@
 //! Low-level waiting: `poll(2)` on the session socket, the process-wide
-//! interrupt and its wake-up pipe, socket liveness.
+//! interrupt and its wake-up socket pair, socket liveness.
 
-use std::os::unix::io::RawFd;
+use std::io::{Read, Write};
+use std::os::unix::io::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -22,6 +24,18 @@ pub(crate) fn wanted_events(session: &ssh2::Session) -> libc::c_short {
         ssh2::BlockDirections::Both => libc::POLLIN | libc::POLLOUT,
         _ => libc::POLLIN,
     }
+}
+
+/// `poll(2)` on `fds` for up to `timeout_ms` milliseconds (negative: no
+/// limit); the number of descriptors with events. EINTR is returned as an
+/// error of kind `Interrupted`.
+pub(crate) fn poll(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> std::io::Result<usize> {
+    // SAFETY: fds is a valid, writable array of fds.len() pollfd structs.
+    let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(rc as usize)
 }
 
 /// Waits until `fd` is ready for `events`, `wake` (if any) is readable, or
@@ -56,14 +70,10 @@ pub(crate) fn wait_fd(
                 ms.min(i32::MAX as u128) as libc::c_int
             }
         };
-        // SAFETY: fds is a valid array of n_fds pollfd structs.
-        let rc = unsafe { libc::poll(fds.as_mut_ptr(), n_fds, ms) };
-        if rc < 0 {
-            let err = std::io::Error::last_os_error();
-            if err.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err);
+        match poll(&mut fds[..n_fds], ms) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+            Ok(_) => {}
         }
         return Ok(Ready {
             readable: fds[0].revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0,
@@ -102,10 +112,10 @@ pub(crate) fn socket_open(fd: RawFd) -> bool {
         events: libc::POLLIN,
         revents: 0,
     };
-    // SAFETY: one valid pollfd.
-    let rc = unsafe { libc::poll(&mut pfd, 1, 0) };
-    if rc <= 0 {
-        return rc == 0;
+    match poll(std::slice::from_mut(&mut pfd), 0) {
+        Ok(0) => return true,
+        Ok(_) => {}
+        Err(_) => return false,
     }
     if pfd.revents & (libc::POLLERR | libc::POLLNVAL) != 0 {
         return false;
@@ -124,81 +134,64 @@ pub(crate) fn socket_open(fd: RawFd) -> bool {
     n > 0
 }
 
-/// A pipe used to wake threads blocked in [`wait_fd`].
+/// A socket pair used to wake threads blocked in [`wait_fd`]: a byte
+/// written to one end makes the other readable. Both ends are
+/// non-blocking and closed when it is dropped.
 #[derive(Debug)]
-struct WakePipe {
-    read: RawFd,
-    write: RawFd,
+struct WakeSocket {
+    read: UnixStream,
+    write: UnixStream,
 }
 
-impl WakePipe {
-    fn new() -> std::io::Result<WakePipe> {
-        let mut fds = [0 as libc::c_int; 2];
-        // SAFETY: fds has room for the two descriptors.
-        let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(WakePipe {
-            read: fds[0],
-            write: fds[1],
-        })
+impl WakeSocket {
+    fn new() -> std::io::Result<WakeSocket> {
+        let (read, write) = UnixStream::pair()?;
+        read.set_nonblocking(true)?;
+        write.set_nonblocking(true)?;
+        Ok(WakeSocket { read, write })
     }
 
     fn wake(&self) {
-        let b = 1u8;
-        // SAFETY: writes one byte from a valid buffer; a full pipe is fine.
-        unsafe {
-            libc::write(self.write, &b as *const u8 as *const libc::c_void, 1);
-        }
+        // A full buffer is fine: the reader is woken already.
+        let _ = (&self.write).write(&[1]);
     }
 
-    /// Empties the pipe.
+    /// Reads every byte written so far.
     fn drain(&self) {
         let mut buf = [0u8; 64];
-        // SAFETY: reads into a valid buffer; the pipe is non-blocking.
-        while unsafe { libc::read(self.read, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) } > 0
-        {
-        }
-    }
-
-    fn close(&self) {
-        // SAFETY: both descriptors are owned by this pipe and closed once,
-        // when the pipe is replaced.
-        unsafe {
-            libc::close(self.read);
-            libc::close(self.write);
-        }
+        while matches!((&self.read).read(&mut buf), Ok(n) if n > 0) {}
     }
 }
 
 /// The process-wide interrupt: raised by Ctrl-C (through
 /// [`interrupt_all`](super::interrupt_all)), it stays raised until
 /// cleared, and while it is raised every wait that watches it ends at once.
-/// One pipe serves every connection, so a connection costs only its socket.
+/// One socket pair serves every connection, so a connection costs only its
+/// socket.
 struct Interrupt {
     raised: AtomicBool,
-    pipe: Mutex<Option<WakePipe>>,
+    wake: Mutex<Option<WakeSocket>>,
 }
 
 static INTERRUPT: Interrupt = Interrupt {
     raised: AtomicBool::new(false),
-    pipe: Mutex::new(None),
+    wake: Mutex::new(None),
 };
 
-/// The read end of the interrupt pipe (created on first use), or `None`
-/// when no pipe can be made; the raised flag is still checked then.
+/// The end of the interrupt's socket pair that becomes readable when the
+/// interrupt is raised (created on first use), or `None` when no socket
+/// pair can be made; the raised flag is still checked then.
 pub(crate) fn interrupt_fd() -> Option<RawFd> {
-    let mut pipe = INTERRUPT.pipe.lock();
-    if pipe.is_none() {
-        *pipe = WakePipe::new().ok();
+    let mut wake = INTERRUPT.wake.lock();
+    if wake.is_none() {
+        *wake = WakeSocket::new().ok();
         if INTERRUPT.raised.load(Ordering::SeqCst) {
-            if let Some(p) = pipe.as_ref() {
-                p.wake();
+            if let Some(w) = wake.as_ref() {
+                w.wake();
             }
         }
     }
-    pipe.as_ref().map(|p| p.read)
+    wake.as_ref().map(|w| w.read.as_raw_fd())
 }
 
 /// Raises the interrupt and wakes every waiter that watches it.
@@ -206,9 +199,9 @@ pub(crate) fn raise_interrupt() {
     INTERRUPT.raised.store(true, Ordering::SeqCst);
     // A Ctrl-C handler may run while another thread holds the lock for a
     // moment; a waiter checks the flag before it sleeps anyway.
-    if let Some(pipe) = INTERRUPT.pipe.try_lock_for(Duration::from_millis(200)) {
-        if let Some(p) = pipe.as_ref() {
-            p.wake();
+    if let Some(wake) = INTERRUPT.wake.try_lock_for(Duration::from_millis(200)) {
+        if let Some(w) = wake.as_ref() {
+            w.wake();
         }
     }
 }
@@ -221,23 +214,21 @@ pub(crate) fn interrupted() -> bool {
 /// Lowers the interrupt.
 pub(crate) fn clear_interrupt() {
     INTERRUPT.raised.store(false, Ordering::SeqCst);
-    if let Some(p) = INTERRUPT.pipe.lock().as_ref() {
-        p.drain();
+    if let Some(w) = INTERRUPT.wake.lock().as_ref() {
+        w.drain();
     }
 }
 
-/// In a forked child: the pipe is shared with the parent, so a wake here
-/// would wake the parent too. The child gets its own, lowered.
+/// In a forked child: the socket pair is shared with the parent, so a wake
+/// here would wake the parent too. The child gets its own, lowered.
 pub(crate) fn reset_interrupt_after_fork() {
-    if INTERRUPT.pipe.is_locked() {
+    if INTERRUPT.wake.is_locked() {
         // SAFETY: the child has one thread, so no guard of the lock is
         // alive; a thread of the parent held it at the fork.
-        unsafe { INTERRUPT.pipe.force_unlock() };
+        unsafe { INTERRUPT.wake.force_unlock() };
     }
-    let mut pipe = INTERRUPT.pipe.lock();
-    if let Some(p) = pipe.take() {
-        p.close();
-    }
+    // Closes this process's copies of the parent's descriptors.
+    drop(INTERRUPT.wake.lock().take());
     INTERRUPT.raised.store(false, Ordering::SeqCst);
 }
 

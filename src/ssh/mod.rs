@@ -7,35 +7,49 @@
 //! files. Every socket gets `TCP_NODELAY`; every wait is a `poll(2)` with a
 //! deadline, never a busy loop; a connection found dead is dropped from
 //! the cache so the next [`connect`] opens a new one.
-#![allow(dead_code)]
+//!
+//! The engine is a layer beneath the rest of twill: it imports nothing of
+//! twill but `crate::sys`, and reports facts (an [`SshError`] with its
+//! kind, message and, for a changed host key, the entry to remove) that
+//! the caller turns into twill's errors and shell text. Inside, every
+//! import points down, from the cache to the files that know libssh2:
+//!
+//! - `cache`: the connections by name, and the switches over all of them;
+//! - `exec`, `sftp`: operations on a [`Connection`], waiting in `wait`;
+//! - `connection`: one connection and its life;
+//! - `transport`: opening a session, through `proxy` for jump hosts, with
+//!   `auth` and `hostkey`; `resolve` applies `config` (ssh_config) to a
+//!   [`Target`];
+//! - `chan`, `io`, `codes`: libssh2 handles the `ssh2` crate does not
+//!   wrap, `poll(2)` and the interrupt, and libssh2's error codes by name.
+//!
+//! This file holds the types every layer shares: [`Target`], the options
+//! and [`SshError`].
 
 mod auth;
+mod cache;
 mod chan;
+mod codes;
 mod config;
+mod connection;
 mod exec;
 mod hostkey;
 mod io;
 mod proxy;
+mod resolve;
 mod sftp;
 mod transport;
 mod wait;
 
-use std::collections::HashMap;
 use std::fmt;
-use std::mem::ManuallyDrop;
-use std::os::unix::io::RawFd;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use once_cell::sync::Lazy;
-use parking_lot::Mutex;
-
-#[allow(unused_imports)]
-pub(crate) use exec::{ExecOptions, ExitStatus, OnOutput, Reply, Stream};
-#[allow(unused_imports)]
-pub(crate) use sftp::RemoteStat;
+pub(crate) use cache::{
+    clear_interrupt, connect, disconnect_all, forget_all_after_fork, interrupt_all,
+};
+pub(crate) use connection::Connection;
+pub(crate) use exec::{ExecOptions, Reply, Stream};
 
 /// A host to connect to, as the user wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,6 +243,10 @@ pub(crate) enum SshErrorKind {
 pub(crate) struct SshError {
     pub(crate) kind: SshErrorKind,
     pub(crate) message: String,
+    /// `(name, file)`: the fix is to remove the entry of host `name` from
+    /// the known_hosts file `file`. `message` then ends by announcing a
+    /// command, which the caller appends: the engine makes no shell text.
+    pub(crate) forget: Option<(String, PathBuf)>,
 }
 
 impl SshError {
@@ -236,6 +254,7 @@ impl SshError {
         SshError {
             kind,
             message: message.into(),
+            forget: None,
         }
     }
 }
@@ -247,352 +266,3 @@ impl fmt::Display for SshError {
 }
 
 impl std::error::Error for SshError {}
-
-/// Mutable per-connection state, guarded by the operation lock: one
-/// operation at a time runs on a connection.
-struct OpState {
-    sftp: Option<Arc<ssh2::Sftp>>,
-    /// A second SFTP channel for the extensions (`posix-rename`, `statvfs`).
-    raw_sftp: Option<sftp::RawSftp>,
-    /// Last time bytes were seen arriving on the socket.
-    last_rx: Instant,
-    next_keepalive: Instant,
-}
-
-/// One authenticated SSH connection.
-pub(crate) struct Connection {
-    /// `user@host:port`, host as written (brackets around IPv6).
-    name: String,
-    /// Fabric's form: default user and port 22 left out.
-    display: String,
-    session: ManuallyDrop<ssh2::Session>,
-    /// The socket libssh2 reads and writes (TCP, or the local end of a
-    /// jump-host tunnel).
-    fd: RawFd,
-    /// Other descriptors this connection keeps open (jump host sockets).
-    extra_fds: Vec<RawFd>,
-    op: Mutex<OpState>,
-    dead: AtomicBool,
-    /// Why the connection was given up, for later errors.
-    dead_reason: Mutex<Option<String>>,
-    /// Set in a forked child: never touch the session again.
-    forgotten: AtomicBool,
-    owner_pid: u32,
-    keepalive: Option<Duration>,
-    keepalive_count: u32,
-    /// How long a call may go without an answer when keepalives are off
-    /// (SFTP, channel setup).
-    io_timeout: Duration,
-    tunnel: Option<proxy::Tunnel>,
-    /// When an operation last started on it.
-    last_used: Mutex<Instant>,
-}
-
-impl fmt::Debug for Connection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Connection")
-            .field("name", &self.name)
-            .finish()
-    }
-}
-
-impl Connection {
-    /// `user@host:port`.
-    pub(crate) fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The host string Fabric would print: default user and port 22 left
-    /// out.
-    pub(crate) fn display_name(&self) -> &str {
-        &self.display
-    }
-
-    fn is_forgotten(&self) -> bool {
-        self.forgotten.load(Ordering::SeqCst) || self.owner_pid != std::process::id()
-    }
-
-    /// Whether the connection still looks usable (not marked dead, socket
-    /// not closed by the peer).
-    pub(crate) fn is_alive(&self) -> bool {
-        if self.is_forgotten() || self.dead.load(Ordering::SeqCst) {
-            return false;
-        }
-        io::socket_open(self.fd)
-    }
-
-    fn mark_dead(&self, why: &str) {
-        {
-            let mut reason = self.dead_reason.lock();
-            if reason.is_none() {
-                *reason = Some(why.to_string());
-            }
-        }
-        self.dead.store(true, Ordering::SeqCst);
-        remove_from_cache(self);
-    }
-
-    /// Takes the operation lock after checking the connection can be used.
-    fn begin(&self) -> Result<parking_lot::MutexGuard<'_, OpState>, SshError> {
-        if self.is_forgotten() {
-            return Err(SshError::new(
-                SshErrorKind::Disconnected,
-                format!(
-                    "The connection to {} belongs to another process and cannot be used here",
-                    self.name
-                ),
-            ));
-        }
-        if self.dead.load(Ordering::SeqCst) {
-            let why = self.dead_reason.lock().clone();
-            return Err(self.lost(why.as_deref()));
-        }
-        let guard = self.op.lock();
-        *self.last_used.lock() = Instant::now();
-        Ok(guard)
-    }
-
-    /// A Disconnected error for this connection, marking it dead.
-    fn lost(&self, detail: Option<&str>) -> SshError {
-        self.mark_dead(detail.unwrap_or("connection lost"));
-        let msg = match detail {
-            Some(d) if !d.is_empty() => format!("Connection to {} was lost ({d})", self.name),
-            _ => format!("Connection to {} was lost", self.name),
-        };
-        SshError::new(SshErrorKind::Disconnected, msg)
-    }
-
-    /// Maps a libssh2 error from an operation on this connection; transport
-    /// failures mark the connection dead.
-    fn map_err(&self, e: &ssh2::Error, what: &str) -> SshError {
-        if transport::is_transport_error(e) {
-            return self.lost(Some(&format!("{what}: {}", e.message())));
-        }
-        if let ssh2::ErrorCode::Session(-9) = e.code() {
-            // A blocking call ran out of time; libssh2 may be in the middle
-            // of a packet, so the session cannot be trusted any more.
-            self.mark_dead(&format!("timed out: {what}"));
-            return SshError::new(
-                SshErrorKind::Timeout,
-                format!("Timed out on {} ({what})", self.name),
-            );
-        }
-        SshError::new(
-            SshErrorKind::Disconnected,
-            format!("{what} on {} failed: {}", self.name, e.message()),
-        )
-    }
-}
-
-impl Connection {
-    /// Says goodbye to the server and marks the connection dead, even while
-    /// other handles to it exist. Waits for a running operation to end.
-    fn shutdown(&self) {
-        if self.is_forgotten() || self.dead.load(Ordering::SeqCst) {
-            return;
-        }
-        let mut st = self.op.lock();
-        self.session.set_blocking(true);
-        self.session.set_timeout(2000);
-        st.raw_sftp = None;
-        st.sftp = None;
-        let _ = self.session.disconnect(None, "closed by twill", None);
-        *self.dead_reason.lock() = Some("closed by disconnect_all".to_string());
-        self.dead.store(true, Ordering::SeqCst);
-    }
-}
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        if self.is_forgotten() {
-            // Inherited from a parent process: leave the parent's session
-            // untouched on the wire.
-            let st = self.op.get_mut();
-            if let Some(s) = st.sftp.take() {
-                std::mem::forget(s);
-            }
-            if let Some(r) = st.raw_sftp.take() {
-                std::mem::forget(r);
-            }
-            if let Some(t) = self.tunnel.take() {
-                std::mem::forget(t);
-            }
-            return;
-        }
-        self.session.set_blocking(true);
-        self.session.set_timeout(2000);
-        let st = self.op.get_mut();
-        if let Some(r) = st.raw_sftp.take() {
-            drop(r);
-        }
-        st.sftp = None;
-        if !self.dead.load(Ordering::SeqCst) {
-            let _ = self.session.disconnect(None, "closed by twill", None);
-        }
-        // SAFETY: dropped exactly once, here.
-        unsafe { ManuallyDrop::drop(&mut self.session) };
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Connection cache
-
-struct Cache {
-    map: HashMap<String, Arc<Connection>>,
-}
-
-static CACHE: Lazy<Mutex<Cache>> = Lazy::new(|| {
-    Mutex::new(Cache {
-        map: HashMap::new(),
-    })
-});
-
-fn remove_from_cache(conn: &Connection) {
-    if let Some(mut cache) = CACHE.try_lock_for(Duration::from_millis(200)) {
-        let same = cache
-            .map
-            .get(&conn.name)
-            .map(|c| std::ptr::eq(Arc::as_ptr(c), conn))
-            .unwrap_or(false);
-        if same {
-            cache.map.remove(&conn.name);
-        }
-    }
-}
-
-/// Returns the cached connection for `target`, opening (and caching) one
-/// when there is none or the cached one is dead.
-pub(crate) fn connect(target: &Target, opts: &ConnectOptions) -> Result<Arc<Connection>, SshError> {
-    let resolved = transport::resolve(target, opts)?;
-    let key = resolved.name();
-    {
-        let mut cache = CACHE.lock();
-        if let Some(conn) = cache.map.get(&key) {
-            if conn.is_alive() {
-                return Ok(Arc::clone(conn));
-            }
-            cache.map.remove(&key);
-        }
-    }
-    crate::sys::raise_descriptor_limit();
-    make_room();
-    let conn = Arc::new(transport::open(&resolved, opts)?);
-    let mut cache = CACHE.lock();
-    if let Some(existing) = cache.map.get(&key) {
-        if existing.is_alive() {
-            // Another thread won the race; use its connection.
-            return Ok(Arc::clone(existing));
-        }
-    }
-    cache.map.insert(key, Arc::clone(&conn));
-    Ok(conn)
-}
-
-/// Before a new connection: closes the idle connections used least
-/// recently while the cached ones hold more descriptors than the process
-/// can spare, so that a run over many hosts never runs out of them. A
-/// connection in use by an operation is never closed.
-fn make_room() {
-    let budget = crate::sys::descriptor_budget();
-    let fds = |c: &Connection| 1 + c.extra_fds.len();
-    loop {
-        let victim = {
-            let mut cache = CACHE.lock();
-            let held = |m: &HashMap<String, Arc<Connection>>| -> usize {
-                m.values().map(|c| fds(c)).sum()
-            };
-            if held(&cache.map) + 3 <= budget {
-                return;
-            }
-            // Dead connections go first, then idle ones.
-            cache
-                .map
-                .retain(|_, c| c.is_alive() || Arc::strong_count(c) > 1);
-            if held(&cache.map) + 3 <= budget {
-                return;
-            }
-            let idle = cache
-                .map
-                .iter()
-                .filter(|(_, c)| Arc::strong_count(c) == 1)
-                .min_by_key(|(_, c)| *c.last_used.lock())
-                .map(|(k, _)| k.clone());
-            match idle.and_then(|k| cache.map.remove(&k)) {
-                Some(c) => c,
-                None => return,
-            }
-        };
-        victim.shutdown();
-    }
-}
-
-/// Closes every cached connection and returns their `user@host:port`
-/// names, sorted.
-pub(crate) fn disconnect_all() -> Vec<String> {
-    let conns: Vec<Arc<Connection>> = {
-        let mut cache = CACHE.lock();
-        cache.map.drain().map(|(_, c)| c).collect()
-    };
-    let mut names: Vec<String> = conns.iter().map(|c| c.name.clone()).collect();
-    names.sort();
-    for c in &conns {
-        c.shutdown();
-    }
-    drop(conns);
-    names
-}
-
-/// For a process created by `fork()`: drops every cached connection
-/// without sending anything on the inherited sockets, and closes this
-/// process's copies of their descriptors. The parent's sessions are not
-/// affected. Connections still referenced elsewhere refuse further use.
-/// The child gets an interrupt of its own, lowered.
-pub(crate) fn forget_all_after_fork() {
-    // In the child only the calling thread exists; a lock held by another
-    // thread of the parent at fork time would never be released.
-    let mut cache = match CACHE.try_lock() {
-        Some(c) => c,
-        None => {
-            // SAFETY: no other thread exists in this process to own it.
-            unsafe { CACHE.force_unlock() };
-            CACHE.lock()
-        }
-    };
-    for (_, conn) in cache.map.drain() {
-        conn.forgotten.store(true, Ordering::SeqCst);
-        // SAFETY: these descriptors belong to the forgotten sessions, which
-        // are never used again in this process.
-        unsafe {
-            libc::close(conn.fd);
-            for fd in &conn.extra_fds {
-                libc::close(*fd);
-            }
-        }
-        std::mem::forget(conn);
-    }
-    drop(cache);
-    io::reset_interrupt_after_fork();
-}
-
-/// Raises the process-wide interrupt: commands running on any connection
-/// are stopped (SIGINT, then SIGKILL) and their `exec` returns
-/// [`SshErrorKind::Interrupted`]; transfers end after the call in progress,
-/// removing their unfinished file. Every later operation fails the same
-/// way until [`clear_interrupt`]. Safe to call from any thread, e.g. a
-/// Ctrl-C handler.
-pub(crate) fn interrupt_all() {
-    io::raise_interrupt();
-}
-
-/// Lowers the process-wide interrupt, so that operations run again.
-pub(crate) fn clear_interrupt() {
-    io::clear_interrupt();
-}
-
-/// Names (`user@host:port`) of the cached connections.
-pub(crate) fn cached_names() -> Vec<String> {
-    let cache = CACHE.lock();
-    let mut v: Vec<String> = cache.map.keys().cloned().collect();
-    v.sort();
-    v
-}

@@ -1,7 +1,8 @@
 //! Jump hosts (ssh_config `ProxyJump`, Fabric `env.gateway`).
 //!
 //! The jump host gets its own authenticated session, used by nothing else;
-//! a `direct-tcpip` channel on it reaches the target. A pump thread copies
+//! `transport` opens it as it opens any session and hands it over here. A
+//! `direct-tcpip` channel on it reaches the target. A pump thread copies
 //! bytes between that channel and one end of a socket pair; the target's
 //! session runs over the other end as if it were a TCP socket. Chains
 //! (`ProxyJump a,b`) nest: the session to `b` itself runs through `a`.
@@ -9,10 +10,11 @@
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::transport::{self, Resolved};
-use super::{io, ConnectOptions, SshError, SshErrorKind};
+use super::resolve::Resolved;
+use super::{codes, io, SshError, SshErrorKind};
 
 const PUMP_BUF: usize = 256 * 1024;
 
@@ -22,6 +24,12 @@ pub(crate) struct Tunnel {
     /// Descriptors held by the pump thread (jump socket, its end of the
     /// socket pair, and those of nested tunnels).
     fds: Vec<RawFd>,
+    /// The pump thread. It ends by itself once the target's session closes
+    /// its end of the socket pair, after saying goodbye to the jump host
+    /// (which may take a few seconds when the jump host does not answer).
+    /// Dropping the tunnel does not join it, so that closing a connection
+    /// never waits for the jump host.
+    _pump: JoinHandle<()>,
 }
 
 impl Tunnel {
@@ -30,49 +38,37 @@ impl Tunnel {
     }
 }
 
-/// Connects to the last jump host of `r` (through the earlier ones) and
-/// opens a channel from there to `r.hostname:r.port`.
+/// Opens a channel from the jump host `jump`, over its authenticated
+/// session (socket `jump_fd`, itself tunnelled through `inner` when the
+/// jump host has jump hosts of its own), to `target.hostname:target.port`,
+/// and starts the thread that pumps it. The target's session runs over
+/// the returned socket.
 pub(crate) fn open_tunnel(
-    r: &Resolved,
-    opts: &ConnectOptions,
+    sess: ssh2::Session,
+    jump_fd: RawFd,
+    inner: Option<Tunnel>,
+    jump: &Resolved,
+    target: &Resolved,
     deadline: Instant,
 ) -> Result<(UnixStream, Tunnel), SshError> {
-    let (last, earlier) = r.jumps.split_last().expect("open_tunnel needs a jump host");
-    let jr = transport::resolve_jump(last, earlier, opts)?;
-    // One try: the connection to the target counts the attempts, and says
-    // how many there were.
-    let est = transport::establish_once(&jr, opts).map_err(|e| {
-        if e.kind == SshErrorKind::Timeout {
-            e
-        } else {
-            SshError::new(
-                e.kind,
-                format!(
-                    "Could not connect to the jump host {}: {}",
-                    jr.name(),
-                    e.message
-                ),
-            )
-        }
-    })?;
-    let sess = est.session;
     sess.set_blocking(true);
     let left = deadline.saturating_duration_since(Instant::now());
     sess.set_timeout(left.as_millis().clamp(1, u128::from(u32::MAX)) as u32);
     let ch = sess
-        .channel_direct_tcpip(&r.hostname, r.port, None)
+        .channel_direct_tcpip(&target.hostname, target.port, None)
         .map_err(|e| {
-            let kind = match e.code() {
-                ssh2::ErrorCode::Session(-9) => SshErrorKind::Timeout,
-                _ => SshErrorKind::Connect,
+            let kind = if codes::is_timeout(&e) {
+                SshErrorKind::Timeout
+            } else {
+                SshErrorKind::Connect
             };
             SshError::new(
                 kind,
                 format!(
                     "The jump host {} could not open a connection to {} port {}: {}",
-                    jr.name(),
-                    r.host_for_messages(),
-                    r.port,
+                    jump.name(),
+                    target.host_for_messages(),
+                    target.port,
                     e.message()
                 ),
             )
@@ -85,18 +81,16 @@ pub(crate) fn open_tunnel(
     })?;
     mine.set_nonblocking(true)
         .map_err(|e| SshError::new(SshErrorKind::Io, format!("Socket setup failed: {e}")))?;
-    let mut fds = vec![est.fd, mine.as_raw_fd()];
-    if let Some(inner) = &est.tunnel {
+    let mut fds = vec![jump_fd, mine.as_raw_fd()];
+    if let Some(inner) = &inner {
         fds.extend(inner.fds());
     }
-    let keepalive = jr.keepalive;
+    let keepalive = jump.keepalive;
     if let Some(k) = keepalive {
         sess.set_keepalive(true, k.as_secs().max(1).min(u64::from(u32::MAX)) as u32);
     }
-    let jump_fd = est.fd;
-    let inner = est.tunnel;
-    std::thread::Builder::new()
-        .name(format!("twill-jump-{}", jr.alias))
+    let pump = std::thread::Builder::new()
+        .name(format!("twill-jump-{}", jump.alias))
         .spawn(move || {
             pump(&sess, ch, mine, jump_fd, keepalive);
             sess.set_blocking(true);
@@ -106,7 +100,7 @@ pub(crate) fn open_tunnel(
             drop(inner);
         })
         .map_err(|e| SshError::new(SshErrorKind::Io, format!("Could not start a thread: {e}")))?;
-    Ok((theirs, Tunnel { fds }))
+    Ok((theirs, Tunnel { fds, _pump: pump }))
 }
 
 /// One direction of the tunnel: bytes read from one side that wait to be
@@ -213,7 +207,7 @@ fn pump(
         if keepalive.is_some() {
             match sess.keepalive_send() {
                 Ok(next) => timeout_ms = (next.max(1) as libc::c_int).saturating_mul(1000),
-                Err(e) if matches!(e.code(), ssh2::ErrorCode::Session(-37)) => timeout_ms = 1000,
+                Err(e) if codes::is_eagain(&e) => timeout_ms = 1000,
                 Err(_) => break,
             }
         }
@@ -237,16 +231,16 @@ fn pump(
             },
         ];
         io::quickack(jump_fd);
-        // SAFETY: two valid pollfd structs.
-        let rc = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout_ms) };
-        if rc < 0 && std::io::Error::last_os_error().kind() != ErrorKind::Interrupted {
-            break;
+        if let Err(e) = io::poll(&mut fds, timeout_ms) {
+            if e.kind() != ErrorKind::Interrupted {
+                break;
+            }
         }
     }
     // Best effort: tell the jump host the tunnel is done.
     for _ in 0..50 {
         match ch.close() {
-            Err(e) if matches!(e.code(), ssh2::ErrorCode::Session(-37)) => {
+            Err(e) if codes::is_eagain(&e) => {
                 let _ = io::wait_fd(
                     jump_fd,
                     io::wanted_events(sess),

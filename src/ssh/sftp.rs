@@ -27,8 +27,12 @@ use std::time::{Duration, Instant};
 use libssh2_sys as raw;
 use ssh2::{ErrorCode, FileStat, OpenFlags, OpenType, RenameFlags};
 
+use super::chan::RawSftp;
+use super::codes;
+use super::connection::{Connection, OpState};
 use super::wait::{WaitEnd, GRACE};
-use super::{io, Connection, OpState, SshError, SshErrorKind};
+use super::{io, SshError, SshErrorKind};
+use crate::sys::seconds;
 
 /// Download buffer. libssh2 keeps up to four times the buffer (at most
 /// 8 MiB) of read requests in flight; 2 MiB reaches that cap. Each read
@@ -98,26 +102,6 @@ impl RemoteStat {
     }
 }
 
-/// A second SFTP channel driven through libssh2 directly, for the
-/// `posix-rename@openssh.com` and `statvfs@openssh.com` extensions that
-/// the `ssh2` crate does not wrap.
-pub(crate) struct RawSftp {
-    session: ssh2::Session,
-    ptr: *mut raw::LIBSSH2_SFTP,
-}
-
-// SAFETY: the pointer is only used while holding the session's lock
-// (`Session::raw`), like the `ssh2` crate does for its own handles.
-unsafe impl Send for RawSftp {}
-
-impl Drop for RawSftp {
-    fn drop(&mut self) {
-        let _guard = self.session.raw();
-        // SAFETY: ptr came from libssh2_sftp_init and is shut down once.
-        unsafe { raw::libssh2_sftp_shutdown(self.ptr) };
-    }
-}
-
 /// Whether a waiting SFTP call gives way to Ctrl-C.
 #[derive(Clone, Copy)]
 enum Wake {
@@ -140,7 +124,7 @@ enum Step<T> {
 fn step<T>(r: Result<T, ssh2::Error>) -> Result<Step<T>, ssh2::Error> {
     match r {
         Ok(v) => Ok(Step::Done(v)),
-        Err(e) if e.code() == ErrorCode::Session(raw::LIBSSH2_ERROR_EAGAIN) => Ok(Step::Again),
+        Err(e) if codes::is_eagain(&e) => Ok(Step::Again),
         Err(e) => Err(e),
     }
 }
@@ -153,30 +137,6 @@ fn io_step<T>(r: std::io::Result<T>) -> std::io::Result<Step<T>> {
         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(Step::Again),
         Err(e) => Err(e),
     }
-}
-
-fn fx_reason(code: i32) -> &'static str {
-    match code {
-        1 => "end of file",
-        2 => "No such file or directory",
-        3 => "Permission denied",
-        4 => "Failure",
-        5 => "Bad message",
-        8 => "Operation unsupported",
-        11 => "File already exists",
-        12 => "Write protected",
-        14 => "No space left on the file system",
-        15 => "Quota exceeded",
-        _ => "SFTP error",
-    }
-}
-
-fn is_no_such_file(e: &ssh2::Error) -> bool {
-    matches!(e.code(), ErrorCode::SFTP(2) | ErrorCode::SFTP(10))
-}
-
-fn is_permission_denied(e: &ssh2::Error) -> bool {
-    matches!(e.code(), ErrorCode::SFTP(3) | ErrorCode::SFTP(12))
 }
 
 fn io_error(path: &Path, what: &str, e: std::io::Error) -> SshError {
@@ -254,7 +214,7 @@ impl Connection {
                     "Could not {verb} {} on {}: {}",
                     path.display(),
                     self.name,
-                    fx_reason(code)
+                    codes::sftp_status_reason(code)
                 ),
             ),
             _ => self.map_err(e, &format!("{verb} {}", path.display())),
@@ -324,7 +284,7 @@ impl Connection {
                             format!(
                                 "Timed out on {} ({what}): no answer for {} seconds",
                                 self.name,
-                                crate::error::seconds(silent)
+                                seconds(silent)
                             ),
                         )
                     });
@@ -365,7 +325,7 @@ impl Connection {
             self.session.set_timeout(0);
             match result {
                 Ok(v) => return Ok(v),
-                Err(e) if e.code() == ErrorCode::Session(raw::LIBSSH2_ERROR_TIMEOUT) => {
+                Err(e) if codes::is_timeout(&e) => {
                     // libssh2 is in the middle of the exchange; a session
                     // given up here cannot be trusted again.
                     if io::interrupted() {
@@ -379,12 +339,12 @@ impl Connection {
                             format!(
                                 "Timed out on {} ({what}): no answer for {} seconds",
                                 self.name,
-                                crate::error::seconds(start.elapsed())
+                                seconds(start.elapsed())
                             ),
                         ));
                     }
                 }
-                Err(e) if transport_gone(&e) => return Err(self.map_err(&e, what)),
+                Err(e) if codes::is_transport_error(&e) => return Err(self.map_err(&e, what)),
                 Err(e) => {
                     return Err(SshError::new(
                         SshErrorKind::Sftp,
@@ -509,7 +469,7 @@ impl Connection {
         })?;
         let (mut file, in_place) = match opened {
             Ok(f) => (f, false),
-            Err(e) if existing.is_some() && is_permission_denied(&e) => {
+            Err(e) if existing.is_some() && codes::is_permission_denied(&e) => {
                 // The directory is not writable, the file may be: write it
                 // in place, as sftp does.
                 let again = self.drive(st, "opening the target", Wake::OnInterrupt, || {
@@ -649,7 +609,7 @@ impl Connection {
                 || match step(sftp.lstat(&current)) {
                     Ok(Step::Done(s)) => Ok(Step::Done(Some(RemoteStat::from_stat(&s)))),
                     Ok(Step::Again) => Ok(Step::Again),
-                    Err(e) if is_no_such_file(&e) => Ok(Step::Done(None)),
+                    Err(e) if codes::is_no_such_file(&e) => Ok(Step::Done(None)),
                     Err(e) => Err(self.sftp_err(&e, "stat", &current)),
                 },
             )?;
@@ -836,7 +796,7 @@ impl Connection {
             match step(r) {
                 Ok(Step::Done(s)) => Ok(Step::Done(Some(RemoteStat::from_stat(&s)))),
                 Ok(Step::Again) => Ok(Step::Again),
-                Err(e) if is_no_such_file(&e) => Ok(Step::Done(None)),
+                Err(e) if codes::is_no_such_file(&e) => Ok(Step::Done(None)),
                 Err(e) => Err(self.sftp_err(&e, "stat", remote)),
             }
         })
@@ -857,9 +817,7 @@ impl Connection {
                 match step(dir.readdir()) {
                     Ok(Step::Done(e)) => Ok(Step::Done(Some(e))),
                     Ok(Step::Again) => Ok(Step::Again),
-                    Err(e) if e.code() == ErrorCode::Session(raw::LIBSSH2_ERROR_FILE) => {
-                        Ok(Step::Done(None))
-                    }
+                    Err(e) if codes::is_file_error(&e) => Ok(Step::Done(None)),
                     Err(e) => Err(self.sftp_err(&e, "list", remote)),
                 }
             })?;
@@ -900,7 +858,7 @@ impl Connection {
             match step(sftp.lstat(link)) {
                 Ok(Step::Done(s)) => Ok(Step::Done(Some(RemoteStat::from_stat(&s)))),
                 Ok(Step::Again) => Ok(Step::Again),
-                Err(e) if is_no_such_file(&e) => Ok(Step::Done(None)),
+                Err(e) if codes::is_no_such_file(&e) => Ok(Step::Done(None)),
                 Err(e) => Err(self.sftp_err(&e, "stat", link)),
             }
         })?;
@@ -938,13 +896,6 @@ impl Connection {
         )
     }
 
-    /// Creates `remote` and missing parents with `mode`.
-    pub(crate) fn mkdir_p(&self, remote: &Path, mode: i32) -> Result<(), SshError> {
-        let mut op = self.sftp_op()?;
-        let sftp = op.sftp.clone();
-        self.mkdir_p_locked(&mut op.st, &sftp, remote, mode)
-    }
-
     fn mkdir_p_locked(
         &self,
         st: &mut OpState,
@@ -956,7 +907,7 @@ impl Connection {
             match step(sftp.stat(path)) {
                 Ok(Step::Done(s)) => Ok(Step::Done(Some(s.is_dir()))),
                 Ok(Step::Again) => Ok(Step::Again),
-                Err(e) if is_no_such_file(&e) => Ok(Step::Done(None)),
+                Err(e) if codes::is_no_such_file(&e) => Ok(Step::Done(None)),
                 Err(e) => Err(self.sftp_err(&e, "stat", path)),
             }
         })?;
@@ -1080,14 +1031,14 @@ impl Connection {
         )?;
         match rc {
             0 => Ok(true),
-            raw::LIBSSH2_ERROR_SFTP_PROTOCOL if last == 8 => Ok(false),
+            raw::LIBSSH2_ERROR_SFTP_PROTOCOL if codes::is_unsupported_status(last) => Ok(false),
             raw::LIBSSH2_ERROR_SFTP_PROTOCOL => Err(SshError::new(
                 SshErrorKind::Sftp,
                 format!(
                     "Could not rename to {} on {}: {}",
                     to.display(),
                     self.name,
-                    fx_reason(last as i32)
+                    codes::sftp_status_reason(last as i32)
                 ),
             )),
             other => {
@@ -1107,17 +1058,13 @@ impl<T> Step<T> {
     }
 }
 
-fn transport_gone(e: &ssh2::Error) -> bool {
-    super::transport::is_transport_error(e)
-}
-
 /// An ssh2 call whose SFTP status the caller wants to look at: EAGAIN is
 /// [`Step::Again`], an SFTP status is `Done(Err)`, anything else (the
 /// transport) is an error.
 fn sftp_outcome<T>(r: Result<T, ssh2::Error>) -> Result<Step<Result<T, ssh2::Error>>, ssh2::Error> {
     match r {
         Ok(v) => Ok(Step::Done(Ok(v))),
-        Err(e) if e.code() == ErrorCode::Session(raw::LIBSSH2_ERROR_EAGAIN) => Ok(Step::Again),
+        Err(e) if codes::is_eagain(&e) => Ok(Step::Again),
         Err(e) if matches!(e.code(), ErrorCode::SFTP(_)) => Ok(Step::Done(Err(e))),
         Err(e) => Err(e),
     }

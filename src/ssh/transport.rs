@@ -1,242 +1,29 @@
-//! Opening a connection: target resolution (ssh_config), TCP connect with a
-//! real timeout, handshake, host key check, authentication, retries.
+//! Opening a session: TCP connect with a real timeout (or a tunnel through
+//! jump hosts), handshake, host key check, authentication, retries.
+//!
+//! A jump host is itself a session opened here: [`establish_once`] opens
+//! the one before the target (through the ones before it, recursively) and
+//! hands it to [`proxy`], which turns it into a tunnel to the target.
 
-use std::mem::ManuallyDrop;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::unix::io::{AsRawFd, RawFd};
-use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
-
-use super::config::{self, HostConfig};
-use super::{
-    auth, hostkey, io, proxy, ConnectOptions, Connection, HostKeyPolicy, OpState, SshError,
-    SshErrorKind, Target, DEFAULT_CONNECT_TIMEOUT,
-};
-
-/// A target with ssh_config and options applied.
-#[derive(Debug, Clone)]
-pub(crate) struct Resolved {
-    /// The host as written (alias), without brackets.
-    pub(crate) alias: String,
-    /// The name or address actually connected to.
-    pub(crate) hostname: String,
-    pub(crate) port: u16,
-    pub(crate) user: String,
-    pub(crate) identity_files: Vec<PathBuf>,
-    pub(crate) identities_only: bool,
-    pub(crate) known_hosts: PathBuf,
-    pub(crate) policy: HostKeyPolicy,
-    pub(crate) connect_timeout: Duration,
-    /// `None` when keepalives are off.
-    pub(crate) keepalive: Option<Duration>,
-    pub(crate) keepalive_count: u32,
-    /// Jump hosts, outermost first.
-    pub(crate) jumps: Vec<Target>,
-    /// ssh_config `Ciphers` and `MACs`; `None` for twill's preference.
-    pub(crate) ciphers: Option<Vec<String>>,
-    pub(crate) macs: Option<Vec<String>>,
-}
-
-fn bracket(host: &str) -> String {
-    if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
-    }
-}
-
-impl Resolved {
-    /// Cache key and [`Connection::name`]: `user@host:port`.
-    pub(crate) fn name(&self) -> String {
-        format!("{}@{}:{}", self.user, bracket(&self.alias), self.port)
-    }
-
-    /// Fabric's display form: default user and port 22 left out.
-    pub(crate) fn display(&self, default_user: &str) -> String {
-        let mut s = String::new();
-        if self.user != default_user {
-            s.push_str(&self.user);
-            s.push('@');
-        }
-        if self.port != 22 {
-            s.push_str(&bracket(&self.alias));
-            s.push(':');
-            s.push_str(&self.port.to_string());
-        } else {
-            s.push_str(&self.alias);
-        }
-        s
-    }
-
-    /// How error messages name the host: as written, plus the real
-    /// address when ssh_config maps it elsewhere.
-    pub(crate) fn host_for_messages(&self) -> String {
-        if self.hostname != self.alias {
-            format!("{} ({})", self.alias, self.hostname)
-        } else {
-            self.alias.clone()
-        }
-    }
-}
-
-/// Applies ssh_config and options to a target.
-pub(crate) fn resolve(target: &Target, opts: &ConnectOptions) -> Result<Resolved, SshError> {
-    resolve_with(target, opts, true)
-}
-
-fn resolve_with(
-    target: &Target,
-    opts: &ConnectOptions,
-    allow_jumps: bool,
-) -> Result<Resolved, SshError> {
-    let alias = target
-        .host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(&target.host)
-        .to_string();
-    if alias.is_empty() {
-        return Err(SshError::new(SshErrorKind::Config, "Empty host name"));
-    }
-    let hc = if opts.use_ssh_config {
-        config::lookup(opts.ssh_config_path.as_deref(), &alias)?
-    } else {
-        HostConfig::default()
-    };
-    let mut identity_files: Vec<PathBuf> = Vec::new();
-    for f in opts.key_filenames.iter().chain(hc.identity_files.iter()) {
-        let f = config::expand_tilde(f);
-        if !identity_files.contains(&f) {
-            identity_files.push(f);
-        }
-    }
-    let known_hosts = opts
-        .known_hosts
-        .as_deref()
-        .map(config::expand_tilde)
-        .or(hc.user_known_hosts_file.clone())
-        .or_else(|| config::home_dir().map(|h| h.join(".ssh").join("known_hosts")))
-        .unwrap_or_else(|| PathBuf::from(".ssh/known_hosts"));
-    let policy = match hc.strict_host_key_checking.as_deref() {
-        Some("accept-new") | Some("no") | Some("off") => HostKeyPolicy::AcceptNew,
-        _ => opts.host_key_policy,
-    };
-    let connect_timeout = if opts.connect_timeout == DEFAULT_CONNECT_TIMEOUT {
-        hc.connect_timeout
-            .filter(|d| !d.is_zero())
-            .unwrap_or(opts.connect_timeout)
-    } else {
-        opts.connect_timeout
-    };
-    let jumps = if !allow_jumps {
-        Vec::new()
-    } else if let Some(gw) = opts.gateway.as_deref().filter(|g| !g.trim().is_empty()) {
-        vec![Target::try_parse(gw)?]
-    } else {
-        hc.proxy_jump
-            .iter()
-            .map(|j| Target::try_parse(j))
-            .collect::<Result<_, _>>()?
-    };
-    Ok(Resolved {
-        hostname: hc.hostname.clone().unwrap_or_else(|| alias.clone()),
-        port: target.port.or(hc.port).unwrap_or(22),
-        user: target
-            .user
-            .clone()
-            .or(hc.user.clone())
-            .unwrap_or_else(|| opts.default_user.clone()),
-        alias,
-        identity_files,
-        identities_only: hc.identities_only.unwrap_or(false),
-        known_hosts,
-        policy,
-        connect_timeout,
-        keepalive: Some(
-            opts.keepalive
-                .or(hc.server_alive_interval)
-                .unwrap_or(super::DEFAULT_KEEPALIVE),
-        )
-        .filter(|k| !k.is_zero()),
-        keepalive_count: opts
-            .keepalive_count
-            .or(hc.server_alive_count_max)
-            .unwrap_or(super::DEFAULT_KEEPALIVE_COUNT)
-            .max(1),
-        jumps,
-        ciphers: hc.ciphers.clone(),
-        macs: hc.macs.clone(),
-    })
-}
-
-/// Resolution of a jump host: its own ssh_config entry applies, but not
-/// its ProxyJump (the chain is given by the target).
-pub(crate) fn resolve_jump(
-    jump: &Target,
-    earlier: &[Target],
-    opts: &ConnectOptions,
-) -> Result<Resolved, SshError> {
-    let mut r = resolve_with(jump, opts, false)?;
-    r.jumps = earlier.to_vec();
-    Ok(r)
-}
-
-/// libssh2 errors that mean the transport is gone.
-pub(crate) fn is_transport_error(e: &ssh2::Error) -> bool {
-    matches!(
-        e.code(),
-        ssh2::ErrorCode::Session(
-            -1 | -2 | -3 | -4 | -5 | -7 | -8 | -12 | -13 | -14 | -30 | -43 | -44 | -45
-        )
-    )
-}
+use super::resolve::{self, Resolved};
+use super::{auth, codes, hostkey, io, proxy, ConnectOptions, SshError, SshErrorKind};
 
 /// An established, authenticated session and what keeps it running.
 pub(crate) struct Established {
     pub(crate) session: ssh2::Session,
+    /// The socket libssh2 reads and writes (TCP, or the local end of a
+    /// jump-host tunnel).
     pub(crate) fd: RawFd,
     pub(crate) tunnel: Option<proxy::Tunnel>,
 }
 
-/// Opens a connection, honouring `connection_attempts`.
-pub(crate) fn open(r: &Resolved, opts: &ConnectOptions) -> Result<Connection, SshError> {
-    let est = establish(r, opts)?;
-    let io_timeout = r.connect_timeout.max(Duration::from_secs(60));
-    if let Some(k) = r.keepalive {
-        est.session
-            .set_keepalive(true, k.as_secs().max(1).min(u64::from(u32::MAX)) as u32);
-    }
-    let extra_fds = est.tunnel.as_ref().map(|t| t.fds()).unwrap_or_default();
-    let now = Instant::now();
-    Ok(Connection {
-        name: r.name(),
-        display: r.display(&opts.default_user),
-        session: ManuallyDrop::new(est.session),
-        fd: est.fd,
-        extra_fds,
-        op: Mutex::new(OpState {
-            sftp: None,
-            raw_sftp: None,
-            last_rx: now,
-            next_keepalive: now + r.keepalive.unwrap_or(Duration::ZERO),
-        }),
-        dead: AtomicBool::new(false),
-        dead_reason: Mutex::new(None),
-        forgotten: AtomicBool::new(false),
-        owner_pid: std::process::id(),
-        keepalive: r.keepalive,
-        keepalive_count: r.keepalive_count,
-        io_timeout,
-        tunnel: est.tunnel,
-        last_used: Mutex::new(now),
-    })
-}
-
-/// Connects and authenticates with retries; used for targets and jump
-/// hosts alike.
+/// Connects and authenticates, honouring `connection_attempts` (a jump
+/// host gets one try: the target's attempts count for the whole chain).
 pub(crate) fn establish(r: &Resolved, opts: &ConnectOptions) -> Result<Established, SshError> {
     let attempts = opts.connection_attempts.max(1);
     let mut attempt = 1;
@@ -458,7 +245,7 @@ pub(crate) fn establish_once(r: &Resolved, opts: &ConnectOptions) -> Result<Esta
         session.set_tcp_stream(tcp);
         (fd, None)
     } else {
-        let (stream, tunnel) = proxy::open_tunnel(r, opts, deadline)?;
+        let (stream, tunnel) = through_jump_host(r, opts, deadline)?;
         let fd = stream.as_raw_fd();
         session.set_tcp_stream(stream);
         (fd, Some(tunnel))
@@ -469,18 +256,18 @@ pub(crate) fn establish_once(r: &Resolved, opts: &ConnectOptions) -> Result<Esta
     session.set_blocking(true);
     session.set_timeout(remaining_ms(deadline));
     if let Err(e) = session.handshake() {
-        return Err(match e.code() {
-            ssh2::ErrorCode::Session(-9) => SshError::new(SshErrorKind::Timeout, "timeout"),
-            _ => SshError::new(
-                SshErrorKind::Connect,
-                format!(
-                    "SSH handshake with {} port {} failed: {}",
-                    r.host_for_messages(),
-                    r.port,
-                    handshake_message(&e)
-                ),
+        if codes::is_timeout(&e) {
+            return Err(SshError::new(SshErrorKind::Timeout, "timeout"));
+        }
+        return Err(SshError::new(
+            SshErrorKind::Connect,
+            format!(
+                "SSH handshake with {} port {} failed: {}",
+                r.host_for_messages(),
+                r.port,
+                handshake_message(&e)
             ),
-        });
+        ));
     }
     known.verify(&session, r)?;
     drop(known);
@@ -503,9 +290,39 @@ pub(crate) fn establish_once(r: &Resolved, opts: &ConnectOptions) -> Result<Esta
 }
 
 fn handshake_message(e: &ssh2::Error) -> String {
-    match e.code() {
-        ssh2::ErrorCode::Session(-2) => "Error reading SSH protocol banner".to_string(),
-        ssh2::ErrorCode::Session(-13) => "the server closed the connection".to_string(),
-        _ => e.message().to_string(),
+    if codes::is_banner_error(e) {
+        "Error reading SSH protocol banner".to_string()
+    } else if codes::is_disconnect(e) {
+        "the server closed the connection".to_string()
+    } else {
+        e.message().to_string()
     }
+}
+
+/// Connects to the last jump host of `r` (through the earlier ones) and
+/// opens a tunnel from there to `r.hostname:r.port`.
+fn through_jump_host(
+    r: &Resolved,
+    opts: &ConnectOptions,
+    deadline: Instant,
+) -> Result<(UnixStream, proxy::Tunnel), SshError> {
+    let (last, earlier) = r.jumps.split_last().expect("a jump host to go through");
+    let jr = resolve::resolve_jump(last, earlier, opts)?;
+    // One try: the connection to the target counts the attempts, and says
+    // how many there were.
+    let jump = establish_once(&jr, opts).map_err(|e| {
+        if e.kind == SshErrorKind::Timeout {
+            e
+        } else {
+            SshError {
+                message: format!(
+                    "Could not connect to the jump host {}: {}",
+                    jr.name(),
+                    e.message
+                ),
+                ..e
+            }
+        }
+    })?;
+    proxy::open_tunnel(jump.session, jump.fd, jump.tunnel, &jr, r, deadline)
 }

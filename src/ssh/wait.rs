@@ -5,20 +5,15 @@
 
 use std::time::{Duration, Instant};
 
-use super::{io, Connection, OpState, SshError, SshErrorKind};
-use crate::error::seconds;
+use super::codes;
+use super::connection::{Connection, OpState};
+use super::{io, SshError, SshErrorKind};
+use crate::sys::seconds;
 
 /// How long a call cut short by an interrupt or a timeout gets to finish
 /// (a stopped command to go away after SIGTERM/SIGINT before SIGKILL, a
 /// transfer call to complete) before it is given up.
 pub(super) const GRACE: Duration = Duration::from_millis(1000);
-
-pub(super) fn is_eagain(e: &ssh2::Error) -> bool {
-    matches!(
-        e.code(),
-        ssh2::ErrorCode::Session(libssh2_sys::LIBSSH2_ERROR_EAGAIN)
-    )
-}
 
 /// Why a wait ended without the socket becoming ready.
 pub(super) enum WaitEnd {
@@ -62,9 +57,7 @@ impl Connection {
                     // EAGAIN, or a packet of another call still half-sent
                     // (libssh2 then refuses to start a new one): the next
                     // wait tries again.
-                    let busy =
-                        e.code() == ssh2::ErrorCode::Session(libssh2_sys::LIBSSH2_ERROR_BAD_USE);
-                    if !is_eagain(&e) && !busy {
+                    if !codes::is_eagain(&e) && !codes::is_bad_use(&e) {
                         return Err(self.map_err(&e, "Sending a keepalive"));
                     }
                 }
@@ -102,7 +95,7 @@ impl Connection {
 
     /// Retries a non-blocking libssh2 call until it completes, waiting on
     /// the socket in between, until `deadline`.
-    pub(super) fn nb<T>(
+    pub(super) fn retry_nonblocking<T>(
         &self,
         st: &mut OpState,
         deadline: Instant,
@@ -112,7 +105,7 @@ impl Connection {
         loop {
             match f() {
                 Ok(v) => return Ok(v),
-                Err(e) if is_eagain(&e) => {
+                Err(e) if codes::is_eagain(&e) => {
                     if let Some(WaitEnd::Deadline) = self.wait_socket(st, Some(deadline), false)? {
                         // A half-done request leaves libssh2 mid-packet.
                         self.mark_dead(&format!("timed out: {what}"));

@@ -1,0 +1,164 @@
+//! Resolving a target: ssh_config and the options applied to a host as
+//! written, giving the address, user, keys, known_hosts file, timeouts and
+//! jump hosts a connection uses.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::config::{self, HostConfig};
+use super::{
+    ConnectOptions, HostKeyPolicy, SshError, SshErrorKind, Target, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_KEEPALIVE, DEFAULT_KEEPALIVE_COUNT,
+};
+use crate::sys;
+
+/// A target with ssh_config and options applied.
+#[derive(Debug, Clone)]
+pub(crate) struct Resolved {
+    /// The host as written (alias), without brackets.
+    pub(crate) alias: String,
+    /// The name or address actually connected to.
+    pub(crate) hostname: String,
+    pub(crate) port: u16,
+    pub(crate) user: String,
+    pub(crate) identity_files: Vec<PathBuf>,
+    pub(crate) identities_only: bool,
+    pub(crate) known_hosts: PathBuf,
+    pub(crate) policy: HostKeyPolicy,
+    pub(crate) connect_timeout: Duration,
+    /// `None` when keepalives are off.
+    pub(crate) keepalive: Option<Duration>,
+    pub(crate) keepalive_count: u32,
+    /// Jump hosts, outermost first.
+    pub(crate) jumps: Vec<Target>,
+    /// ssh_config `Ciphers` and `MACs`; `None` for twill's preference.
+    pub(crate) ciphers: Option<Vec<String>>,
+    pub(crate) macs: Option<Vec<String>>,
+}
+
+fn bracket(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+impl Resolved {
+    /// The cache key and the connection's name: `user@host:port`.
+    pub(crate) fn name(&self) -> String {
+        format!("{}@{}:{}", self.user, bracket(&self.alias), self.port)
+    }
+
+    /// How error messages name the host: as written, plus the real
+    /// address when ssh_config maps it elsewhere.
+    pub(crate) fn host_for_messages(&self) -> String {
+        if self.hostname != self.alias {
+            format!("{} ({})", self.alias, self.hostname)
+        } else {
+            self.alias.clone()
+        }
+    }
+}
+
+/// Applies ssh_config and options to a target.
+pub(crate) fn resolve(target: &Target, opts: &ConnectOptions) -> Result<Resolved, SshError> {
+    resolve_with(target, opts, true)
+}
+
+fn resolve_with(
+    target: &Target,
+    opts: &ConnectOptions,
+    allow_jumps: bool,
+) -> Result<Resolved, SshError> {
+    let alias = target
+        .host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(&target.host)
+        .to_string();
+    if alias.is_empty() {
+        return Err(SshError::new(SshErrorKind::Config, "Empty host name"));
+    }
+    let hc = if opts.use_ssh_config {
+        config::lookup(opts.ssh_config_path.as_deref(), &alias)?
+    } else {
+        HostConfig::default()
+    };
+    let mut identity_files: Vec<PathBuf> = Vec::new();
+    for f in opts.key_filenames.iter().chain(hc.identity_files.iter()) {
+        let f = config::expand_tilde(f);
+        if !identity_files.contains(&f) {
+            identity_files.push(f);
+        }
+    }
+    let known_hosts = opts
+        .known_hosts
+        .as_deref()
+        .map(config::expand_tilde)
+        .or(hc.user_known_hosts_file.clone())
+        .or_else(|| sys::home_dir().map(|h| h.join(".ssh").join("known_hosts")))
+        .unwrap_or_else(|| PathBuf::from(".ssh/known_hosts"));
+    let policy = match hc.strict_host_key_checking.as_deref() {
+        Some("accept-new") | Some("no") | Some("off") => HostKeyPolicy::AcceptNew,
+        _ => opts.host_key_policy,
+    };
+    let connect_timeout = if opts.connect_timeout == DEFAULT_CONNECT_TIMEOUT {
+        hc.connect_timeout
+            .filter(|d| !d.is_zero())
+            .unwrap_or(opts.connect_timeout)
+    } else {
+        opts.connect_timeout
+    };
+    let jumps = if !allow_jumps {
+        Vec::new()
+    } else if let Some(gw) = opts.gateway.as_deref().filter(|g| !g.trim().is_empty()) {
+        vec![Target::try_parse(gw)?]
+    } else {
+        hc.proxy_jump
+            .iter()
+            .map(|j| Target::try_parse(j))
+            .collect::<Result<_, _>>()?
+    };
+    Ok(Resolved {
+        hostname: hc.hostname.clone().unwrap_or_else(|| alias.clone()),
+        port: target.port.or(hc.port).unwrap_or(22),
+        user: target
+            .user
+            .clone()
+            .or(hc.user.clone())
+            .unwrap_or_else(|| opts.default_user.clone()),
+        alias,
+        identity_files,
+        identities_only: hc.identities_only.unwrap_or(false),
+        known_hosts,
+        policy,
+        connect_timeout,
+        keepalive: Some(
+            opts.keepalive
+                .or(hc.server_alive_interval)
+                .unwrap_or(DEFAULT_KEEPALIVE),
+        )
+        .filter(|k| !k.is_zero()),
+        keepalive_count: opts
+            .keepalive_count
+            .or(hc.server_alive_count_max)
+            .unwrap_or(DEFAULT_KEEPALIVE_COUNT)
+            .max(1),
+        jumps,
+        ciphers: hc.ciphers.clone(),
+        macs: hc.macs.clone(),
+    })
+}
+
+/// Resolution of a jump host: its own ssh_config entry applies, but not
+/// its ProxyJump (the chain is given by the target).
+pub(crate) fn resolve_jump(
+    jump: &Target,
+    earlier: &[Target],
+    opts: &ConnectOptions,
+) -> Result<Resolved, SshError> {
+    let mut r = resolve_with(jump, opts, false)?;
+    r.jumps = earlier.to_vec();
+    Ok(r)
+}
