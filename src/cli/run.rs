@@ -13,6 +13,7 @@ use super::argv::{self, Span};
 use super::{Task, TaskArgs, Tasks};
 use crate::error::{ErrorKind, Result};
 use crate::execute::Execute;
+use crate::operations::remote;
 use crate::output;
 use crate::ssh::Target;
 use crate::state::{env, with_settings, Env, Settings};
@@ -406,7 +407,7 @@ impl Options {
         }
         for (groups, show) in [(&self.hide, false), (&self.show, true)] {
             if let Some(g) = groups {
-                crate::output::Group::parse_list(g).map_err(usage)?;
+                output::Group::parse_list(g).map_err(usage)?;
                 s = if show { s.show(g) } else { s.hide(g) };
             }
         }
@@ -435,7 +436,7 @@ where
             use clap::error::ErrorKind as K;
             return match e.kind() {
                 K::DisplayHelp | K::DisplayVersion => {
-                    let _ = e.print();
+                    output::emit(output::Pipe::Out, &e.to_string());
                     0
                 }
                 _ => {
@@ -454,17 +455,20 @@ where
     // The words are parsed: secrets can leave the visible command line.
     argv::hide(&argv, &Options::secret_spans(&argv));
     if options.version {
-        println!("{program} (twill {})", env!("CARGO_PKG_VERSION"));
+        output::emit(
+            output::Pipe::Out,
+            &format!("{program} (twill {})\n", env!("CARGO_PKG_VERSION")),
+        );
         return 0;
     }
     if options.list {
-        print!("{}", list(tasks));
+        output::emit(output::Pipe::Out, &list(tasks));
         return 0;
     }
     if let Some(name) = &options.display {
         return match tasks.find(name) {
             Some(t) => {
-                print!("{}", display(name, t));
+                output::emit(output::Pipe::Out, &display(name, t));
                 0
             }
             None => usage_exit(&program, &format!("task '{name}' not found")),
@@ -514,9 +518,9 @@ where
                     ));
                 }
                 if sudo {
-                    crate::sudo(&command)?;
+                    remote::sudo(&command)?;
                 } else {
-                    crate::run(&command)?;
+                    remote::run(&command)?;
                 }
                 Ok(())
             }),
@@ -563,7 +567,7 @@ where
             1
         }
     };
-    crate::disconnect_all();
+    remote::disconnect_all();
     code
 }
 
@@ -668,7 +672,7 @@ fn run_task(call: &TaskCall, task: &Task) -> Result<()> {
         hosts = task.hosts.clone();
         roles = task.roles.clone();
     }
-    let env = crate::state::env();
+    let env = env();
     let mut exec = Execute::new(call.name.clone())
         .hosts(hosts)
         .roles(roles)
