@@ -725,3 +725,90 @@ fn vendored_libssh2_sys_is_the_release_plus_the_patches() {
     }
     check(&rule, violations);
 }
+
+// ---------------------------------------------------------------------------
+// The SSH engine imports nothing of twill but `crate::sys`: paths from
+// `crate` (or `$crate`), and `super` paths that climb out of src/ssh/,
+// may name only `sys` (or `ssh` itself). Comments and strings do not count.
+
+/// Whether a path that leaves `src/ssh/` for the crate root may go on with
+/// `name` (or, for a group `{...}`, with each name in it).
+fn engine_may_use(name: &str) -> bool {
+    name == "sys" || name == "ssh"
+}
+
+/// How many inline modules of `src` enclose the offset `at`.
+fn inline_depth(src: &Source, at: usize) -> usize {
+    src.modules.iter().filter(|(r, _)| r.contains(&at)).count()
+}
+
+/// How far below the crate root the module of a file under `src/` is.
+fn module_depth(rel: &str) -> usize {
+    let path = rel.trim_start_matches("src/").trim_end_matches(".rs");
+    path.split('/').filter(|s| *s != "mod").count()
+}
+
+/// The first names of the paths in a `{...}` group that starts at `open`.
+fn group_names(code: &str, open: usize) -> Vec<(usize, String)> {
+    let end = matching_brace(code, open) - 1;
+    let mut names = Vec::new();
+    let mut depth = 0;
+    let mut item_start = open + 1;
+    for (i, b) in code.bytes().enumerate().take(end + 1).skip(open + 1) {
+        match b {
+            b'{' => depth += 1,
+            b'}' if depth > 0 => depth -= 1,
+            b',' | b'}' if depth == 0 => {
+                let item = code[item_start..i].trim_start();
+                let name: String = item
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '*')
+                    .collect();
+                if !name.is_empty() {
+                    names.push((i - item.len(), name));
+                }
+                item_start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    names
+}
+
+#[test]
+fn src_ssh_imports_only_crate_sys() {
+    let rule = "src/ssh/ imports nothing of twill but crate::sys (ARCHITECTURE.md: the engine imports nothing of twill but sys)";
+    let path = Regex::new(r"(\$crate|\bcrate|\bsuper(?:::super)*)::(\{|\*|\w+)").unwrap();
+    let mut violations = Vec::new();
+    for src in sources("src/ssh") {
+        // src/ssh/mod.rs is `crate::ssh`, one below the crate root;
+        // src/ssh/exec.rs is `crate::ssh::exec`, two below.
+        let file_depth = module_depth(&src.path);
+        for m in path.captures_iter(&src.code) {
+            let start = m.get(0).unwrap().start();
+            let head = &m[1];
+            let depth = if head.ends_with("crate") {
+                0
+            } else {
+                let supers = head.matches("super").count();
+                (file_depth + inline_depth(&src, start)) as isize - supers as isize
+            };
+            if depth >= 1 {
+                continue; // still inside src/ssh/
+            }
+            let names = match &m[2] {
+                "{" => group_names(&src.code, m.get(2).unwrap().start()),
+                name => vec![(start, name.to_string())],
+            };
+            for (at, name) in names {
+                if depth < 0 || !engine_may_use(&name) {
+                    violations.push(format!(
+                        "{} -- reaches crate::{name}",
+                        src.place(at.max(start))
+                    ));
+                }
+            }
+        }
+    }
+    check(rule, violations);
+}
