@@ -9,6 +9,12 @@ cd "$(dirname "$0")"
 . ./scripts/ensure-deps.sh
 
 cargo fmt --check
+# The library without the command line (the `cli` feature), as a crate
+# that leaves it out builds it. (Its documentation first, so that the full
+# one is what stays in target/doc.)
+cargo build --no-default-features --quiet
+cargo clippy --no-default-features --all-targets --quiet -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --no-default-features --quiet
 cargo clippy --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 

@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./scripts/ensure-deps.sh
+# The tidy test applies vendor/*.patch to the crates.io libssh2-sys.
+ensure_packages patch
 
 cargo test --lib
 cargo test --test it

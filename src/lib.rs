@@ -96,9 +96,18 @@
 //! carries the return code, stderr and both forms of the command. A
 //! failure is an [`Error`] with the host, the command, the exit code and
 //! the output.
+//!
+//! # Command line
+//!
+//! With the `cli` feature (on by default), `Tasks`, `Task` and the `task!`
+//! macro give a program Fabric's `fab` command line for its tasks, and the
+//! `twill` binary does ad-hoc work the same way. A library that needs
+//! neither leaves the feature out (`default-features = false`), and clap
+//! with it.
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
+#[cfg(feature = "cli")]
 mod cli;
 mod command;
 mod error;
@@ -112,6 +121,7 @@ mod sys;
 
 pub mod colors;
 
+#[cfg(feature = "cli")]
 pub use cli::{FromArg, Task, TaskArgs, Tasks};
 pub use error::{Error, ErrorKind, Result};
 pub use execute::{execute, execute_with_hosts, Execute, HostResults};

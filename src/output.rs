@@ -73,6 +73,28 @@ pub(crate) fn emit(pipe: Pipe, text: &str) {
     }
 }
 
+/// Standard output as a writer, for what asks questions at the terminal
+/// (`prompt`, `confirm`): each write goes out whole through [`emit`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Terminal;
+
+impl Write for Terminal {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        emit(Pipe::Out, &String::from_utf8_lossy(buf));
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Empties std's stdout buffer before a fork, so that nothing buffered is
+/// written twice, by the caller and by the new process.
+pub(crate) fn flush_before_fork() {
+    let _ = std::io::stdout().flush();
+}
+
 /// `[host] run: command` (the real command instead when `debug` is shown).
 pub(crate) fn running(env: &Env, host: &str, verb: &str, command: &str, real: &str) {
     let levels = env.levels();

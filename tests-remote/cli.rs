@@ -1,5 +1,6 @@
-//! The command line: the `twill` binary, the ported fabfile example, and a
-//! task list with typed parameters, all against the throwaway sshd.
+//! The command line against the throwaway sshd: the `twill` binary, the
+//! ported fabfile example, and a task list whose settings carry from task
+//! to task. What needs no server is in the local suite (`tests/it/cli.rs`).
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -342,52 +343,7 @@ fn sudo_passwords_come_from_the_environment_or_a_file() {
 }
 
 #[test]
-fn usage_errors_exit_2_with_a_hint() {
-    for args in [
-        vec!["nope"],
-        vec!["--bogus-option"],
-        vec![],
-        vec!["-z", "many", "--", "true"],
-        vec!["--hide", "stdotu", "--", "true"],
-    ] {
-        let out = Command::cargo_bin("twill")
-            .unwrap()
-            .args(&args)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let stderr = text(&out.stderr);
-        assert!(
-            stderr.starts_with("twill: ") && stderr.contains("Try 'twill --help'"),
-            "{args:?}: {stderr}"
-        );
-        assert_eq!(stderr.lines().count(), 2, "one line and a hint: {stderr}");
-    }
-    let help = Command::cargo_bin("twill")
-        .unwrap()
-        .arg("--help")
-        .output()
-        .unwrap();
-    assert!(help.status.success());
-    assert!(text(&help.stdout).contains("--skip-bad-hosts"));
-}
-
-#[test]
-fn the_ported_fabfile_lists_documents_and_deploys() {
-    let list = fabfile().arg("-l").output().unwrap();
-    assert!(list.status.success());
-    let stdout = text(&list.stdout);
-    assert!(stdout.starts_with("Available commands:\n\n"), "{stdout}");
-    assert!(
-        stdout.contains("    deploy      Pull, install, migrate and restart.\n"),
-        "{stdout}"
-    );
-    let doc = fabfile().args(["-d", "deploy"]).output().unwrap();
-    assert_eq!(
-        text(&doc.stdout),
-        "Displaying detailed information for task 'deploy':\n\n    Pull, install, migrate and restart.\n\n    The branch defaults to main.\n\n    Arguments: branch=None\n\n"
-    );
-
+fn the_ported_fabfile_deploys() {
     let project = tempfile::tempdir().unwrap();
     std::fs::set_permissions(
         project.path(),
@@ -473,15 +429,6 @@ fn the_ported_fabfile_lists_documents_and_deploys() {
 }
 
 task! {
-    /// Count to n.
-    fn count(n: u32, label: String, loud: Option<bool>) -> twill::Result<()> {
-        let label = if loud.unwrap_or(false) { label.to_uppercase() } else { label };
-        twill::puts(&format!("{label}: {}", (1..=n).map(|i| i.to_string()).collect::<Vec<_>>().join(" ")));
-        Ok(())
-    }
-}
-
-task! {
     /// Choose a stage for the tasks after this one.
     fn stage(name: String) -> twill::Result<()> {
         set_env(Settings::new().set("stage", name));
@@ -501,7 +448,6 @@ task! {
 fn tasks() -> Tasks {
     Tasks::new()
         .program_name("fixture")
-        .task(count::task())
         .task(stage::task())
         .namespace(
             "db",
@@ -530,51 +476,6 @@ fn fixture(test: &str, args: &[&str]) -> std::process::Output {
         .env("TWILL_FIXTURE_ARGS", args.join("\u{1f}"))
         .output()
         .unwrap()
-}
-
-#[test]
-fn typed_arguments_are_converted_or_refused() {
-    let t = "cli::typed_arguments_are_converted_or_refused";
-    let ok = fixture(t, &["count:3,label=a\\,b", "count:2,label=x,loud=yes"]);
-    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
-    assert!(
-        text(&ok.stdout).contains("a,b: 1 2 3\nX: 1 2\n"),
-        "{}",
-        text(&ok.stdout)
-    );
-    let cases = [
-        (
-            vec!["count:abc,label=x"],
-            "task 'count': argument 'n' expects a whole number of 0 or more, but got 'abc'",
-        ),
-        (vec!["count:3"], "task 'count' needs the argument 'label'"),
-        (
-            vec!["count:1,x,true,extra"],
-            "task 'count' takes 3 argument(s) but 4 were given",
-        ),
-        (
-            vec!["count:1,label=x,colour=red"],
-            "task 'count' has no argument 'colour' (its arguments: n, label, loud)",
-        ),
-        (
-            vec!["count:1,label=x,loud=perhaps"],
-            "argument 'loud' expects true or false, but got 'perhaps'",
-        ),
-        (vec!["nosuchtask"], "task 'nosuchtask' not found"),
-    ];
-    for (args, expected) in cases {
-        let out = fixture(t, &args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(
-            text(&out.stderr).contains(expected),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
-        assert!(
-            !text(&out.stdout).contains("Executing task"),
-            "nothing runs on a usage error"
-        );
-    }
 }
 
 #[test]

@@ -12,7 +12,7 @@ use super::argv::{self, Span};
 use super::{Task, TaskArgs, Tasks};
 use crate::error::{ErrorKind, Result};
 use crate::execute::Execute;
-use crate::operations::session;
+use crate::operations::{remote, session};
 use crate::output;
 use crate::ssh::Target;
 use crate::state::{env, with_settings, Env, Settings};
@@ -434,7 +434,7 @@ where
             use clap::error::ErrorKind as K;
             return match e.kind() {
                 K::DisplayHelp | K::DisplayVersion => {
-                    let _ = e.print();
+                    output::emit(output::Pipe::Out, &e.to_string());
                     0
                 }
                 _ => {
@@ -453,17 +453,20 @@ where
     // The words are parsed: secrets can leave the visible command line.
     argv::hide(&argv, &Options::secret_spans(&argv));
     if options.version {
-        println!("{program} (twill {})", env!("CARGO_PKG_VERSION"));
+        output::emit(
+            output::Pipe::Out,
+            &format!("{program} (twill {})\n", env!("CARGO_PKG_VERSION")),
+        );
         return 0;
     }
     if options.list {
-        print!("{}", list(tasks));
+        output::emit(output::Pipe::Out, &list(tasks));
         return 0;
     }
     if let Some(name) = &options.display {
         return match tasks.find(name) {
             Some(t) => {
-                print!("{}", display(name, t));
+                output::emit(output::Pipe::Out, &display(name, t));
                 0
             }
             None => usage_exit(&program, &format!("task '{name}' not found")),
@@ -513,9 +516,9 @@ where
                     ));
                 }
                 if sudo {
-                    crate::sudo(&command)?;
+                    remote::sudo(&command)?;
                 } else {
-                    crate::run(&command)?;
+                    remote::run(&command)?;
                 }
                 Ok(())
             }),
@@ -562,7 +565,7 @@ where
             1
         }
     };
-    crate::disconnect_all();
+    remote::disconnect_all();
     code
 }
 
@@ -660,7 +663,7 @@ fn run_task(call: &TaskCall, task: &Task) -> Result<()> {
         hosts = task.hosts.clone();
         roles = task.roles.clone();
     }
-    let env = crate::state::env();
+    let env = env();
     let mut exec = Execute::new(call.name.clone())
         .hosts(hosts)
         .roles(roles)

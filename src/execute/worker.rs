@@ -551,7 +551,7 @@ where
     let (rep_r, rep_w) = pipe()?;
     // Nothing buffered may be written twice, by parent and child.
     // (Standard error has no buffer.)
-    let _ = std::io::stdout().flush();
+    output::flush_before_fork();
     let parent = std::process::id();
     // SIGTERM stays blocked from before the fork until the worker's thread
     // waits for it, so that one sent early (the parent's death) is not

@@ -112,7 +112,7 @@ impl Prompt {
     pub fn ask(&self) -> Result<String> {
         let stdin = std::io::stdin();
         let mut input = stdin.lock();
-        let mut out = std::io::stdout();
+        let mut out = crate::output::Terminal;
         self.ask_from(&mut input, &mut out)
     }
 
@@ -191,7 +191,7 @@ pub fn prompt(text: &str) -> Result<String> {
 pub fn confirm(question: &str, default: bool) -> Result<bool> {
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
-    confirm_from(question, default, &mut input, &mut std::io::stdout())
+    confirm_from(question, default, &mut input, &mut crate::output::Terminal)
 }
 
 /// [`confirm`] reading from `input` and writing to `out`.

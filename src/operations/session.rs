@@ -32,6 +32,7 @@ static NO_HOST_WORDS: RwLock<Option<NoHostWords>> = RwLock::new(None);
 
 /// Makes an operation without a host say so with `words` (the command
 /// line's, naming its flags) until `None` is set again.
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
 pub(crate) fn set_no_host_words(words: Option<NoHostWords>) {
     *NO_HOST_WORDS.write() = words;
 }

@@ -1,7 +1,9 @@
 //! The command line without a server: how words are parsed, usage errors,
-//! passwords and the options that carry them.
+//! passwords and the options that carry them, typed task arguments, and
+//! the ported fabfile's `-l` and `-d`.
 
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use assert_cmd::prelude::*;
@@ -183,6 +185,85 @@ fn help_lists_the_new_options() {
 }
 
 #[test]
+fn usage_errors_exit_2_with_a_hint() {
+    for args in [
+        vec!["nope"],
+        vec!["--bogus-option"],
+        vec![],
+        vec!["-z", "many", "--", "true"],
+        vec!["--hide", "stdotu", "--", "true"],
+    ] {
+        let (code, _, stderr) = run(twill().args(&args));
+        assert_eq!(code, Some(2), "{args:?}");
+        assert!(
+            stderr.starts_with("twill: ") && stderr.contains("Try 'twill --help'"),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 2, "one line and a hint: {stderr}");
+    }
+    let (code, stdout, _) = run(twill().arg("--help"));
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains("--skip-bad-hosts"), "{stdout}");
+}
+
+#[test]
+fn version_is_the_program_and_twill() {
+    let (code, stdout, stderr) = run(twill().arg("-V"));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        stdout,
+        format!("twill (twill {})\n", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+/// The `fabfile` example binary.
+fn fabfile() -> Command {
+    let dir: PathBuf = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples");
+    // Built (or found up to date) once per run: a test run builds no
+    // examples, and an old build would test old code.
+    static BUILD: std::sync::Once = std::sync::Once::new();
+    BUILD.call_once(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "--example", "fabfile"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "building the fabfile example failed");
+    });
+    Command::new(dir.join("fabfile"))
+}
+
+#[test]
+fn the_ported_fabfile_lists_and_documents_its_tasks() {
+    let list = fabfile().arg("-l").output().unwrap();
+    assert!(list.status.success());
+    let stdout = text(&list.stdout);
+    assert!(stdout.starts_with("Available commands:\n\n"), "{stdout}");
+    assert!(
+        stdout.contains("    deploy      Pull, install, migrate and restart.\n"),
+        "{stdout}"
+    );
+    let doc = fabfile().args(["-d", "deploy"]).output().unwrap();
+    assert_eq!(
+        text(&doc.stdout),
+        "Displaying detailed information for task 'deploy':\n\n    Pull, install, migrate and restart.\n\n    The branch defaults to main.\n\n    Arguments: branch=None\n\n"
+    );
+    let missing = fabfile().args(["-d", "nosuchtask"]).output().unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        text(&missing.stderr).starts_with("fabfile: task 'nosuchtask' not found\n"),
+        "{}",
+        text(&missing.stderr)
+    );
+}
+
+#[test]
 fn unreadable_password_files_are_usage_errors_naming_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing");
@@ -235,6 +316,15 @@ task! {
     }
 }
 
+task! {
+    /// Count to n.
+    fn count(n: u32, label: String, loud: Option<bool>) -> twill::Result<()> {
+        let label = if loud.unwrap_or(false) { label.to_uppercase() } else { label };
+        twill::puts(&format!("{label}: {}", (1..=n).map(|i| i.to_string()).collect::<Vec<_>>().join(" ")));
+        Ok(())
+    }
+}
+
 /// Runs a task list with `args` in a child copy of this test binary, with
 /// `environment` added (the arguments travel in an environment variable,
 /// since the child runs the calling test from its start).
@@ -246,7 +336,7 @@ fn fixture(test: &str, args: &[&str], environment: &[(&str, &str)]) -> Output {
             .filter(|a| !a.is_empty())
             .map(String::from)
             .collect();
-        let tasks = Tasks::new().task(settings::task());
+        let tasks = Tasks::new().task(settings::task()).task(count::task());
         let code = with_settings(Settings::new(), || {
             tasks.run_args(std::iter::once("fixture".to_string()).chain(args))
         });
@@ -417,6 +507,51 @@ fn passwords_on_the_command_line_are_hidden_from_the_process_list() {
         assert!(
             line.contains(&hidden),
             "the rest of the command line is left as it was: {line}"
+        );
+    }
+}
+
+#[test]
+fn typed_arguments_are_converted_or_refused() {
+    let t = "cli::typed_arguments_are_converted_or_refused";
+    let ok = fixture(t, &["count:3,label=a\\,b", "count:2,label=x,loud=yes"], &[]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    assert!(
+        text(&ok.stdout).contains("a,b: 1 2 3\nX: 1 2\n"),
+        "{}",
+        text(&ok.stdout)
+    );
+    let cases = [
+        (
+            vec!["count:abc,label=x"],
+            "task 'count': argument 'n' expects a whole number of 0 or more, but got 'abc'",
+        ),
+        (vec!["count:3"], "task 'count' needs the argument 'label'"),
+        (
+            vec!["count:1,x,true,extra"],
+            "task 'count' takes 3 argument(s) but 4 were given",
+        ),
+        (
+            vec!["count:1,label=x,colour=red"],
+            "task 'count' has no argument 'colour' (its arguments: n, label, loud)",
+        ),
+        (
+            vec!["count:1,label=x,loud=perhaps"],
+            "argument 'loud' expects true or false, but got 'perhaps'",
+        ),
+        (vec!["nosuchtask"], "task 'nosuchtask' not found"),
+    ];
+    for (args, expected) in cases {
+        let out = fixture(t, &args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&out.stderr).contains(expected),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            !text(&out.stdout).contains("Executing task"),
+            "nothing runs on a usage error"
         );
     }
 }

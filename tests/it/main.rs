@@ -1,5 +1,6 @@
-//! twill's local test suite: everything that needs no network.
+//! twill's local test suite: everything that needs no SSH server.
 
+#[cfg(feature = "cli")]
 mod cli;
 mod commands;
 mod execute;
@@ -7,4 +8,7 @@ mod local;
 mod output;
 mod prompt;
 mod state;
+mod tidy;
+// Without the command line, some helpers serve no test.
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
 mod support;
