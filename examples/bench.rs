@@ -302,7 +302,7 @@ fn main() {
             download(&remote, &back).unwrap();
             down_tw.push(t.elapsed());
         }
-        run(&format!("rm -f {remote}")).unwrap();
+        run(format!("rm -f {remote}")).unwrap();
     });
     let mut stop = cm(&["-O", "exit"]);
     stop.arg(target());

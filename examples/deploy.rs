@@ -82,7 +82,7 @@ fn deploy() -> twill::Result<()> {
 
     let stamp = twill::local_capture("date +%Y%m%d%H%M%S")?;
     let release = format!("releases/{stamp}");
-    run(&format!("mkdir -p {release}"))?;
+    run(format!("mkdir -p {release}"))?;
     put(
         format!("{}/app/*", dist.path().display()),
         &format!("{release}/"),
@@ -93,7 +93,7 @@ fn deploy() -> twill::Result<()> {
     let (opt, etc) = (format!("{root}/opt/hello"), format!("{root}/etc"));
     with_settings(cd(&release), || {
         run("sh build.sh")?;
-        sudo(&format!(
+        sudo(format!(
             "mkdir -p {opt} && cp -r . {opt} && chmod 755 {opt}/*.sh"
         ))?;
         twill::Result::Ok(())
@@ -103,9 +103,9 @@ fn deploy() -> twill::Result<()> {
         &format!("{etc}/hello.conf"),
         &UploadOptions::new().use_sudo(true).mode(0o644),
     )?;
-    println!("installed: {}", run(&format!("{opt}/hello.sh {etc}"))?);
+    println!("installed: {}", run(format!("{opt}/hello.sh {etc}"))?);
 
-    let check = with_settings(warn_only(), || run(&format!("{opt}/check.sh --strict")))?;
+    let check = with_settings(warn_only(), || run(format!("{opt}/check.sh --strict")))?;
     if check.failed() {
         twill::warn(&format!(
             "strict check failed with code {}; continuing",

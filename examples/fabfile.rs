@@ -104,7 +104,7 @@ task! {
     /// Fetch and check out a branch.
     fn pull(branch: Option<String>) -> twill::Result<()> {
         let branch = branch.unwrap_or_else(|| "main".into());
-        run(&format!("mkdir -p {0}/venv/bin && touch {0}/venv/bin/activate && echo {branch} > {0}/BRANCH", project()))?;
+        run(format!("mkdir -p {0}/venv/bin && touch {0}/venv/bin/activate && echo {branch} > {0}/BRANCH", project()))?;
         with_settings(cd(project()), || run("echo checked out $(cat BRANCH) on $(hostname)"))?;
         Ok(())
     }
@@ -129,7 +129,7 @@ task! {
 task! {
     /// Restart the application server.
     fn restart() -> twill::Result<()> {
-        sudo(&format!("touch {}/RESTARTED && echo restarted as $(whoami)", project()))?;
+        sudo(format!("touch {}/RESTARTED && echo restarted as $(whoami)", project()))?;
         Ok(())
     }
 }

@@ -101,6 +101,14 @@ impl Error {
         self
     }
 
+    /// The same error with its message rewritten by `f` (a front end's
+    /// own words for what it offers).
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
+    pub(crate) fn map_message(mut self, f: impl FnOnce(&str) -> String) -> Error {
+        self.inner.message = f(&self.inner.message);
+        self
+    }
+
     pub(crate) fn with_command(mut self, command: impl Into<String>) -> Error {
         self.inner.command = Some(command.into());
         self
@@ -179,6 +187,45 @@ impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
     }
+}
+
+/// `?` on a file operation in a task: an error of kind [`ErrorKind::Io`]
+/// saying what the system said. Inside [`execute`](crate::execute) it gets
+/// the host it happened on.
+///
+/// ```
+/// fn task() -> twill::Result<()> {
+///     std::fs::write("/nonexistent-dir/x", "data")?;
+///     Ok(())
+/// }
+/// assert_eq!(task().unwrap_err().kind(), twill::ErrorKind::Io);
+/// ```
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Error {
+        Error::new(ErrorKind::Io, e.to_string()).with_source(e)
+    }
+}
+
+/// `?` on parsing or decoding in a task (a number read from a command's
+/// output, say): an error of kind [`ErrorKind::Aborted`], as the task's
+/// own failure, saying what could not be read.
+macro_rules! task_failure_from {
+    ($($t:ty => $what:expr),* $(,)?) => {$(
+        impl From<$t> for Error {
+            fn from(e: $t) -> Error {
+                Error::new(ErrorKind::Aborted, format!("{}: {e}", $what)).with_source(e)
+            }
+        }
+    )*};
+}
+
+task_failure_from! {
+    std::num::ParseIntError => "not a whole number",
+    std::num::ParseFloatError => "not a number",
+    std::str::ParseBoolError => "not true or false",
+    std::string::FromUtf8Error => "not UTF-8 text",
+    std::str::Utf8Error => "not UTF-8 text",
+    std::fmt::Error => "formatting failed",
 }
 
 impl std::error::Error for Error {

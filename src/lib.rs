@@ -143,7 +143,7 @@ pub use operations::transfer::{
 pub use output::{fastprint, puts, warn};
 pub use result::Output;
 pub use state::{
-    add_cleanup, env, set_defaults, set_env, settings, with_settings, Env, PathBehavior, Settings,
-    SettingsGuard, Value,
+    add_cleanup, env, set_defaults, set_env, settings, with_settings, Env, PathBehavior,
+    ScopeResult, SetValue, Settings, SettingsGuard, Value,
 };
 mod ssh;

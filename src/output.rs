@@ -179,10 +179,13 @@ pub(crate) fn report_abort(err: &Error) {
     if !env.levels().get(Group::Aborts) {
         return;
     }
-    let mut msg = err.to_string();
+    // Fabric prints the message alone: where the host matters, the message
+    // names it.
+    let mut msg = err.message().to_string();
     if let Some(out) = err.output() {
         // When the output was hidden, show it now so the reason is not lost.
-        let width = 40;
+        // Fabric frames it to the terminal's width (80 columns without one).
+        let width = crate::sys::terminal_size().0 as usize;
         if !env.levels().get(Group::Stdout) && !out.stdout().is_empty() {
             msg.push_str(&framed("Standard output", out.stdout(), width));
         }
@@ -199,13 +202,13 @@ pub(crate) fn report_abort(err: &Error) {
     emit(Pipe::Err, &format!("\n{text}\n\n{end}\n"));
 }
 
+/// Fabric's frame for hidden output shown with an abort: a header line of
+/// `=` around the title, the body, and a line of `=` the terminal's width.
 fn framed(title: &str, body: &str, width: usize) -> String {
-    let head = format!(" {title} ");
-    let pad = width.saturating_sub(head.len()) / 2;
-    let bar = "=".repeat(pad);
+    let side = "=".repeat(width.saturating_sub(title.len() + 2) / 2);
     format!(
-        "\n\n{bar}{head}{bar}\n{body}\n\n{}",
-        "=".repeat(pad * 2 + head.len())
+        "\n\n{side} {title} {side}\n\n{body}\n\n{}",
+        "=".repeat(width)
     )
 }
 

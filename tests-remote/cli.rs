@@ -141,8 +141,8 @@ fn exit_codes_warn_only_and_bad_hosts() {
     assert_eq!(failing.status.code(), Some(1));
     let stderr = text(&failing.stderr);
     assert!(
-        stderr.contains("Fatal error: [")
-            && stderr.contains("run() received nonzero return code 3 while executing!")
+        // Fabric's abort is the message alone.
+        stderr.contains("\nFatal error: run() received nonzero return code 3 while executing!")
             && stderr.contains("\nAborting.\n"),
         "{stderr}"
     );
@@ -152,13 +152,16 @@ fn exit_codes_warn_only_and_bad_hosts() {
         .unwrap();
     assert_eq!(warned.status.code(), Some(0));
     assert!(
-        text(&warned.stderr).contains("Warning: ["),
+        text(&warned.stderr).contains(
+            "\nWarning: run() received nonzero return code 3 while executing 'exit 3'!\n\n"
+        ),
         "{}",
         text(&warned.stderr)
     );
 
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = format!("twill@{}", free.local_addr().unwrap());
+    let dead_port = free.local_addr().unwrap().port();
+    let dead = format!("twill@127.0.0.1:{dead_port}");
     drop(free);
     let hosts = format!("{dead},{}", addr(1));
     let aborted = twill_cmd()
@@ -166,8 +169,11 @@ fn exit_codes_warn_only_and_bad_hosts() {
         .output()
         .unwrap();
     assert_eq!(aborted.status.code(), Some(1));
+    // Fabric's message names the host and port it could not reach.
     assert!(
-        text(&aborted.stderr).contains(&dead),
+        text(&aborted.stderr).contains(&format!(
+            "Fatal error: Low level socket error connecting to host 127.0.0.1 on port {dead_port}: "
+        )),
         "{}",
         text(&aborted.stderr)
     );
@@ -493,4 +499,54 @@ fn tasks_run_in_order_and_settings_carry_to_the_next() {
         ))
         .expect(&stdout);
     assert!(first < second && second < third, "{stdout}");
+}
+
+/// The command line speaks of its own options, not the library's settings.
+#[test]
+fn messages_name_the_command_lines_options() {
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    let out = Command::cargo_bin("twill")
+        .unwrap()
+        .args([
+            "-i",
+            &var("TWILL_TEST_KEY"),
+            "-a",
+            "-k",
+            "--set",
+            &format!(
+                "known_hosts={},use_ssh_config=false",
+                empty.path().display()
+            ),
+            "-H",
+            &addr(11),
+            "--",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--accept-new-host-keys"), "{stderr}");
+    assert!(!stderr.contains("accept_new_host_keys setting"), "{stderr}");
+
+    let out = twill_cmd()
+        .args([
+            "-H",
+            &format!("{}@127.0.0.11:{}", var("TWILL_TEST_SUDOPW_USER"), port()),
+            "--sudo",
+            "--",
+            "whoami",
+        ])
+        .env_remove("TWILL_SUDO_PASSWORD")
+        .env_remove("TWILL_PASSWORD")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("TWILL_SUDO_PASSWORD or --sudo-password-file"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("set sudo_password"), "{stderr}");
 }

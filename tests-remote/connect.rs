@@ -231,6 +231,35 @@ fn ssh_config_aliases_are_honoured() {
     });
 }
 
+/// Fabric names a connection by the host ssh_config resolves the alias to.
+#[test]
+fn disconnecting_names_the_resolved_host() {
+    let name = "connect::disconnecting_names_the_resolved_host";
+    let out = crate::support::in_child(name, || {
+        let config = ssh_config(
+            "Host resolved-alias\n    HostName 127.0.0.10\n",
+            "TWILL_TEST_KEY",
+        );
+        with_settings(through_config("resolved-alias", &config), || {
+            run("true").unwrap();
+        });
+        twill::disconnect_all();
+    });
+    let stdout = crate::support::text(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "Disconnecting from {}@127.0.0.10:{}... done.\n",
+            var("TWILL_TEST_USER"),
+            port()
+        )),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("Disconnecting from resolved-alias"),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn through_a_jump_host() {
     let jump = format!("twill@127.0.0.1:{}", port());
@@ -378,7 +407,7 @@ fn every_cipher_and_mac_carries_transfers_and_output_intact() {
             let lines = run("seq 1 200000").unwrap();
             assert_eq!(lines.lines().count(), 200_000, "{cipher} + {mac}");
             assert_eq!(lines.lines().last(), Some("200000"), "{cipher} + {mac}");
-            run(&format!("rm -f {remote}")).unwrap();
+            run(format!("rm -f {remote}")).unwrap();
         });
     }
 }

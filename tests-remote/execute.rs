@@ -198,7 +198,7 @@ fn a_pool_smaller_than_the_host_list_bounds_concurrency() {
             .run(|| {
                 let name = env().host_string().unwrap().replace(['@', ':'], "_");
                 let dir = env().get_str("dir").unwrap().to_string();
-                local(&format!(
+                local(format!(
                     "date +%s%N > {dir}/{name}.start; sleep 0.3; date +%s%N > {dir}/{name}.end"
                 ))?;
                 Ok(())
@@ -372,7 +372,7 @@ fn ctrl_c_stops_every_worker_and_remote_command() {
     if is_child(name) {
         let r = with_settings(twill().hide("everything"), || {
             Execute::new("hang").hosts(hosts(4)).parallel(true).run(|| {
-                run(&format!("sleep 60.{marker}"))?;
+                run(format!("sleep 60.{marker}"))?;
                 Ok(())
             })
         });
@@ -388,7 +388,7 @@ fn ctrl_c_stops_every_worker_and_remote_command() {
         .unwrap();
     let count_remote = || {
         with_settings(twill().hide("everything"), || {
-            run(&format!("pgrep -fc 'sleep 60[.]{marker}' || true"))
+            run(format!("pgrep -fc 'sleep 60[.]{marker}' || true"))
         })
         .unwrap()
         .trim()

@@ -40,7 +40,7 @@ fn exact_exit_codes_and_fabrics_failure_message() {
         assert_eq!(err.output().unwrap().stdout(), "before");
         for code in [1, 2, 42, 255] {
             let out =
-                run_with(&format!("exit {code}"), &RunOptions::new().warn_only(true)).unwrap();
+                run_with(format!("exit {code}"), &RunOptions::new().warn_only(true)).unwrap();
             assert_eq!(out.return_code(), code);
         }
     });
@@ -83,7 +83,7 @@ fn streams_separate_without_pty_and_merged_with_one() {
 fn cd_prefix_and_shell_env_reach_the_server() {
     with_settings(twill(), || {
         let dir = run("mktemp -d").unwrap().to_string();
-        run(&format!("mkdir -p '{dir}/my app/sub'")).unwrap();
+        run(format!("mkdir -p '{dir}/my app/sub'")).unwrap();
         let out = with_settings(
             cd(&dir)
                 .cd("my app")
@@ -110,7 +110,7 @@ fn cd_prefix_and_shell_env_reach_the_server() {
         .unwrap();
         assert!(missing.failed());
         assert!(!missing.contains("unreachable"));
-        run(&format!("rm -rf '{dir}'")).unwrap();
+        run(format!("rm -rf '{dir}'")).unwrap();
     });
 }
 
@@ -176,7 +176,7 @@ fn command_timeout_ends_the_remote_process() {
             assert!(started.elapsed() < Duration::from_secs(10));
             std::thread::sleep(Duration::from_millis(300));
             let left = run_with(
-                &format!("pgrep -f 'sleep 60[.]{marker}{}' || true", pty as u8),
+                format!("pgrep -f 'sleep 60[.]{marker}{}' || true", pty as u8),
                 &RunOptions::new().pty(false),
             )
             .unwrap();
@@ -223,9 +223,7 @@ fn output_lines_are_prefixed_with_the_host() {
     assert!(stdout.contains(&format!("[{h}] run: echo one; printf 'two\\nthree'\n[{h}] out: one\n[{h}] out: two\n[{h}] out: three\n")), "{stdout}");
     assert!(stderr.contains(&format!("[{h}] err: to-err\n")), "{stderr}");
     assert!(
-        stderr.contains(&format!(
-            "Warning: [{h}] run() received nonzero return code 4 while executing 'exit 4'!"
-        )),
+        stderr.contains(&"\nWarning: run() received nonzero return code 4 while executing 'exit 4'!\n\n".to_string()),
         "{stderr}"
     );
 }

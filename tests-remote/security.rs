@@ -84,7 +84,7 @@ fn sudo_downloads_copy_hostile_names_as_bytes() {
             )
             .unwrap();
         }
-        run(&format!("chmod 700 {tree}")).unwrap();
+        run(format!("chmod 700 {tree}")).unwrap();
     });
     let local = tempfile::tempdir().unwrap();
     // Run from inside the directory, so that anything run there leaves
@@ -194,10 +194,10 @@ fn exists_and_exported_values_run_nothing() {
     let remote = PlainDir::new();
     let d = &remote.0;
     with_settings(twill(), || {
-        assert!(!remote_file_exists(&format!("{d}/$(touch {d}/pwned-1)")).unwrap());
+        assert!(!remote_file_exists(format!("{d}/$(touch {d}/pwned-1)")).unwrap());
         assert!(remote_file_exists(d).unwrap());
-        run(&format!("touch {d}/present.txt")).unwrap();
-        assert!(remote_file_exists(&format!("{d}/pres*.txt")).unwrap());
+        run(format!("touch {d}/present.txt")).unwrap();
+        assert!(remote_file_exists(format!("{d}/pres*.txt")).unwrap());
         let value = format!("$(touch {d}/pwned-2) `touch {d}/pwned-3` \"q\" \\ end\\");
         let got = with_settings(shell_env([("V", value.as_str())]), || {
             run_with("printf '%s' \"$V\"", &RunOptions::new().pty(false))

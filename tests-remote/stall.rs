@@ -164,7 +164,7 @@ fn a_silent_server_ends_a_command_by_the_keepalive() {
                 .ssh_config_path(std::env::var("CONFIG").unwrap()),
         };
         report(with_settings(settings, || {
-            run(&format!("echo ready; sleep 60.{marker}"))
+            run(format!("echo ready; sleep 60.{marker}"))
         }));
         return;
     }
@@ -203,7 +203,7 @@ fn keepalives_are_on_by_default() {
     if is_child(name) {
         let marker = std::env::var("MARKER").unwrap();
         report(with_settings(twill(), || {
-            run(&format!("echo ready; sleep 120.{marker}"))
+            run(format!("echo ready; sleep 120.{marker}"))
         }));
         return;
     }

@@ -142,13 +142,13 @@ fn a_path_under_a_users_home_is_expanded() {
         )
         .unwrap();
         assert_eq!(written, format!("{home}/{name}.txt"));
-        assert_eq!(run(&format!("cat ~/{name}.txt")).unwrap(), "hi");
+        assert_eq!(run(format!("cat ~/{name}.txt")).unwrap(), "hi");
         let local = tempfile::tempdir().unwrap();
         let got = download(&format!("~{user}/{name}.txt"), local.path()).unwrap();
         assert_eq!(fs::read_to_string(&got[0]).unwrap(), "hi\n");
-        run(&format!("rm ~/{name}.txt")).unwrap();
+        run(format!("rm ~/{name}.txt")).unwrap();
         let literal = twill::run_with(
-            &format!("test -e '~{user}/{name}.txt'"),
+            format!("test -e '~{user}/{name}.txt'"),
             &twill::RunOptions::new().warn_only(true),
         )
         .unwrap();

@@ -25,7 +25,7 @@ impl RemoteDir {
         )
     }
     fn cat(&self, rel: &str) -> String {
-        with_settings(twill(), || run(&format!("cat '{}/{rel}'", self.0)))
+        with_settings(twill(), || run(format!("cat '{}/{rel}'", self.0)))
             .unwrap()
             .to_string()
     }
@@ -109,7 +109,7 @@ fn relative_paths_follow_cd_lcd_and_home() {
         let name = format!("twill-home-{}.txt", std::process::id());
         let written = upload(local.path().join("b.log"), &format!("~/{name}")).unwrap();
         assert_eq!(written, [format!("{home}/{name}")]);
-        run(&format!("rm -f ~/{name}")).unwrap();
+        run(format!("rm -f ~/{name}")).unwrap();
     });
     assert_eq!(remote.cat("rel.txt"), "alpha");
 }
@@ -135,12 +135,12 @@ fn modes_explicit_and_mirrored() {
         )
         .unwrap();
         assert_eq!(
-            run(&format!("stat -c %a {0}/run.sh {0}/a.txt", remote.0))
+            run(format!("stat -c %a {0}/run.sh {0}/a.txt", remote.0))
                 .unwrap()
                 .stdout_lines(),
             ["750", "600"]
         );
-        assert_eq!(run(&format!("{}/run.sh", remote.0)).unwrap(), "ran");
+        assert_eq!(run(format!("{}/run.sh", remote.0)).unwrap(), "ran");
     });
 }
 
@@ -158,7 +158,7 @@ fn upload_with_sudo_places_root_owned_files() {
         )
         .unwrap();
         assert_eq!(
-            twill::sudo(&format!("stat -c '%a %U' {target}; cat {target}"))
+            twill::sudo(format!("stat -c '%a %U' {target}; cat {target}"))
                 .unwrap()
                 .stdout_lines(),
             ["640 twillsudo", "alpha"]
@@ -170,7 +170,7 @@ fn upload_with_sudo_places_root_owned_files() {
             &UploadOptions::new().use_sudo(true).temp_dir(temp.clone()),
         )
         .unwrap();
-        let leftovers = run(&format!("ls -A {temp}; rmdir {temp}")).unwrap();
+        let leftovers = run(format!("ls -A {temp}; rmdir {temp}")).unwrap();
         assert_eq!(leftovers, "", "no temporary file left behind");
         let back = download_with(
             &target,
@@ -179,7 +179,7 @@ fn upload_with_sudo_places_root_owned_files() {
         )
         .unwrap();
         assert_eq!(fs::read_to_string(&back[0]).unwrap(), "alpha\n");
-        twill::sudo(&format!(
+        twill::sudo(format!(
             "rm -rf /root/twill-sudo-put-{}",
             std::process::id()
         ))
@@ -236,7 +236,7 @@ fn a_failed_upload_leaves_the_old_target_intact() {
 fn download_files_directories_and_globs() {
     let remote = RemoteDir::new();
     with_settings(twill(), || {
-        run(&format!("cd {} && mkdir -p tree/inner && echo one > tree/1.txt && echo two > tree/inner/2.txt && echo log > x.log", remote.0)).unwrap();
+        run(format!("cd {} && mkdir -p tree/inner && echo one > tree/1.txt && echo two > tree/inner/2.txt && echo log > x.log", remote.0)).unwrap();
     });
     let local = tempfile::tempdir().unwrap();
     let l = local.path();
@@ -268,7 +268,7 @@ fn download_files_directories_and_globs() {
 #[test]
 fn download_path_templates_and_lcd() {
     let remote = RemoteDir::new();
-    with_settings(twill(), || run(&format!("echo hi > {}/f.txt", remote.0))).unwrap();
+    with_settings(twill(), || run(format!("echo hi > {}/f.txt", remote.0))).unwrap();
     let local = tempfile::tempdir().unwrap();
     let host = crate::support::host_for("twill").replace(':', "-");
     with_settings(twill().merge(lcd(local.path().to_str().unwrap())), || {

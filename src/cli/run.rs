@@ -561,7 +561,7 @@ where
         }
         Err(e) if e.kind() == ErrorKind::Usage => usage_exit(&program, e.message()),
         Err(e) => {
-            e.report();
+            e.map_message(in_cli_words).report();
             1
         }
     };
@@ -577,6 +577,29 @@ fn usage_exit(program: &str, msg: &str) -> u8 {
         ),
     );
     2
+}
+
+/// The library's words for what the command line offers as options,
+/// replaced with those options.
+const CLI_WORDS: [(&str, &str); 2] = [
+    (
+        "Turn on the accept_new_host_keys setting to accept and record unknown host keys",
+        "Run again with --accept-new-host-keys to accept and record unknown host keys",
+    ),
+    (
+        "(set sudo_password or password, or run on a terminal to be asked)",
+        "(give it with TWILL_SUDO_PASSWORD or --sudo-password-file, or run on a terminal to be asked)",
+    ),
+];
+
+/// An error message in the command line's words: its options, not the
+/// library's settings.
+fn in_cli_words(message: &str) -> String {
+    CLI_WORDS
+        .iter()
+        .fold(message.to_string(), |m, (library, cli)| {
+            m.replace(library, cli)
+        })
 }
 
 /// Makes operations without a host say so in the command line's words

@@ -408,7 +408,7 @@ impl Execute {
                 other => other,
             };
             if let Err(e) = &result {
-                output::warning(env, &e.to_string());
+                output::warning(env, e.message());
             }
             entries.push((host, result));
             if env.eagerly_disconnect() {

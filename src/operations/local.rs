@@ -133,7 +133,7 @@ impl LocalOptions {
 /// assert!(twill::local("exit 1").is_err());
 /// # Ok::<(), twill::Error>(())
 /// ```
-pub fn local(command: &str) -> Result<Output> {
+pub fn local(command: impl AsRef<str>) -> Result<Output> {
     local_with(command, &LocalOptions::new())
 }
 
@@ -145,12 +145,13 @@ pub fn local(command: &str) -> Result<Output> {
 /// assert_eq!(date, "2024-01-01");
 /// # Ok::<(), twill::Error>(())
 /// ```
-pub fn local_capture(command: &str) -> Result<Output> {
+pub fn local_capture(command: impl AsRef<str>) -> Result<Output> {
     local_with(command, &LocalOptions::new().capture(true))
 }
 
 /// Runs `command` on this machine with explicit options.
-pub fn local_with(command: &str, opts: &LocalOptions) -> Result<Output> {
+pub fn local_with(command: impl AsRef<str>, opts: &LocalOptions) -> Result<Output> {
+    let command = command.as_ref();
     // `quiet` is a scope of its own for this call.
     let _quiet = opts.quiet.then(|| settings(Settings::new().quiet()));
     let env = env();

@@ -43,11 +43,8 @@ pub(crate) fn finish_message(
     host: Option<&str>,
 ) -> Result<Output> {
     if warn_only {
-        let shown = match host {
-            Some(h) => format!("[{h}] {msg}"),
-            None => msg,
-        };
-        output::warning(env, &shown);
+        // Fabric's warning is the message alone.
+        output::warning(env, &msg);
         return Ok(out);
     }
     let err = Error::new(ErrorKind::CommandFailed, msg).with_output(out);

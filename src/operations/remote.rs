@@ -31,12 +31,12 @@ use crate::sys::seconds;
 /// }
 /// # Ok::<(), twill::Error>(())
 /// ```
-pub fn run(command: &str) -> Result<Output> {
+pub fn run(command: impl AsRef<str>) -> Result<Output> {
     run_with(command, &RunOptions::new())
 }
 
 /// threadbare's name for [`run`].
-pub fn remote(command: &str) -> Result<Output> {
+pub fn remote(command: impl AsRef<str>) -> Result<Output> {
     run(command)
 }
 
@@ -52,36 +52,49 @@ pub fn remote(command: &str) -> Result<Output> {
 /// rejected password is an error of kind [`ErrorKind::Auth`], and a
 /// password that is needed where none can be had one of kind
 /// [`ErrorKind::Prompt`]; the command is stopped in both cases.
-pub fn sudo(command: &str) -> Result<Output> {
+///
+/// Commands are any text: a literal, a `String`, a `format!`.
+///
+/// ```no_run
+/// use twill::{sudo, with_settings, Settings};
+///
+/// fn restart(service: &str) -> twill::Result<()> {
+///     with_settings(Settings::new().host_string("deploy@web1"), || {
+///         sudo(format!("systemctl restart {service}"))?;
+///         Ok(())
+///     })
+/// }
+/// ```
+pub fn sudo(command: impl AsRef<str>) -> Result<Output> {
     sudo_with(command, &RunOptions::new())
 }
 
 /// threadbare's name for [`sudo`].
-pub fn remote_sudo(command: &str) -> Result<Output> {
+pub fn remote_sudo(command: impl AsRef<str>) -> Result<Output> {
     sudo(command)
 }
 
 /// [`run`] with explicit options.
-pub fn run_with(command: &str, opts: &RunOptions) -> Result<Output> {
-    execute(command, opts, false)
+pub fn run_with(command: impl AsRef<str>, opts: &RunOptions) -> Result<Output> {
+    execute(command.as_ref(), opts, false)
 }
 
 /// [`sudo`] with explicit options (user, group, ...).
-pub fn sudo_with(command: &str, opts: &RunOptions) -> Result<Output> {
-    execute(command, opts, true)
+pub fn sudo_with(command: impl AsRef<str>, opts: &RunOptions) -> Result<Output> {
+    execute(command.as_ref(), opts, true)
 }
 
 /// Whether `path` exists on the current host (Fabric's `exists`), checked
 /// with `stat` quietly; `~` and globs are expanded by the remote shell and
 /// relative paths honour [`cd`](crate::cd).
-pub fn remote_file_exists(path: &str) -> Result<bool> {
+pub fn remote_file_exists(path: impl AsRef<str>) -> Result<bool> {
     remote_file_exists_with(path, false)
 }
 
 /// [`remote_file_exists`], through sudo when `use_sudo`, for paths only
 /// another user can see.
-pub fn remote_file_exists_with(path: &str, use_sudo: bool) -> Result<bool> {
-    let command = crate::command::exists(path);
+pub fn remote_file_exists_with(path: impl AsRef<str>, use_sudo: bool) -> Result<bool> {
+    let command = crate::command::exists(path.as_ref());
     let opts = RunOptions::new().quiet(true);
     let out = if use_sudo {
         sudo_with(&command, &opts)?

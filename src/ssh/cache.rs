@@ -109,13 +109,13 @@ fn make_room() {
 }
 
 /// Closes every cached connection and returns their `user@host:port`
-/// names, sorted.
+/// names, the host as ssh_config resolves it (Fabric's names), sorted.
 pub(crate) fn disconnect_all() -> Vec<String> {
     let conns: Vec<Arc<Connection>> = {
         let mut cache = CACHE.lock();
         cache.map.drain().map(|(_, c)| c).collect()
     };
-    let mut names: Vec<String> = conns.iter().map(|c| c.name.clone()).collect();
+    let mut names: Vec<String> = conns.iter().map(|c| c.resolved_name.clone()).collect();
     names.sort();
     for c in &conns {
         c.shutdown();

@@ -31,6 +31,9 @@ pub(crate) struct OpState {
 pub(crate) struct Connection {
     /// `user@host:port`, host as written (brackets around IPv6).
     pub(super) name: String,
+    /// `user@host:port` with the host ssh_config resolves it to (`HostName`),
+    /// as Fabric names connections.
+    pub(super) resolved_name: String,
     pub(super) session: ManuallyDrop<ssh2::Session>,
     /// The socket libssh2 reads and writes (TCP, or the local end of a
     /// jump-host tunnel).
@@ -78,6 +81,7 @@ impl Connection {
         let now = Instant::now();
         Connection {
             name: r.name(),
+            resolved_name: r.resolved_name(),
             session: ManuallyDrop::new(est.session),
             fd: est.fd,
             extra_fds,

@@ -107,7 +107,7 @@ impl Connection {
             RawChannel::open_session(sess)
         })?;
         if opts.pty {
-            let (w, h) = io::terminal_size();
+            let (w, h) = crate::sys::terminal_size();
             self.retry_nonblocking(st, setup_deadline, "Requesting a pty", || {
                 ch.request_pty("vt100", w, h)
             })?;

@@ -231,21 +231,3 @@ pub(crate) fn reset_interrupt_after_fork() {
     drop(INTERRUPT.wake.lock().take());
     INTERRUPT.raised.store(false, Ordering::SeqCst);
 }
-
-/// Size of the local terminal (columns, rows), or 80x24.
-pub(crate) fn terminal_size() -> (u32, u32) {
-    for fd in [libc::STDOUT_FILENO, libc::STDIN_FILENO, libc::STDERR_FILENO] {
-        // SAFETY: TIOCGWINSZ fills a winsize struct.
-        unsafe {
-            let mut ws: libc::winsize = std::mem::zeroed();
-            if libc::isatty(fd) == 1
-                && libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) == 0
-                && ws.ws_col > 0
-                && ws.ws_row > 0
-            {
-                return (u32::from(ws.ws_col), u32::from(ws.ws_row));
-            }
-        }
-    }
-    (80, 24)
-}

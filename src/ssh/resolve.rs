@@ -50,6 +50,11 @@ impl Resolved {
         format!("{}@{}:{}", self.user, bracket(&self.alias), self.port)
     }
 
+    /// `user@host:port` with the host ssh_config maps the alias to.
+    pub(crate) fn resolved_name(&self) -> String {
+        format!("{}@{}:{}", self.user, bracket(&self.hostname), self.port)
+    }
+
     /// How error messages name the host: as written, plus the real
     /// address when ssh_config maps it elsewhere.
     pub(crate) fn host_for_messages(&self) -> String {

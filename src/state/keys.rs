@@ -406,12 +406,12 @@ impl Settings {
         self.put(key::user.name, user.into())
     }
 
-    /// Sets a key of your own (or a built-in key, with its own type).
-    ///
-    /// Fabric scripts keep their configuration in `env`; so can twill
-    /// scripts, with values of any `Debug + Send + Sync` type. String
-    /// slices are stored as `String`. Read them back with [`Env::get`] or
-    /// [`Env::get_str`].
+    /// Sets a key of your own (or a built-in key, with its own type), to
+    /// text, a number, a flag, a duration, a path, a list of strings or a
+    /// map of strings: what Fabric scripts keep in `env`. Text of any
+    /// lifetime is taken (and kept as a `String`). Values of a type of your
+    /// own go in with [`Settings::set_value`]. Read them back with
+    /// [`Env::get`] or [`Env::get_str`].
     ///
     /// # Panics
     /// If `key` is a built-in setting and `value` is not of its type (or a
@@ -421,26 +421,69 @@ impl Settings {
     /// ```
     /// use twill::{env, with_settings, Settings};
     ///
+    /// fn stage(name: &str) -> Settings {
+    ///     Settings::new().set("stage", name).set("replicas", 3).set("hosts_file", "/etc/hosts")
+    /// }
+    /// with_settings(stage("production"), || {
+    ///     assert_eq!(env().get_str("stage"), Some("production"));
+    ///     assert_eq!(env().get::<i32>("replicas"), Some(3));
+    ///     assert_eq!(env().get::<u32>("stage"), None); // wrong type reads as absent
+    /// });
+    /// ```
+    pub fn set(self, key: impl Into<String>, value: impl Into<SetValue>) -> Settings {
+        self.put_checked(key.into(), value.into().0)
+    }
+
+    /// Sets a key of your own to a value of any `Debug + Send + Sync` type.
+    ///
+    /// # Panics
+    /// As [`Settings::set`], for a built-in key and a value not of its type.
+    ///
+    /// ```
+    /// use twill::{env, with_settings, Settings};
+    ///
     /// #[derive(Debug, Clone, PartialEq)]
     /// struct Release { version: u32 }
     ///
-    /// with_settings(Settings::new().set("release", Release { version: 3 }).set("root", "/srv/app"), || {
+    /// with_settings(Settings::new().set_value("release", Release { version: 3 }), || {
     ///     assert_eq!(env().get::<Release>("release"), Some(Release { version: 3 }));
-    ///     assert_eq!(env().get_str("root"), Some("/srv/app"));
-    ///     assert_eq!(env().get::<u32>("root"), None); // wrong type reads as absent
     /// });
     /// ```
-    pub fn set<V: Value + Clone>(self, key: impl Into<String>, value: V) -> Settings {
-        let key = key.into();
+    pub fn set_value<V: Value + Clone>(self, key: impl Into<String>, value: V) -> Settings {
         let value: Arc<dyn Value> = match value.as_any().downcast_ref::<&str>() {
             Some(s) => Arc::new(s.to_string()),
             None => Arc::new(value),
         };
+        self.put_checked(key.into(), value)
+    }
+
+    fn put_checked(self, key: String, value: Arc<dyn Value>) -> Settings {
         let value = match check_builtin(&key, value) {
             Ok(v) => v,
             Err(msg) => panic!("{msg}"),
         };
         self.edit(Edit::Put(Cow::Owned(key), value))
+    }
+
+    /// `roledefs` one role at a time: the hosts of `role`, any iterable of
+    /// host strings, replacing what the role had.
+    ///
+    /// ```
+    /// use twill::{env, with_settings, Settings};
+    ///
+    /// let s = Settings::new().role("web", ["web1", "web2"]).role("db", ["db1"]);
+    /// with_settings(s, || assert_eq!(env().roledefs()["web"], ["web1", "web2"]));
+    /// ```
+    pub fn role<S: Into<String>>(
+        self,
+        role: impl Into<String>,
+        hosts: impl IntoIterator<Item = S>,
+    ) -> Settings {
+        self.edit(Edit::Role {
+            key: key::roledefs.name,
+            role: role.into(),
+            hosts: hosts.into_iter().map(Into::into).collect(),
+        })
     }
 
     /// Sets `key` from text, as `--set key=value` on the command line does:
@@ -663,5 +706,62 @@ impl Env {
     pub fn prompts(&self) -> &[(String, String)] {
         self.get_ref::<Vec<(String, String)>>(key::prompts.name)
             .map_or(&[], Vec::as_slice)
+    }
+}
+
+/// What [`Settings::set`] takes: text (of any lifetime), numbers, flags,
+/// durations, paths, lists and maps of strings. Values of a type of your
+/// own go in with [`Settings::set_value`].
+#[derive(Debug, Clone)]
+pub struct SetValue(Arc<dyn Value>);
+
+macro_rules! set_value_from {
+    ($($t:ty => |$v:ident| $e:expr;)*) => {$(
+        impl From<$t> for SetValue {
+            fn from($v: $t) -> SetValue {
+                SetValue(Arc::new($e))
+            }
+        }
+    )*};
+}
+
+set_value_from! {
+    String => |v| v;
+    &str => |v| v.to_string();
+    &String => |v| v.clone();
+    Box<str> => |v| v.into_string();
+    std::borrow::Cow<'_, str> => |v| v.into_owned();
+    char => |v| v.to_string();
+    bool => |v| v;
+    i8 => |v| v;
+    i16 => |v| v;
+    i32 => |v| v;
+    i64 => |v| v;
+    i128 => |v| v;
+    isize => |v| v;
+    u8 => |v| v;
+    u16 => |v| v;
+    u32 => |v| v;
+    u64 => |v| v;
+    u128 => |v| v;
+    usize => |v| v;
+    f32 => |v| v;
+    f64 => |v| v;
+    Duration => |v| v;
+    std::path::PathBuf => |v| v;
+    &std::path::Path => |v| v.to_path_buf();
+    Vec<String> => |v| v;
+    Vec<&str> => |v| v.into_iter().map(String::from).collect::<Vec<String>>();
+    &[&str] => |v| v.iter().map(|s| s.to_string()).collect::<Vec<String>>();
+    Vec<i32> => |v| v;
+    BTreeMap<String, String> => |v| v;
+    std::collections::HashMap<String, String> => |v| v;
+}
+
+impl<const N: usize> From<[&str; N]> for SetValue {
+    fn from(v: [&str; N]) -> SetValue {
+        SetValue(Arc::new(
+            v.iter().map(|s| s.to_string()).collect::<Vec<String>>(),
+        ))
     }
 }

@@ -26,6 +26,7 @@ use parking_lot::RwLock;
 
 use crate::error::{Error, ErrorKind, Result};
 
+pub use keys::SetValue;
 pub(crate) use levels::Group;
 pub use value::{Env, PathBehavior, Settings, Value};
 
@@ -76,6 +77,25 @@ pub fn settings(settings: Settings) -> SettingsGuard {
 /// Runs `f` with `settings` applied on top of the current ones, then puts
 /// the previous settings back, also when `f` returns early or panics.
 ///
+/// The closure returns what a scope's work returns (see [`ScopeResult`]):
+/// a `twill::Result`, so that `?` inside it and `Ok(())` at its end need
+/// no type written out, or a plain value.
+///
+/// ```
+/// use twill::{cd, run, with_settings, Settings};
+///
+/// fn deploy() -> twill::Result<()> {
+///     with_settings(Settings::new().host_string("deploy@web1"), || {
+///         with_settings(cd("/srv/app"), || {
+///             run("git pull")?;
+///             run("make")?;
+///             Ok(())
+///         })?;
+///         Ok(())
+///     })
+/// }
+/// ```
+///
 /// ```
 /// use twill::{env, with_settings, Settings};
 ///
@@ -88,10 +108,69 @@ pub fn settings(settings: Settings) -> SettingsGuard {
 /// assert!(r.is_err());
 /// assert_ne!(env().user(), "web");
 /// ```
-pub fn with_settings<R>(settings: Settings, f: impl FnOnce() -> R) -> R {
+pub fn with_settings<R: ScopeResult>(settings: Settings, f: impl FnOnce() -> R) -> R {
     let _guard = self::settings(settings);
     f()
 }
+
+/// What the closure of [`with_settings`] may return: a `twill::Result` of
+/// anything, or a plain value (text, numbers, flags, paths, lists,
+/// options, the settings, an [`Output`](crate::Output) and the like).
+///
+/// A `Result` with another error type is not one: with only twill's
+/// among them, the error type of `Ok(())` at the end of a closure, and of
+/// the `?` inside it, is known without being written out. Implement this
+/// trait for a type of your own to return it from a scope, or open the
+/// scope with [`settings`] instead.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a value a settings scope returns",
+    note = "return a `twill::Result` (`Ok(value)`), a plain value, or implement `twill::ScopeResult` for it"
+)]
+pub trait ScopeResult {}
+
+impl<T> ScopeResult for crate::error::Result<T> {}
+impl<T> ScopeResult for Option<T> {}
+impl<T> ScopeResult for Vec<T> {}
+impl<T: ?Sized> ScopeResult for Box<T> {}
+impl<T: ?Sized> ScopeResult for &T {}
+impl<K, V> ScopeResult for std::collections::BTreeMap<K, V> {}
+impl<K, V, S> ScopeResult for std::collections::HashMap<K, V, S> {}
+
+macro_rules! scope_results {
+    ($($t:ty),* $(,)?) => {$( impl ScopeResult for $t {} )*};
+}
+
+scope_results!(
+    (),
+    bool,
+    char,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    f32,
+    f64,
+    String,
+    std::path::PathBuf,
+    std::time::Duration,
+    Env,
+    Settings,
+    crate::result::Output,
+);
+
+macro_rules! scope_result_tuples {
+    ($(($($t:ident),+)),*) => {$( impl<$($t),+> ScopeResult for ($($t,)+) {} )*};
+}
+
+scope_result_tuples!((A, B), (A, B, C), (A, B, C, D));
 
 /// Registers `f` to run when the innermost scope of this thread exits.
 ///

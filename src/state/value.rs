@@ -80,6 +80,12 @@ pub(super) enum Edit {
     /// `prefix`: one more command run before every command (a list at
     /// `key`).
     Prefix { key: &'static str, command: String },
+    /// `role`: one role's hosts in the role definitions at `key`.
+    Role {
+        key: &'static str,
+        role: String,
+        hosts: Vec<String>,
+    },
     /// `hide`/`show`: output groups off or on (the levels at `key`).
     Levels {
         key: &'static str,
@@ -111,6 +117,13 @@ impl Edit {
                 let mut list = get_ref::<Vec<String>>(m, key).cloned().unwrap_or_default();
                 list.push(command.clone());
                 m.insert(key.to_string(), Arc::new(list));
+            }
+            Edit::Role { key, role, hosts } => {
+                let mut roles = get_ref::<BTreeMap<String, Vec<String>>>(m, key)
+                    .cloned()
+                    .unwrap_or_default();
+                roles.insert(role.clone(), hosts.clone());
+                m.insert(key.to_string(), Arc::new(roles));
             }
             Edit::Levels { key, groups, on } => {
                 let mut levels = get_ref::<Levels>(m, key).copied().unwrap_or_default();

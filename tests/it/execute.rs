@@ -466,7 +466,7 @@ fn output_blocks_print_each_hosts_output_whole() {
                         // Every worker writes a line, waits, writes the
                         // next: line by line, the hosts would interleave.
                         let me = env().get_str("n").unwrap().to_string();
-                        local(&format!(
+                        local(format!(
                             "for i in 1 2 3; do echo \"block {me} line $i\"; sleep 0.2; done"
                         ))?;
                         Ok(())

@@ -117,8 +117,17 @@ fn abort_shows_hidden_output() {
         with_settings(twill::hide("stdout"), || err.report());
     });
     let stderr = text(&out.stderr);
+    // Fabric's frame: `=` around the title to the terminal's width (80
+    // without a terminal), a blank line, the output, a blank line, and a
+    // full line of `=`.
+    let side = "=".repeat((80 - "Standard output".len() - 2) / 2);
+    let framed = format!(
+        "\n\n{side} Standard output {side}\n\nthe-reason\n\n{}\n",
+        "=".repeat(80)
+    );
+    assert!(stderr.contains(&framed), "{stderr}");
     assert!(
-        stderr.contains("Standard output") && stderr.contains("the-reason"),
+        stderr.starts_with("\nFatal error: local() encountered an error (return code 1) while executing 'echo the-reason; exit 1'"),
         "{stderr}"
     );
 }

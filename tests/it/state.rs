@@ -70,7 +70,7 @@ fn restored_after_panic() {
     let caught = std::panic::catch_unwind(|| {
         with_settings(
             Settings::new().set("stage", "panicking").warn_only(true),
-            || {
+            || -> () {
                 let _g = settings(Settings::new().user("deeper"));
                 panic!("boom");
             },
@@ -268,7 +268,7 @@ fn user_keys_hold_values_of_the_users_type() {
     };
     with_settings(
         Settings::new()
-            .set("stage", stage.clone())
+            .set_value("stage", stage.clone())
             .set("replicas", 3usize),
         || {
             assert_eq!(env().get::<Stage>("stage"), Some(stage.clone()));

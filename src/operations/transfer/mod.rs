@@ -144,7 +144,7 @@ impl Remote {
     /// `~user`.
     fn user_home(&self, user: &str) -> Result<PathBuf> {
         let out = run_with(
-            &command::home_of(user),
+            command::home_of(user),
             &RunOptions::new().quiet(true).pty(false),
         )?;
         let home = out.stdout();
