@@ -125,7 +125,7 @@ pub mod colors;
 pub use cli::{FromArg, Task, TaskArgs, Tasks};
 pub use error::{Error, ErrorKind, Result};
 pub use execute::{execute, execute_with_hosts, Execute, HostResults};
-pub use operations::abort;
+pub use operations::{abort, abort_with};
 pub use operations::context::{
     cd, hide, lcd, path, prefix, quiet, rcd, shell_env, show, warn_only,
 };

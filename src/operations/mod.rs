@@ -33,6 +33,25 @@ pub fn abort(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::Aborted, msg)
 }
 
+/// [`abort`] carrying the result of the command the script gives up over
+/// (threadbare's `abort(result, msg)`): [`Error::output`] and
+/// [`Error::exit_code`] return it, and the abort block shows its output
+/// where it was hidden.
+///
+/// ```
+/// use twill::{abort_with, local_with, LocalOptions};
+///
+/// let out = local_with("echo half-done; exit 3", &LocalOptions::new().capture(true).warn_only(true))?;
+/// let err = abort_with(out, "the migration did not finish");
+/// assert_eq!(err.kind(), twill::ErrorKind::Aborted);
+/// assert_eq!(err.exit_code(), Some(3));
+/// assert_eq!(err.output().unwrap().stdout(), "half-done");
+/// # Ok::<(), twill::Error>(())
+/// ```
+pub fn abort_with(output: Output, msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::Aborted, msg).with_output(output)
+}
+
 /// A failed command: with `warn_only` a warning and `Ok`, else an error of
 /// kind [`ErrorKind::CommandFailed`] carrying the output.
 pub(crate) fn finish_message(
