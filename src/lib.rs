@@ -97,6 +97,15 @@
 //! failure is an [`Error`] with the host, the command, the exit code and
 //! the output.
 //!
+//! # Fabric's contrib helpers
+//!
+//! [`contrib::files`] is `fabric.contrib.files`: [`exists`](contrib::files::exists),
+//! [`contains`](contrib::files::contains), an idempotent
+//! [`append`](contrib::files::append), [`sed`](contrib::files::sed),
+//! [`comment`](contrib::files::comment) and
+//! [`upload_template`](contrib::files::upload_template) (Python `%(name)s`
+//! or Jinja templates), with Fabric's command strings.
+//!
 //! # Command line
 //!
 //! With the `cli` feature (on by default), `Tasks`, `Task` and the `task!`
@@ -120,6 +129,7 @@ mod state;
 mod sys;
 
 pub mod colors;
+pub mod contrib;
 
 #[cfg(feature = "cli")]
 pub use cli::{FromArg, Task, TaskArgs, Tasks};

@@ -4,6 +4,7 @@
 
 mod cli;
 mod connect;
+mod contrib_files;
 mod execute;
 mod hostkey;
 mod run;
