@@ -135,7 +135,6 @@ pub mod contrib;
 pub use cli::{FromArg, Task, TaskArgs, Tasks};
 pub use error::{Error, ErrorKind, Result};
 pub use execute::{execute, execute_with_hosts, Execute, HostResults};
-pub use operations::{abort, abort_with};
 pub use operations::context::{
     cd, hide, lcd, path, prefix, quiet, rcd, shell_env, show, warn_only,
 };
@@ -150,6 +149,7 @@ pub use operations::transfer::{
     download, download_data, download_with, get, put, upload, upload_data, upload_with,
     DownloadOptions, UploadOptions,
 };
+pub use operations::{abort, abort_with};
 pub use output::{fastprint, puts, warn};
 pub use result::Output;
 pub use state::{

@@ -52,7 +52,7 @@ impl Dir {
         };
         let path = format!("/tmp/twill-contrib-{owner}-{}", test.replace("::", "-"));
         if !child {
-            with_settings(twill(), || run(&format!("mkdir {path}"))).unwrap();
+            with_settings(twill(), || run(format!("mkdir {path}"))).unwrap();
         }
         Dir(path)
     }
@@ -101,7 +101,7 @@ fn exists_is_link_and_first_look_at_real_paths() {
     with_settings(twill(), || {
         put_text(&d.at("file.txt"), "x\n");
         put_text(&d.at("with space.conf"), "x\n");
-        run(&format!("ln -s file.txt {}", d.at("link"))).unwrap();
+        run(format!("ln -s file.txt {}", d.at("link"))).unwrap();
 
         assert!(exists(&d.at("file.txt")).unwrap());
         assert!(exists(&d.at("with space.conf")).unwrap());
@@ -461,7 +461,7 @@ fn uncomment_with_char(f: &str) {
     put_text(&ini, ";extension=gd\n;  extension=zip\n");
     twill::contrib::files::uncomment_with(&ini, "gd", &CommentOptions::new().char(";")).unwrap();
     assert_eq!(
-        run(&format!("cat {ini}")).unwrap().stdout_lines(),
+        run(format!("cat {ini}")).unwrap().stdout_lines(),
         ["extension=gd", ";  extension=zip"]
     );
 }
@@ -568,7 +568,7 @@ fn upload_template_renders_percent_templates_with_the_settings() {
     with_settings(twill(), || {
         // Into a directory, under the template's name; a map as the
         // context; no backup; modes.
-        run(&format!("mkdir {}", d.at("sites"))).unwrap();
+        run(format!("mkdir {}", d.at("sites"))).unwrap();
         let context = BTreeMap::from([("domain", "example.com"), ("workers", "8")]);
         fs::write(
             local.as_path().join("site.conf"),

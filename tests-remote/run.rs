@@ -39,8 +39,7 @@ fn exact_exit_codes_and_fabrics_failure_message() {
             .starts_with(&format!("[{host}] run() received")));
         assert_eq!(err.output().unwrap().stdout(), "before");
         for code in [1, 2, 42, 255] {
-            let out =
-                run_with(format!("exit {code}"), &RunOptions::new().warn_only(true)).unwrap();
+            let out = run_with(format!("exit {code}"), &RunOptions::new().warn_only(true)).unwrap();
             assert_eq!(out.return_code(), code);
         }
     });
@@ -223,7 +222,10 @@ fn output_lines_are_prefixed_with_the_host() {
     assert!(stdout.contains(&format!("[{h}] run: echo one; printf 'two\\nthree'\n[{h}] out: one\n[{h}] out: two\n[{h}] out: three\n")), "{stdout}");
     assert!(stderr.contains(&format!("[{h}] err: to-err\n")), "{stderr}");
     assert!(
-        stderr.contains(&"\nWarning: run() received nonzero return code 4 while executing 'exit 4'!\n\n".to_string()),
+        stderr.contains(
+            &"\nWarning: run() received nonzero return code 4 while executing 'exit 4'!\n\n"
+                .to_string()
+        ),
         "{stderr}"
     );
 }

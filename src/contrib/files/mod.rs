@@ -546,10 +546,7 @@ pub fn sed_with(filename: &str, before: &str, after: &str, opts: &SedOptions) ->
     let script = command::sed_script(before, after, &opts.limit, &opts.flags)
         .map_err(|msg| invalid("sed", &host, &format!("cannot edit '{filename}': {msg}")))?;
     let platform = with_settings(hide("running,stdout"), || {
-        run_with(
-            &command::uname(),
-            &RunOptions::new().shell(false).pty(false),
-        )
+        run_with(command::uname(), &RunOptions::new().shell(false).pty(false))
     })?;
     // Fabric's temporary file where sed has no -i: named by the host and
     // the file, so that two edits of different files do not collide.
