@@ -45,7 +45,10 @@
 //!
 //! @task
 //! def deploy(branch="main"):
-//!     """Pull, install, migrate and restart."""
+//!     """Pull, install, migrate and restart.
+//!
+//!     The branch defaults to main.
+//!     """
 //!     execute(pull, branch)
 //!     execute(install)
 //!     execute(migrate)
@@ -68,7 +71,7 @@
 
 use std::process::ExitCode;
 
-use twill::{cd, env, run, set_env, sudo, task, with_settings, Execute, Settings, Tasks};
+use twill::{cd, env, run, set_env, sudo, task, with_settings, Settings, Tasks};
 
 fn project() -> String {
     env().get_str("project").unwrap_or("/tmp/shop").to_string()
@@ -102,8 +105,8 @@ task! {
 
 task! {
     /// Fetch and check out a branch.
-    fn pull(branch: Option<String>) -> twill::Result<()> {
-        let branch = branch.unwrap_or_else(|| "main".into());
+    #[roles("web")]
+    fn pull(branch: String = "main") -> twill::Result<()> {
         run(format!("mkdir -p {0}/venv/bin && touch {0}/venv/bin/activate && echo {branch} > {0}/BRANCH", project()))?;
         with_settings(cd(project()), || run("echo checked out $(cat BRANCH) on $(hostname)"))?;
         Ok(())
@@ -112,6 +115,7 @@ task! {
 
 task! {
     /// Install the requirements into the virtualenv.
+    #[roles("web")]
     fn install() -> twill::Result<()> {
         in_virtualenv(|| run("echo 'requirements installed' > INSTALLED"))?;
         Ok(())
@@ -120,6 +124,8 @@ task! {
 
 task! {
     /// Run the database migrations once.
+    #[roles("db")]
+    #[runs_once]
     fn migrate() -> twill::Result<()> {
         in_virtualenv(|| run("echo migrated $(cat BRANCH) > MIGRATED && cat MIGRATED"))?;
         Ok(())
@@ -128,6 +134,8 @@ task! {
 
 task! {
     /// Restart the application server.
+    #[roles("web")]
+    #[parallel]
     fn restart() -> twill::Result<()> {
         sudo(format!("touch {}/RESTARTED && echo restarted as $(whoami)", project()))?;
         Ok(())
@@ -138,23 +146,24 @@ task! {
     /// Pull, install, migrate and restart.
     ///
     /// The branch defaults to main.
-    fn deploy(branch: Option<String>) -> twill::Result<()> {
-        Execute::new("pull").roles(["web"]).run(|| pull(branch.clone()))?;
-        Execute::new("install").roles(["web"]).run(install)?;
-        let first_db: Vec<String> = Execute::new("migrate").roles(["db"]).host_list()?.into_iter().take(1).collect();
-        Execute::new("migrate").hosts(first_db).run(migrate)?;
-        Execute::new("restart").roles(["web"]).parallel(true).run(restart)?;
+    fn deploy(branch: String = "main") -> twill::Result<()> {
+        pull::execute(branch)?;
+        install::execute()?;
+        migrate::execute()?;
+        restart::execute()?;
         Ok(())
     }
 }
 
 fn main() -> ExitCode {
     Tasks::new()
-        .task(production::task())
-        .task(pull::task().roles(["web"]))
-        .task(install::task().roles(["web"]))
-        .task(migrate::task().roles(["db"]).runs_once())
-        .task(restart::task().roles(["web"]).parallel())
-        .task(deploy::task())
+        .tasks([
+            production::task(),
+            pull::task(),
+            install::task(),
+            migrate::task(),
+            restart::task(),
+            deploy::task(),
+        ])
         .main()
 }

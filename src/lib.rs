@@ -72,11 +72,11 @@
 //!
 //! # Many hosts
 //!
-//! [`execute`] and [`Execute`] run a task once per host, serially or in
-//! parallel worker processes, and return each host's result in the order
-//! of the host list. Workers have no standard input (a prompt there is an
-//! error), their changes to the settings never reach the caller, they open
-//! their own connections, and a worker that fails or dies is that host's
+//! [`Execute`] runs a task once per host, serially or in parallel worker
+//! processes, and returns each host's result in the order of the host
+//! list. Workers have no standard input (a prompt there is an error),
+//! their changes to the settings never reach the caller, they open their
+//! own connections, and a worker that fails or dies is that host's
 //! failure while the others finish.
 //!
 //! ```no_run
@@ -86,6 +86,20 @@
 //!     .run(|| Ok(run("uname -r")?.to_string()))?;
 //! # Ok::<(), twill::Error>(())
 //! ```
+//!
+//! A task declared with `task!` (the `cli` feature) carries Fabric's marks,
+//! and `name::execute(args)` honours them as Fabric's `execute(name,
+//! args)` does: the hosts given to the call beat the task's `#[hosts]` and
+//! `#[roles]`, which beat the `hosts` and `roles` settings (`-H`, `-R`);
+//! `#[parallel]`, `#[serial]` and `#[runs_once]` choose how it runs.
+//!
+//! There is no `execute(function, hosts)`: a plain function carries no
+//! marks, and a call that names no hosts would quietly run it where the
+//! caller stands, which a port from Fabric never means when the task had
+//! `@roles`. The marks live with the task, so its `execute` cannot leave
+//! them behind. A run that still finds no host anywhere does what Fabric
+//! does, once, in the current settings, and says so on a line of its own
+//! (`[localhost] Executing task 'build' once, locally: ...`).
 //!
 //! # Commands
 //!
@@ -110,9 +124,50 @@
 //!
 //! With the `cli` feature (on by default), `Tasks`, `Task` and the `task!`
 //! macro give a program Fabric's `fab` command line for its tasks, and the
-//! `twill` binary does ad-hoc work the same way. A library that needs
-//! neither leaves the feature out (`default-features = false`), and clap
-//! with it.
+//! `twill` binary does ad-hoc work the same way; `twill new NAME` starts a
+//! cargo project for tasks of your own. A library that needs neither
+//! leaves the feature out (`default-features = false`), and clap with it.
+//!
+//! # Fabric to twill, line by line
+//!
+//! Python's keyword arguments become option structs with a builder
+//! ([`RunOptions`], [`UploadOptions`], [`DownloadOptions`],
+//! [`LocalOptions`]) given to the `_with` form of the operation; context
+//! managers become [`Settings`] values; reading `env.x` is a getter of
+//! [`env()`], and assigning it is [`set_env`].
+//!
+//! | Fabric 1.x | twill |
+//! |---|---|
+//! | `run("cmd")`, `sudo("cmd")`, `local("cmd")` | `run("cmd")?`, `sudo("cmd")?`, `local("cmd")?` |
+//! | `local("cmd", capture=True)` | `local_capture("cmd")?` |
+//! | `run("cmd", warn_only=True, pty=False)` | `run_with("cmd", &RunOptions::new().warn_only(true).pty(false))?` |
+//! | `sudo("cmd", user="www")` | `sudo_with("cmd", &RunOptions::new().user("www"))?` |
+//! | `put(a, b, use_sudo=True, mode=0o640)` | `upload_with(a, b, &UploadOptions::new().use_sudo(true).mode(0o640))?` |
+//! | `get(remote, local)` | `download(remote, local)?` |
+//! | `result.failed`, `.return_code`, `.stdout` | `result.failed()`, `.return_code()`, `.stdout()` |
+//! | `with settings(warn_only=True):` | `with_settings(warn_only(), \|\| ...)` |
+//! | `with cd("/srv"), prefix("source env"):` | `with_settings(cd("/srv").prefix("source env"), \|\| ...)` |
+//! | `with hide("running", "stdout"):` | `with_settings(hide("running,stdout"), \|\| ...)` |
+//! | `env.user`, `env.host_string` | `env().user()`, `env().host_string()` |
+//! | `env.project` (a key of your own) | `env().get_str("project")` |
+//! | `env.user = "deploy"` | `set_env(Settings::new().user("deploy"))` |
+//! | `env.hosts = ["web1"]`, `env.roledefs = {...}` | `set_env(Settings::new().hosts(["web1"]))`, `.roledefs([("web", ["web1"])])` |
+//! | `env.project = "/srv/app"` | `set_env(Settings::new().set("project", "/srv/app"))` |
+//! | `abort("msg")` | `return Err(abort("msg"))` |
+//! | `prompt("Branch?", default="main")` | `Prompt::new("Branch?").default("main").ask()?` |
+//! | `@task` and its docstring | `task! { /// doc ... fn name() -> twill::Result<()> { ... } }` |
+//! | `@roles("web")`, `@hosts("web1")` | `#[roles("web")]`, `#[hosts("web1")]` inside `task!` |
+//! | `@parallel(pool_size=5)`, `@serial`, `@runs_once` | `#[parallel(pool_size = 5)]`, `#[serial]`, `#[runs_once]` |
+//! | `@task(alias="up", name="type", default=True)` | `#[task(alias = "up", name = "type", default)]` |
+//! | `def pull(branch="main"):` | `fn pull(branch: String = "main") -> twill::Result<()>` |
+//! | `execute(pull, branch)` | `pull::execute(branch)?` |
+//! | `execute(pull, hosts=["web3"])` | `Execute::task(&pull::task()).hosts(["web3"]).run(\|\| pull(b.clone()))?` |
+//! | `execute("db.migrate", "x", fake="yes")` | `tasks().execute("db.migrate", TaskArgs::new().arg("x").kwarg("fake", "yes"))?` |
+//! | the fabfile's tasks | `Tasks::new().tasks([pull::task(), deploy::task()])` |
+//! | `fab -H web1 deploy:branch=x` | `my-fab -H web1 deploy:branch=x` (a program whose `main` is `tasks().main()`) |
+//!
+//! `examples/fabfile.rs` is a whole fabfile ported this way, the Python
+//! beside the Rust.
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
@@ -132,9 +187,12 @@ pub mod colors;
 pub mod contrib;
 
 #[cfg(feature = "cli")]
+#[doc(hidden)]
+pub use cli::{arg_default, ArgDefault};
+#[cfg(feature = "cli")]
 pub use cli::{FromArg, Task, TaskArgs, Tasks};
 pub use error::{Error, ErrorKind, Result};
-pub use execute::{execute, execute_with_hosts, Execute, HostResults};
+pub use execute::{execute_with_hosts, Execute, HostResults};
 pub use operations::context::{
     cd, hide, lcd, path, prefix, quiet, rcd, shell_env, show, warn_only,
 };

@@ -1,15 +1,16 @@
 //! The command line against the throwaway sshd: the `twill` binary, the
-//! ported fabfile example, and a task list whose settings carry from task
-//! to task. What needs no server is in the local suite (`tests/it/cli.rs`).
+//! ported fabfile example, a task list whose settings carry from task to
+//! task, and tasks whose marks (`#[roles]`, `#[parallel]`, `#[serial]`,
+//! `#[runs_once]`) choose where and how their `execute` runs them. What needs no server is in the local suite (`tests/it/cli.rs`).
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use assert_cmd::prelude::*;
-use twill::{env, set_env, task, with_settings, Settings, Tasks};
+use twill::{env, run, set_env, task, with_settings, Settings, Tasks};
 
 use crate::support::{
-    child_command, command_lines_with_workers, host_for, is_child, port, text, twill, var,
+    child_command, command_lines_with_workers, host_for, in_child, is_child, port, text, twill, var,
 };
 
 /// Options that reach the throwaway server.
@@ -549,4 +550,132 @@ fn messages_name_the_command_lines_options() {
         "{stderr}"
     );
     assert!(!stderr.contains("set sudo_password"), "{stderr}");
+}
+
+/// Prints which server address the task reached and from which local
+/// process.
+fn where_it_runs(name: &str) -> twill::Result<()> {
+    let address = run("echo $SSH_CONNECTION | cut -d' ' -f3")?;
+    twill::puts(&format!(
+        "{name} reached {} from pid={}",
+        address.stdout().trim(),
+        std::process::id()
+    ));
+    Ok(())
+}
+
+task! {
+    /// On each host of the trio role, in turn.
+    #[roles("trio")]
+    fn on_trio() -> twill::Result<()> {
+        where_it_runs("on_trio")
+    }
+}
+
+task! {
+    /// On every host of the trio role at once.
+    #[roles("trio")]
+    #[parallel]
+    fn trio_at_once() -> twill::Result<()> {
+        run("sleep 1")?;
+        where_it_runs("trio_at_once")
+    }
+}
+
+task! {
+    /// On each host of the trio role in turn, even with -P.
+    #[roles("trio")]
+    #[serial]
+    fn trio_in_turn() -> twill::Result<()> {
+        where_it_runs("trio_in_turn")
+    }
+}
+
+task! {
+    /// Once, on the first host of the trio role.
+    #[roles("trio")]
+    #[runs_once]
+    fn trio_once() -> twill::Result<()> {
+        where_it_runs("trio_once")
+    }
+}
+
+/// The `(address, pid)` of each line `where_it_runs` printed for `name`.
+fn reached(stdout: &str, name: &str) -> Vec<(String, u32)> {
+    stdout
+        .lines()
+        .filter_map(|l| l.split_once(&format!("{name} reached ")))
+        .map(|(_, rest)| {
+            let (address, pid) = rest.split_once(" from pid=").unwrap();
+            (address.to_string(), pid.trim().parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn execute_runs_each_task_on_its_roles_hosts_as_its_marks_say() {
+    let t = "cli::execute_runs_each_task_on_its_roles_hosts_as_its_marks_say";
+    let out = in_child(t, || {
+        let trio = twill()
+            .unset("host_string")
+            .roledefs([("trio", [addr(1), addr(2), addr(3)])])
+            .hide("running,stdout");
+        with_settings(trio, || {
+            twill::puts(&format!("caller pid={}", std::process::id()));
+            assert_eq!(on_trio::execute().unwrap().len(), 3);
+            let started = std::time::Instant::now();
+            assert_eq!(trio_at_once::execute().unwrap().len(), 3);
+            let took = started.elapsed();
+            assert!(
+                took < std::time::Duration::from_millis(2500),
+                "three one-second sleeps at once took {took:?}"
+            );
+            with_settings(Settings::new().parallel(true), || {
+                assert_eq!(trio_in_turn::execute().unwrap().len(), 3)
+            });
+            assert_eq!(trio_once::execute().unwrap().hosts(), [addr(1)]);
+            assert!(trio_once::execute().unwrap().is_empty());
+        });
+    });
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    let caller: u32 = stdout
+        .split("caller pid=")
+        .nth(1)
+        .and_then(|r| r.lines().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let addresses = |runs: &[(String, u32)]| {
+        let mut a: Vec<String> = runs.iter().map(|r| r.0.clone()).collect();
+        a.sort();
+        a
+    };
+    let trio = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
+
+    // #[roles]: three times, once on each host of the role.
+    let serial = reached(&stdout, "on_trio");
+    assert_eq!(addresses(&serial), trio, "{stdout}");
+    assert!(serial.iter().all(|r| r.1 == caller), "{stdout}");
+
+    // #[parallel]: three worker processes (and the sleeps overlapped).
+    let parallel = reached(&stdout, "trio_at_once");
+    assert_eq!(addresses(&parallel), trio, "{stdout}");
+    let mut pids: Vec<u32> = parallel.iter().map(|r| r.1).collect();
+    pids.sort();
+    pids.dedup();
+    assert_eq!(pids.len(), 3, "{stdout}");
+    assert!(!pids.contains(&caller), "{stdout}");
+
+    // #[serial] beats the parallel setting (-P): all in the caller.
+    let in_turn = reached(&stdout, "trio_in_turn");
+    assert_eq!(addresses(&in_turn), trio, "{stdout}");
+    assert!(in_turn.iter().all(|r| r.1 == caller), "{stdout}");
+
+    // #[runs_once]: once, on the first host, however often it is executed.
+    assert_eq!(
+        reached(&stdout, "trio_once"),
+        [("127.0.0.1".to_string(), caller)],
+        "{stdout}"
+    );
 }

@@ -13,7 +13,19 @@ pub(crate) struct TaskCall {
     pub(crate) args: TaskArgs,
 }
 
-/// The arguments given to a task on the command line, still as text.
+/// The arguments given to a task, still as text: from the command line
+/// (`deploy:main,restart=yes`), or built for [`Tasks::execute`] as
+/// Fabric's `execute('deploy', 'main', restart='yes')`:
+///
+/// ```
+/// use twill::TaskArgs;
+///
+/// let args = TaskArgs::new().arg("main").kwarg("restart", "yes");
+/// assert_eq!(args.positional(), ["main"]);
+/// assert_eq!(args.named(), [("restart".to_string(), "yes".to_string())]);
+/// ```
+///
+/// [`Tasks::execute`]: crate::Tasks::execute
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TaskArgs {
     positional: Vec<String>,
@@ -109,6 +121,24 @@ pub(crate) fn set_value_ranges(spec: &str) -> Vec<(String, Range<usize>)> {
 }
 
 impl TaskArgs {
+    /// No arguments.
+    pub fn new() -> TaskArgs {
+        TaskArgs::default()
+    }
+
+    /// Adds a positional argument.
+    pub fn arg(mut self, value: impl Into<String>) -> TaskArgs {
+        self.positional.push(value.into());
+        self
+    }
+
+    /// Adds a named argument, Fabric's keyword argument `name=value`
+    /// (`hosts` takes `a;b`, as on the command line).
+    pub fn kwarg(mut self, name: impl Into<String>, value: impl Into<String>) -> TaskArgs {
+        self.named.push((name.into(), value.into()));
+        self
+    }
+
     /// Positional arguments taken verbatim, as a task that takes the words
     /// after it gets them.
     pub(crate) fn from_words(words: Vec<String>) -> TaskArgs {
@@ -137,7 +167,7 @@ impl TaskArgs {
     /// Checks the arguments against the task's parameters: no more
     /// positional arguments than parameters, no unknown names, nothing
     /// given twice.
-    pub(crate) fn check(&self, task: &str, params: &[(&str, bool, &str)]) -> Result<()> {
+    pub(crate) fn check(&self, task: &str, params: &[super::Param]) -> Result<()> {
         if self.positional.len() > params.len() {
             return Err(usage(format!(
                 "task '{task}' takes {} argument(s) but {} were given",
@@ -146,7 +176,7 @@ impl TaskArgs {
             )));
         }
         for (k, _) in &self.named {
-            match params.iter().position(|(name, _, _)| name == k) {
+            match params.iter().position(|p| p.0 == k) {
                 None => {
                     let names: Vec<&str> = params.iter().map(|p| p.0).collect();
                     return Err(usage(format!(
@@ -167,9 +197,16 @@ impl TaskArgs {
         Ok(())
     }
 
-    /// The argument for parameter `name` at position `index`, converted.
+    /// The argument for parameter `name` at position `index`, converted;
+    /// when it is not given, `default`'s value, else the type's own.
     #[doc(hidden)]
-    pub fn get<T: FromArg>(&self, task: &str, name: &str, index: usize) -> Result<T> {
+    pub fn get<T: FromArg, D: FnOnce() -> T>(
+        &self,
+        task: &str,
+        name: &str,
+        index: usize,
+        default: Option<D>,
+    ) -> Result<T> {
         let given = self
             .named
             .iter()
@@ -188,7 +225,9 @@ impl TaskArgs {
                     }
                 ))
             }),
-            None => T::missing()
+            None => default
+                .map(|d| d())
+                .or_else(T::missing)
                 .ok_or_else(|| usage(format!("task '{task}' needs the argument '{name}'"))),
         }
     }
@@ -200,8 +239,9 @@ pub(crate) fn usage(msg: String) -> Error {
 
 /// A task parameter type: converted from the text of a command-line
 /// argument. Implemented for `String`, `PathBuf`, `bool`, the integer and
-/// float types, and `Option<T>` (an optional argument).
-pub trait FromArg: Sized {
+/// float types, and `Option<T>` (an optional argument). A value is cloned
+/// for each host a task's `execute` runs it on.
+pub trait FromArg: Sized + Clone {
     /// Converts the argument's text, or says why it does not fit.
     fn from_arg(text: &str) -> std::result::Result<Self, String>;
     /// The value when the argument is not given; `None` makes it required.
@@ -271,9 +311,136 @@ impl<T: FromArg> FromArg for Option<T> {
     }
 }
 
+/// A value a parameter's default may be written as, in `task!`: the
+/// parameter's own type, or text for `String`, `PathBuf` and
+/// `Option<String>` (`branch: String = "main"`).
+#[doc(hidden)]
+pub trait ArgDefault<V> {
+    fn from_default(value: V) -> Self;
+}
+
+impl<T> ArgDefault<T> for T {
+    fn from_default(value: T) -> T {
+        value
+    }
+}
+
+impl ArgDefault<&str> for String {
+    fn from_default(value: &str) -> String {
+        value.to_string()
+    }
+}
+
+impl ArgDefault<&str> for PathBuf {
+    fn from_default(value: &str) -> PathBuf {
+        PathBuf::from(value)
+    }
+}
+
+impl ArgDefault<&str> for Option<String> {
+    fn from_default(value: &str) -> Option<String> {
+        Some(value.to_string())
+    }
+}
+
+/// A parameter's default as a value of its type.
+#[doc(hidden)]
+pub fn arg_default<T: ArgDefault<V>, V>(value: V) -> T {
+    T::from_default(value)
+}
+
+/// A default as `-d` shows it, written the way Fabric shows Python's
+/// (`repr`): text quoted (`'main'`), `True`, `False`, `None`, and numbers
+/// and anything else as written in the source.
+pub(crate) fn shown_default(source: &str) -> String {
+    let source = source.trim();
+    if let Some(inner) = source
+        .strip_prefix("Some(")
+        .and_then(|s| s.strip_suffix(')'))
+    {
+        return shown_default(inner);
+    }
+    match source {
+        "true" => return "True".into(),
+        "false" => return "False".into(),
+        _ => {}
+    }
+    match string_literal(source) {
+        Some(text) => python_repr(&text),
+        None => source.to_string(),
+    }
+}
+
+/// The text of a plain Rust string literal (`"a\"b"`), when `source` is
+/// one with only simple escapes.
+fn string_literal(source: &str) -> Option<String> {
+    let inner = source.strip_prefix('"')?.strip_suffix('"')?;
+    let mut out = String::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(match chars.next()? {
+                'n' => '\n',
+                't' => '\t',
+                'r' => '\r',
+                '0' => '\0',
+                c @ ('\\' | '"' | '\'') => c,
+                _ => return None,
+            }),
+            '"' => return None,
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
+/// Python's `repr` of a string: single quotes unless the text holds one
+/// and no double quote.
+fn python_repr(text: &str) -> String {
+    let quote = if text.contains('\'') && !text.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::from(quote);
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn defaults_are_shown_as_fabric_shows_them() {
+        for (source, shown) in [
+            ("\"master\"", "'master'"),
+            ("\"it's\"", "\"it's\""),
+            ("\"a\\\\b\\n\"", "'a\\\\b\\n'"),
+            ("3", "3"),
+            ("-1.5", "-1.5"),
+            ("true", "True"),
+            ("None", "None"),
+            ("Some(\"x\")", "'x'"),
+            ("Some(5)", "5"),
+            ("String::from(\"x\")", "String::from(\"x\")"),
+        ] {
+            assert_eq!(shown_default(source), shown, "{source}");
+        }
+    }
 
     #[test]
     fn set_value_ranges_cover_each_value_as_written() {

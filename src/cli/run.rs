@@ -11,7 +11,7 @@ use super::args::{parse_set, parse_task_call, set_value_ranges, usage, TaskCall}
 use super::argv::{self, Span};
 use super::{Task, TaskArgs, Tasks};
 use crate::error::{ErrorKind, Result};
-use crate::execute::Execute;
+use crate::execute::{Execute, HostResults};
 use crate::operations::{remote, session};
 use crate::output;
 use crate::ssh::Target;
@@ -525,16 +525,26 @@ where
         ));
     }
     if calls.is_empty() {
-        return usage_exit(
-            &program,
-            "no task given (use -l to list tasks, or -- COMMAND to run one)",
-        );
+        // Fabric runs the fabfile's default task when none is named.
+        match tasks.default_task() {
+            Some(task) => calls.push((
+                TaskCall {
+                    name: task.name.clone(),
+                    args: TaskArgs::default(),
+                },
+                task.clone(),
+            )),
+            None => {
+                return usage_exit(
+                    &program,
+                    "no task given (use -l to list tasks, or -- COMMAND to run one)",
+                )
+            }
+        }
     }
     // Argument errors are found before anything runs.
     for (call, task) in &calls {
-        if let Err(e) = check_host_args(call)
-            .and_then(|()| task.check_args(&call.name, &call.args.clone().without_host_keys()))
-        {
+        if let Err(e) = check_call(&call.name, task, &call.args) {
             return usage_exit(&program, e.message());
         }
     }
@@ -546,9 +556,9 @@ where
             output::warning(&env(), warning);
         }
         let _running = RunningTasks::start();
-        calls
-            .iter()
-            .try_for_each(|(call, task)| run_task(call, task))
+        calls.iter().try_for_each(|(call, task)| {
+            execute_call(&call.name, task, &call.args, true).map(|_| ())
+        })
     });
     let code = match outcome {
         Ok(()) => {
@@ -628,16 +638,17 @@ fn no_host_message(env: &Env, which: &str) -> String {
     )
 }
 
-/// Checks the ports of the host strings in a task call's `host=`,
-/// `hosts=` and `exclude_hosts=` arguments.
-fn check_host_args(call: &TaskCall) -> Result<()> {
-    for (key, value) in call.args.named() {
+/// Checks a task call before anything runs: the ports of the host
+/// strings in its `host=`, `hosts=` and `exclude_hosts=` arguments, and
+/// its other arguments against the task's parameters.
+pub(super) fn check_call(name: &str, task: &Task, args: &TaskArgs) -> Result<()> {
+    for (key, value) in args.named() {
         if ["host", "hosts", "exclude_hosts"].contains(&key.as_str()) {
-            let source = format!("task '{}', argument {key}", call.name);
+            let source = format!("task '{name}', argument {key}");
             check_ports(&source, value, Some(';'))?;
         }
     }
-    Ok(())
+    task.check_args(name, &args.clone().without_host_keys())
 }
 
 /// The arguments of a task call that choose its hosts, not its parameters.
@@ -674,38 +685,36 @@ fn take_list(args: &mut TaskArgs, plural: &str, singular: &str) -> Vec<String> {
     }
 }
 
-/// Runs one task call with Fabric's host-list precedence: the call's own
-/// `host=`/`hosts=`/`role=`/`roles=`, else the task's marks, else the run's
-/// `hosts`/`roles` settings.
-fn run_task(call: &TaskCall, task: &Task) -> Result<()> {
-    let mut args = call.args.clone();
-    let mut hosts = take_list(&mut args, "hosts", "host");
-    let mut roles = take_list(&mut args, "roles", "role");
+/// Runs a task called as `name` once per host, with Fabric's host-list
+/// precedence: the call's own `host=`/`hosts=`/`role=`/`roles=`, else the
+/// task's marks, else the `hosts`/`roles` settings. A top-level task of
+/// the command line without hosts runs once without saying so, as in
+/// Fabric.
+pub(super) fn execute_call(
+    name: &str,
+    task: &Task,
+    args: &TaskArgs,
+    top_level: bool,
+) -> Result<HostResults<()>> {
+    let mut args = args.clone();
+    let hosts = take_list(&mut args, "hosts", "host");
+    let roles = take_list(&mut args, "roles", "role");
     let exclude = take_list(&mut args, "exclude_hosts", "exclude_hosts");
-    if hosts.is_empty() && roles.is_empty() {
-        hosts = task.hosts.clone();
-        roles = task.roles.clone();
-    }
-    let env = env();
-    let mut exec = Execute::new(call.name.clone())
+    let mut exec = Execute::new(name)
+        .marks(task.marks.clone())
         .hosts(hosts)
         .roles(roles)
         .exclude_hosts(exclude);
-    let parallel = task.parallel || (env.parallel() && !task.serial && !task.runs_once);
-    exec = exec.parallel(parallel);
-    if let Some(n) = task.pool_size {
-        exec = exec.pool_size(n);
+    if top_level {
+        exec = exec.quiet_local();
     }
-    if task.runs_once {
-        let first: Vec<String> = exec.host_list()?.into_iter().take(1).collect();
-        exec = Execute::new(call.name.clone()).hosts(first).parallel(false);
-    }
-    exec.run(|| task.call(&args)).map(|_| ())
+    exec.run(|| task.call_as(name, &args))
 }
 
-/// Fabric's `fab -l`.
+/// Fabric's `fab -l`: the names in Fabric's order (see `Tasks::listed`),
+/// each with the first line of its task's documentation.
 fn list(tasks: &Tasks) -> String {
-    let all = tasks.all();
+    let all = tasks.listed();
     let mut out = String::from("Available commands:\n\n");
     let width = all.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
     for (name, task) in all {

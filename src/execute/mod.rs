@@ -39,6 +39,8 @@ mod wire;
 mod worker;
 
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -114,6 +116,19 @@ impl<T> HostResults<T> {
 /// }
 /// # Ok::<(), twill::Error>(())
 /// ```
+///
+/// With the `cli` feature, `Execute::task` starts from a task's own marks
+/// (`#[roles]`, `#[hosts]`, `#[parallel]`, `#[serial]`, `#[runs_once]`),
+/// which the hosts and roles given here override, as the `hosts=` and
+/// `roles=` of Fabric's `execute(task, hosts=[...])` do.
+///
+/// When no host is found anywhere (none given here, none marked on the
+/// task, and the `hosts` and `roles` settings empty), the task runs once,
+/// in the current settings, as Fabric's `execute` does: locally, or on the
+/// host of the enclosing `host_string` when a task running on a host calls
+/// it. Since that is seldom what a call meant when it names no hosts, it
+/// says so in a line of the `running` output group:
+/// `[localhost] Executing task 'build' once, locally: ...`.
 #[derive(Debug, Clone)]
 pub struct Execute {
     name: String,
@@ -124,13 +139,76 @@ pub struct Execute {
     pool_size: Option<usize>,
     blocks: bool,
     param: Option<(String, Vec<String>)>,
+    marks: Marks,
+    quiet_local: bool,
 }
 
-/// Runs `task` once per host of `hosts` (Fabric's `execute(task,
-/// hosts=...)`), serially unless the `parallel` setting is on; see
-/// [`Execute`] for the other options. The task's name in messages is the
+/// Fabric's per-task marks as `execute` reads them: `@hosts`, `@roles`,
+/// `@serial`, `@parallel(pool_size=n)` and `@runs_once`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Marks {
+    pub(crate) hosts: Vec<String>,
+    pub(crate) roles: Vec<String>,
+    pub(crate) serial: bool,
+    pub(crate) parallel: bool,
+    pub(crate) pool_size: Option<usize>,
+    pub(crate) runs_once: bool,
+    /// Whether the task has run successfully in this process, for
+    /// `runs_once`: one flag per task, shared by its copies.
+    pub(crate) ran: Ran,
+}
+
+/// The flag behind `runs_once`: a static of the declaration for a task
+/// made by `task!`, so that every `name::task()` shares it; shared by the
+/// clones of any other task. A process-wide fact, as Fabric's (a parallel
+/// worker's run stays in the worker, as it does in Fabric).
+#[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
+pub(crate) enum Ran {
+    Static(&'static AtomicBool),
+    Shared(Arc<AtomicBool>),
+}
+
+impl Default for Ran {
+    fn default() -> Ran {
+        Ran::Shared(Arc::new(AtomicBool::new(false)))
+    }
+}
+
+impl Ran {
+    fn flag(&self) -> &AtomicBool {
+        match self {
+            Ran::Static(flag) => flag,
+            Ran::Shared(flag) => flag,
+        }
+    }
+
+    fn get(&self) -> bool {
+        self.flag().load(Ordering::SeqCst)
+    }
+
+    fn set(&self) {
+        self.flag().store(true, Ordering::SeqCst);
+    }
+}
+
+/// threadbare's `execute_with_hosts`: runs `task` once per host of `hosts`,
+/// else of the `hosts` and `roles` settings, with each as `host_string`;
+/// serially unless the `parallel` setting is on. With no host anywhere it
+/// is an error (threadbare's `'hosts' must be a non-empty list`), never a
+/// run in the current settings. The task's name in messages is the
 /// function's name.
-pub fn execute<T, F>(task: F, hosts: &[&str]) -> Result<HostResults<T>>
+///
+/// ```
+/// use twill::{execute_with_hosts, with_settings, Settings};
+///
+/// let err = with_settings(Settings::new().unset("hosts"), || {
+///     execute_with_hosts(|| Ok(1), &[])
+/// })
+/// .unwrap_err();
+/// assert_eq!(err.kind(), twill::ErrorKind::Settings);
+/// ```
+pub fn execute_with_hosts<T, F>(task: F, hosts: &[&str]) -> Result<HostResults<T>>
 where
     F: Fn() -> Result<T>,
     T: Serialize + DeserializeOwned,
@@ -140,17 +218,16 @@ where
         .rsplit("::")
         .find(|s| !s.starts_with('{'))
         .unwrap_or(name);
-    Execute::new(name).hosts(hosts.iter().copied()).run(task)
-}
-
-/// threadbare's form: runs `task` with each host of `hosts` (else the
-/// `hosts` setting) as `host_string`.
-pub fn execute_with_hosts<T, F>(task: F, hosts: &[&str]) -> Result<HostResults<T>>
-where
-    F: Fn() -> Result<T>,
-    T: Serialize + DeserializeOwned,
-{
-    execute(task, hosts)
+    let exec = Execute::new(name).hosts(hosts.iter().copied());
+    if exec.host_list()?.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Settings,
+            format!(
+                "execute_with_hosts() found no host to run task '{name}' on: none given, and none in the hosts and roles settings"
+            ),
+        ));
+    }
+    exec.run(task)
 }
 
 fn interrupted_error(host: &str) -> Error {
@@ -169,7 +246,24 @@ impl Execute {
             pool_size: None,
             blocks: false,
             param: None,
+            marks: Marks::default(),
+            quiet_local: false,
         }
+    }
+
+    /// The task's own marks, below the hosts and roles given here.
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
+    pub(crate) fn marks(mut self, marks: Marks) -> Self {
+        self.marks = marks;
+        self
+    }
+
+    /// Runs a task without hosts once without the line that says so (the
+    /// command line's top-level tasks, where Fabric prints nothing).
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
+    pub(crate) fn quiet_local(mut self) -> Self {
+        self.quiet_local = true;
+        self
     }
 
     /// The hosts to run on, as host strings (`host`, `user@host:port`, ...).
@@ -222,14 +316,18 @@ impl Execute {
     }
 
     /// The host list, by Fabric's rules: the hosts and roles given here,
-    /// else the `hosts` and `roles` settings; duplicates removed (keeping
-    /// the first) and excluded hosts left out when `dedupe_hosts` is on.
+    /// else those marked on the task (`Execute::task`), else the `hosts`
+    /// and `roles` settings; duplicates removed (keeping the first) and
+    /// excluded hosts left out when `dedupe_hosts` is on. A `runs_once`
+    /// task keeps only the first host.
     pub fn host_list(&self) -> Result<Vec<String>> {
         let env = env();
-        let (hosts, roles) = if self.hosts.is_empty() && self.roles.is_empty() {
-            (env.hosts().to_vec(), env.roles().to_vec())
-        } else {
+        let (hosts, roles) = if !self.hosts.is_empty() || !self.roles.is_empty() {
             (self.hosts.clone(), self.roles.clone())
+        } else if !self.marks.hosts.is_empty() || !self.marks.roles.is_empty() {
+            (self.marks.hosts.clone(), self.marks.roles.clone())
+        } else {
+            (env.hosts().to_vec(), env.roles().to_vec())
         };
         let roledefs = env.roledefs();
         let mut all: Vec<String> = hosts.iter().map(|h| h.trim().to_string()).collect();
@@ -251,7 +349,27 @@ impl Execute {
             let exclude: Vec<&String> = env.exclude_hosts().iter().chain(&self.exclude).collect();
             all.retain(|h| !exclude.contains(&h));
         }
+        if self.marks.runs_once {
+            all.truncate(1);
+        }
         Ok(all)
+    }
+
+    /// Whether the run goes parallel: as asked here, else by the marks
+    /// (`runs_once` runs serially; `parallel` beats `serial`, as in
+    /// Fabric), else the `parallel` setting.
+    fn is_parallel(&self, env: &Env) -> bool {
+        self.parallel.unwrap_or_else(|| {
+            if self.marks.runs_once {
+                false
+            } else if self.marks.parallel {
+                true
+            } else if self.marks.serial {
+                false
+            } else {
+                env.parallel()
+            }
+        })
     }
 
     /// Runs `task` once per host (or per value, with [`param`](Execute::param)).
@@ -274,6 +392,15 @@ impl Execute {
     /// is serial by design can use [`run_serial`](Execute::run_serial),
     /// which takes any `T`.
     ///
+    /// A task marked `runs_once` runs on the first host of its list only,
+    /// and once per process: after a successful run, later runs of the
+    /// same task run nothing and return no results, as Fabric's
+    /// `@runs_once` returns its first value without running again.
+    ///
+    /// With no host anywhere, the task runs once in the current settings
+    /// and says so (see [`Execute`]); its one result is under
+    /// `<local-only>`.
+    ///
     /// The first parallel run raises the process's soft limit on open
     /// descriptors to its hard limit.
     pub fn run<T, F>(&self, task: F) -> Result<HostResults<T>>
@@ -281,15 +408,23 @@ impl Execute {
         F: Fn() -> Result<T>,
         T: Serialize + DeserializeOwned,
     {
+        if self.already_ran() {
+            return Ok(HostResults {
+                entries: Vec::new(),
+            });
+        }
         let env = env();
         let jobs = self.jobs()?;
         if jobs.is_empty() {
-            return self.run_locally(&task);
+            return self.run_locally(&env, &task);
         }
         let _active = interrupt::Active::new();
-        let parallel = self.parallel.unwrap_or_else(|| env.parallel());
-        let entries = if parallel {
-            let pool = match self.pool_size.unwrap_or_else(|| env.pool_size()) {
+        let entries = if self.is_parallel(&env) {
+            let pool = match self
+                .pool_size
+                .or(self.marks.pool_size)
+                .unwrap_or_else(|| env.pool_size())
+            {
                 0 => jobs.len(),
                 n => n.min(jobs.len()),
             };
@@ -298,7 +433,20 @@ impl Execute {
         } else {
             self.serial(&env, jobs, &task)?
         };
+        self.record_run(&entries);
         Ok(HostResults { entries })
+    }
+
+    /// Whether this is a `runs_once` task that already ran.
+    fn already_ran(&self) -> bool {
+        self.marks.runs_once && self.marks.ran.get()
+    }
+
+    /// Records a successful run of a `runs_once` task.
+    fn record_run<T>(&self, entries: &[(String, Result<T>)]) {
+        if self.marks.runs_once && entries.iter().all(|(_, r)| r.is_ok()) {
+            self.marks.ran.set();
+        }
     }
 
     /// Runs `task` once per host (or per value), serially, whatever
@@ -340,13 +488,19 @@ impl Execute {
     where
         F: Fn() -> Result<T>,
     {
+        if self.already_ran() {
+            return Ok(HostResults {
+                entries: Vec::new(),
+            });
+        }
         let env = env();
         let jobs = self.jobs()?;
         if jobs.is_empty() {
-            return self.run_locally(&task);
+            return self.run_locally(&env, &task);
         }
         let _active = interrupt::Active::new();
         let entries = self.serial(&env, jobs, &task)?;
+        self.record_run(&entries);
         Ok(HostResults { entries })
     }
 
@@ -369,12 +523,35 @@ impl Execute {
         })
     }
 
-    /// Fabric: no hosts means the task runs once, locally.
-    fn run_locally<T, F>(&self, task: &F) -> Result<HostResults<T>>
+    /// Fabric: no hosts means the task runs once, in the current settings
+    /// (locally, or on the current host inside a task that runs on one).
+    /// twill says so, unless the command line runs it as a top-level task.
+    fn run_locally<T, F>(&self, env: &Env, task: &F) -> Result<HostResults<T>>
     where
         F: Fn() -> Result<T>,
     {
+        if !self.quiet_local && self.param.is_none() {
+            let why = "it has no hosts (none given to execute, none marked on the task, and the hosts and roles settings are empty)";
+            match env.host_string() {
+                Some(host) => output::running_line(
+                    env,
+                    host,
+                    &format!(
+                        "Executing task '{}' once, on the current host only: {why}",
+                        self.name
+                    ),
+                ),
+                None => output::running_line(
+                    env,
+                    "localhost",
+                    &format!("Executing task '{}' once, locally: {why}", self.name),
+                ),
+            }
+        }
         let value = with_settings(Settings::new().set("command", self.name.clone()), task)?;
+        if self.marks.runs_once {
+            self.marks.ran.set();
+        }
         Ok(HostResults {
             entries: vec![("<local-only>".to_string(), Ok(value))],
         })

@@ -124,8 +124,8 @@ impl LocalOptions {
 /// [`ErrorKind::CommandFailed`] (with `warn_only`, a warning and `Ok`).
 ///
 /// Ctrl-C (SIGINT) or SIGTERM to the process reaches the command as SIGINT.
-/// Inside [`execute`](crate::execute) the call then fails with
-/// [`ErrorKind::Interrupted`], and starts nothing more until the `execute`
+/// Inside an [`Execute`](crate::Execute) run the call then fails with
+/// [`ErrorKind::Interrupted`], and starts nothing more until the run
 /// returns; outside it, the process exits with 130.
 ///
 /// ```

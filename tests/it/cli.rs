@@ -252,7 +252,7 @@ fn the_ported_fabfile_lists_and_documents_its_tasks() {
     let doc = fabfile().args(["-d", "deploy"]).output().unwrap();
     assert_eq!(
         text(&doc.stdout),
-        "Displaying detailed information for task 'deploy':\n\n    Pull, install, migrate and restart.\n\n    The branch defaults to main.\n\n    Arguments: branch=None\n\n"
+        "Displaying detailed information for task 'deploy':\n\n    Pull, install, migrate and restart.\n\n    The branch defaults to main.\n\n    Arguments: branch='main'\n\n"
     );
     let missing = fabfile().args(["-d", "nosuchtask"]).output().unwrap();
     assert_eq!(missing.status.code(), Some(2));
@@ -554,4 +554,80 @@ fn typed_arguments_are_converted_or_refused() {
             "nothing runs on a usage error"
         );
     }
+}
+
+#[test]
+fn new_makes_a_fabfile_project_that_builds_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("twill-new-check");
+    let (code, stdout, stderr) = run(twill().arg("new").arg(&project));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.starts_with(&format!(
+            "Created the cargo project twill-new-check in {}:",
+            project.display()
+        )),
+        "{stdout}"
+    );
+    let checkout = env!("CARGO_MANIFEST_DIR");
+    let manifest = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
+    for needle in [
+        "name = \"twill-new-check\"".to_string(),
+        format!("twill = {{ path = \"{checkout}\" }}"),
+        "[patch.crates-io]\n# twill's libssh2-sys, with two patches".to_string(),
+        format!("libssh2-sys = {{ path = \"{checkout}/vendor/libssh2-sys\" }}"),
+        "release instead:  twill = \"".to_string(),
+    ] {
+        assert!(manifest.contains(&needle), "{needle}: {manifest}");
+    }
+    let readme = std::fs::read_to_string(project.join("README.md")).unwrap();
+    assert!(readme.starts_with("# twill-new-check\n"), "{readme}");
+    assert!(
+        readme.contains("cargo run -- -H web1,web2 uptime"),
+        "{readme}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.join("Cargo.lock")).unwrap(),
+        std::fs::read_to_string(format!("{checkout}/Cargo.lock")).unwrap(),
+        "the project starts from the versions twill is tested with"
+    );
+
+    // It builds offline, in this run's target directory, where twill's
+    // dependencies are built already.
+    let target: PathBuf = std::env::current_exe()
+        .unwrap()
+        .ancestors()
+        .nth(3)
+        .unwrap()
+        .to_path_buf();
+    let build = Command::new(env!("CARGO"))
+        .args(["build", "--offline", "--quiet"])
+        .current_dir(&project)
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    assert!(build.status.success(), "{}", text(&build.stderr));
+    let program = target.join("debug").join("twill-new-check");
+    let list = Command::new(&program).arg("-l").output().unwrap();
+    assert_eq!(
+        text(&list.stdout),
+        "Available commands:\n\n    deploy  Check out a branch of the application in /srv/app.\n    uptime  Show how long each host has been up.\n"
+    );
+    let doc = Command::new(&program)
+        .args(["-d", "deploy"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&doc.stdout).ends_with("    Arguments: branch='main'\n\n"),
+        "{}",
+        text(&doc.stdout)
+    );
+
+    // Never over an existing directory, and only a name cargo takes.
+    let (code, _, stderr) = run(twill().arg("new").arg(&project));
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("already exists"), "{stderr}");
+    let (code, _, stderr) = run(twill().arg("new").arg(dir.path().join("twill")));
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("cannot name a cargo package"), "{stderr}");
 }

@@ -5,6 +5,8 @@ mod cli;
 mod commands;
 mod execute;
 mod local;
+#[cfg(feature = "cli")]
+mod marks;
 mod output;
 mod prompt;
 mod state;
