@@ -190,7 +190,7 @@ impl fmt::Debug for Error {
 }
 
 /// `?` on a file operation in a task: an error of kind [`ErrorKind::Io`]
-/// saying what the system said. Inside [`execute`](crate::execute) it gets
+/// saying what the system said. Inside [`Execute`](crate::Execute) it gets
 /// the host it happened on.
 ///
 /// ```
