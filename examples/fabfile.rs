@@ -74,7 +74,7 @@ use std::process::ExitCode;
 use twill::{cd, env, run, set_env, sudo, task, with_settings, Settings, Tasks};
 
 fn project() -> String {
-    env().get_str("project").unwrap_or("/tmp/shop").to_string()
+    env().get_str("project").unwrap_or("/tmp/shop".into())
 }
 
 /// `with cd(env.project), prefix("source venv/bin/activate")`.

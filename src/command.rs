@@ -208,9 +208,9 @@ fn interpolate(template: &str, env: &Env, prompt: &str) -> String {
 fn setting_text(env: &Env, key: &str) -> String {
     match key {
         "user" => env.user(),
-        "shell" => env.shell().to_string(),
+        "shell" => env.shell(),
         "port" => env.port().to_string(),
-        _ => env.get_str(key).unwrap_or("").to_string(),
+        _ => env.get_str(key).unwrap_or_default(),
     }
 }
 
@@ -243,9 +243,9 @@ pub(crate) fn sudo_prefix(
     prompt: Option<&str>,
 ) -> String {
     let prefix = interpolate(
-        env.sudo_prefix(),
+        &env.sudo_prefix(),
         env,
-        prompt.unwrap_or_else(|| env.sudo_prompt()),
+        prompt.unwrap_or(&env.sudo_prompt()),
     );
     if user.is_some() || group.is_some() {
         format!(
@@ -279,7 +279,7 @@ fn cd_parts(env: &Env, side: Side) -> Vec<Part> {
     };
     let mut parts = Vec::new();
     if !cwd.is_empty() {
-        parts.push(Part::Ours(format!("cd {} >/dev/null", dir_word(cwd))));
+        parts.push(Part::Ours(format!("cd {} >/dev/null", dir_word(&cwd))));
     }
     parts.extend(
         env.command_prefixes()
@@ -349,7 +349,7 @@ fn export_part(env: &Env) -> Option<Part> {
         let word = if path.chars().all(is_plain) {
             format!("\"{path}\"")
         } else {
-            format!("\"{}\"", quote(path))
+            format!("\"{}\"", quote(&path))
         };
         let value = match env.path_behavior() {
             PathBehavior::Append => format!("$PATH:{word}"),
@@ -361,13 +361,13 @@ fn export_part(env: &Env) -> Option<Part> {
     // Fabric keeps these in a dict: a key given again keeps its first place.
     for (k, v) in env.shell_env() {
         let value = if k == "PATH" {
-            path_value(v)
+            path_value(&v)
         } else {
-            in_double_quotes(v)
+            in_double_quotes(&v)
         };
-        match vars.iter_mut().find(|(name, _)| name == k) {
+        match vars.iter_mut().find(|(name, _)| *name == k) {
             Some(slot) => slot.1 = value,
-            None => vars.push((k.clone(), value)),
+            None => vars.push((k, value)),
         }
     }
     if vars.is_empty() {
@@ -405,7 +405,7 @@ fn wrap(env: &Env, body: &str, sudo: Option<String>) -> String {
         Some(prefix) => prefix + " ",
         None => String::new(),
     };
-    out.push_str(env.shell());
+    out.push_str(&env.shell());
     out.push_str(" \"");
     out.push_str(body);
     out.push('"');

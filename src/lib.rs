@@ -148,8 +148,8 @@
 //! | `with settings(warn_only=True):` | `with_settings(warn_only(), \|\| ...)` |
 //! | `with cd("/srv"), prefix("source env"):` | `with_settings(cd("/srv").prefix("source env"), \|\| ...)` |
 //! | `with hide("running", "stdout"):` | `with_settings(hide("running,stdout"), \|\| ...)` |
-//! | `env.user`, `env.host_string` | `env().user()`, `env().host_string()` |
-//! | `env.project` (a key of your own) | `env().get_str("project")` |
+//! | `env.user`, `env.host_string` | `env().user()`, `env().host_string()` (owned: `let h = env().host_string().unwrap();` keeps it) |
+//! | `env.project` (a key of your own) | `env().get_str("project")`, `.unwrap_or("/srv/app".into())` for a fallback |
 //! | `env.user = "deploy"` | `set_env(Settings::new().user("deploy"))` |
 //! | `env.hosts = ["web1"]`, `env.roledefs = {...}` | `set_env(Settings::new().hosts(["web1"]))`, `.roledefs([("web", ["web1"])])` |
 //! | `env.project = "/srv/app"` | `set_env(Settings::new().set("project", "/srv/app"))` |

@@ -446,8 +446,8 @@ task! {
 task! {
     /// Print the stage and the host.
     fn show() -> twill::Result<()> {
-        let host = env().host_string().unwrap_or("local").to_string();
-        twill::puts(&format!("stage={} host={host}", env().get_str("stage").unwrap_or("none")));
+        let host = env().host_string().unwrap_or("local".into());
+        twill::puts(&format!("stage={} host={host}", env().get_str("stage").unwrap_or("none".into())));
         Ok(())
     }
 }

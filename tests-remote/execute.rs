@@ -159,7 +159,7 @@ fn worker_changes_to_settings_never_reach_the_caller() {
             })
             .unwrap();
         assert!(results.iter().all(|(_, r)| r.as_ref().unwrap() == "worker"));
-        assert_eq!(env().get_str("stage"), Some("caller"));
+        assert_eq!(env().get_str("stage").as_deref(), Some("caller"));
         assert!(!env().contains("leaked"));
     });
 }

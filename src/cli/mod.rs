@@ -324,7 +324,7 @@ impl Execute {
     ///     /// Where the release lives.
     ///     #[roles("web")]
     ///     fn release_dir() -> twill::Result<String> {
-    ///         Ok(format!("/srv/app on {}", env().host_string().unwrap_or("-")))
+    ///         Ok(format!("/srv/app on {}", env().host_string().unwrap_or("-".into())))
     ///     }
     /// }
     ///
@@ -488,7 +488,7 @@ impl Tasks {
     ///     /// Record where it runs.
     ///     #[hosts("web1", "web2")]
     ///     fn mark(tag: String = "main") -> twill::Result<()> {
-    ///         twill::puts(&format!("{tag} on {}", env().host_string().unwrap_or("-")));
+    ///         twill::puts(&format!("{tag} on {}", env().host_string().unwrap_or("-".into())));
     ///         Ok(())
     ///     }
     /// }

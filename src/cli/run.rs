@@ -632,7 +632,7 @@ impl Drop for RunningTasks {
 /// The error message for an operation (`which`: `run`, `put`, ...) that
 /// found no host while the command line runs its tasks.
 fn no_host_message(env: &Env, which: &str) -> String {
-    let task = env.command().unwrap_or("?");
+    let task = env.command().unwrap_or_else(|| "?".into());
     format!(
         "task '{task}' needs a host for {which}(), but no hosts were given: use -H HOST[,HOST...] or -R ROLE"
     )

@@ -327,7 +327,7 @@ impl Execute {
         } else if !self.marks.hosts.is_empty() || !self.marks.roles.is_empty() {
             (self.marks.hosts.clone(), self.marks.roles.clone())
         } else {
-            (env.hosts().to_vec(), env.roles().to_vec())
+            (env.hosts(), env.roles())
         };
         let roledefs = env.roledefs();
         let mut all: Vec<String> = hosts.iter().map(|h| h.trim().to_string()).collect();
@@ -346,7 +346,8 @@ impl Execute {
         if env.dedupe_hosts() {
             let mut seen = std::collections::HashSet::new();
             all.retain(|h| seen.insert(h.clone()));
-            let exclude: Vec<&String> = env.exclude_hosts().iter().chain(&self.exclude).collect();
+            let excluded = env.exclude_hosts();
+            let exclude: Vec<&String> = excluded.iter().chain(&self.exclude).collect();
             all.retain(|h| !exclude.contains(&h));
         }
         if self.marks.runs_once {
@@ -535,7 +536,7 @@ impl Execute {
             match env.host_string() {
                 Some(host) => output::running_line(
                     env,
-                    host,
+                    &host,
                     &format!(
                         "Executing task '{}' once, on the current host only: {why}",
                         self.name

@@ -162,10 +162,7 @@ impl RunOptions {
         sudo: bool,
         prompt: Option<&str>,
     ) -> String {
-        let user = self
-            .user
-            .clone()
-            .or_else(|| env.sudo_user().map(String::from));
+        let user = self.user.clone().or_else(|| env.sudo_user());
         let spec = RemoteSpec {
             shell: self.shell.unwrap_or(true),
             shell_escape: self.shell_escape,

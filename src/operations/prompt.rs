@@ -135,7 +135,7 @@ impl Prompt {
                     format!(
                         "Needed to prompt for '{}' (host: {}), but standard input is closed",
                         self.text.trim(),
-                        env().host_string().unwrap_or("None")
+                        env().host_string().unwrap_or_else(|| "None".into())
                     ),
                 ));
             }
@@ -164,7 +164,7 @@ impl Prompt {
 /// the settings say.
 pub(crate) fn refuse_if_unanswerable(what: &str) -> Result<()> {
     let env = env();
-    let host = env.host_string().unwrap_or("None").to_string();
+    let host = env.host_string().unwrap_or_else(|| "None".into());
     let reason = if env.abort_on_prompts() {
         "abort-on-prompts was set to True"
     } else if env.parallel() || interrupt::in_worker() {

@@ -135,7 +135,7 @@ fn execute(command: &str, opts: &RunOptions, sudo: bool) -> Result<Output> {
     let host = current.name.clone();
     // sudo gets a prompt of its own, so that nothing else that prints the
     // usual prompt is ever answered with the password.
-    let prompt = sudo.then(|| unique_prompt(env.sudo_prompt()));
+    let prompt = sudo.then(|| unique_prompt(&env.sudo_prompt()));
     let real = opts.real(&env, command, sudo, prompt.as_deref());
     output::running(&env, &host, which, command, &real);
 
@@ -230,9 +230,8 @@ fn unique_prompt(prompt: &str) -> String {
 /// The password that answers a sudo prompt on `host`, in Fabric's order.
 fn sudo_password(env: &Env, host: &str) -> Option<String> {
     env.sudo_password()
-        .map(String::from)
         .or_else(|| env.passwords().get(host).cloned())
-        .or_else(|| env.password().map(String::from))
+        .or_else(|| env.password())
 }
 
 /// What became of sudo's password prompt during one call.

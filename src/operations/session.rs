@@ -49,7 +49,7 @@ pub(crate) fn current_host(env: &Env, which: &str) -> Result<Host> {
         };
         return Err(Error::new(ErrorKind::Settings, message));
     };
-    let target = Target::try_parse(name).map_err(|e| ssh_error(e, name))?;
+    let target = Target::try_parse(&name).map_err(|e| ssh_error(e, &name))?;
     Ok(Host {
         name: name.to_string(),
         target,
@@ -80,12 +80,11 @@ pub(crate) fn connection(env: &Env, host: &Host) -> Result<Arc<Connection>> {
     let password = passwords
         .get(name)
         .or_else(|| passwords.get(&full_name))
-        .map(String::as_str)
-        .or(env.password())
-        .map(String::from);
+        .cloned()
+        .or(env.password());
     let mut opts = ConnectOptions {
         key_filenames: env.key_filename().iter().map(PathBuf::from).collect(),
-        key_passphrase: env.key_passphrase().map(String::from),
+        key_passphrase: env.key_passphrase(),
         password,
         use_agent: !env.no_agent(),
         look_for_keys: !env.no_keys(),
@@ -104,7 +103,7 @@ pub(crate) fn connection(env: &Env, host: &Host) -> Result<Arc<Connection>> {
             .then(|| env.keepalive_count()),
         use_ssh_config: env.use_ssh_config(),
         ssh_config_path: env.ssh_config_path().map(PathBuf::from),
-        gateway: env.gateway().map(String::from),
+        gateway: env.gateway(),
         default_user,
     };
     let mut asked = 0;

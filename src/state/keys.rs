@@ -210,23 +210,23 @@ macro_rules! builder {
 /// without a default, `None` when unset.
 macro_rules! getter {
     ($(#[$doc:meta])* text $name:ident = $default:expr) => {
-        $(#[$doc])* pub fn $name(&self) -> &str {
-            self.get_ref::<String>(key::$name.name).map_or($default, String::as_str)
+        $(#[$doc])* pub fn $name(&self) -> String {
+            self.get_ref::<String>(key::$name.name).map_or($default, String::as_str).to_string()
         }
     };
     ($(#[$doc:meta])* text $name:ident) => {
-        $(#[$doc])* pub fn $name(&self) -> Option<&str> {
-            self.get_ref::<String>(key::$name.name).map(String::as_str)
+        $(#[$doc])* pub fn $name(&self) -> Option<String> {
+            self.get_ref::<String>(key::$name.name).cloned()
         }
     };
     ($(#[$doc:meta])* secret $name:ident) => {
-        $(#[$doc])* pub fn $name(&self) -> Option<&str> {
-            self.get_ref::<Secret>(key::$name.name).map(|s| s.0.as_str())
+        $(#[$doc])* pub fn $name(&self) -> Option<String> {
+            self.get_ref::<Secret>(key::$name.name).map(|s| s.0.clone())
         }
     };
     ($(#[$doc:meta])* list $name:ident) => {
-        $(#[$doc])* pub fn $name(&self) -> &[String] {
-            self.get_ref::<Vec<String>>(key::$name.name).map_or(&[], Vec::as_slice)
+        $(#[$doc])* pub fn $name(&self) -> Vec<String> {
+            self.get::<Vec<String>>(key::$name.name).unwrap_or_default()
         }
     };
     ($(#[$doc:meta])* $kind:ident $name:ident = $default:expr) => {
@@ -425,7 +425,7 @@ impl Settings {
     ///     Settings::new().set("stage", name).set("replicas", 3).set("hosts_file", "/etc/hosts")
     /// }
     /// with_settings(stage("production"), || {
-    ///     assert_eq!(env().get_str("stage"), Some("production"));
+    ///     assert_eq!(env().get_str("stage").as_deref(), Some("production"));
     ///     assert_eq!(env().get::<i32>("replicas"), Some(3));
     ///     assert_eq!(env().get::<u32>("stage"), None); // wrong type reads as absent
     /// });
@@ -660,14 +660,14 @@ impl Env {
     /// The user to log in as: from `user`, else the local user name.
     pub fn user(&self) -> String {
         match self.get_str(key::user.name) {
-            Some(u) => u.to_string(),
+            Some(u) => u,
             None => crate::sys::local_user(),
         }
     }
 
     /// The `PATH` addition of [`path`](crate::path) (default empty).
-    pub fn path(&self) -> &str {
-        self.get_str(key::path.name).unwrap_or("")
+    pub fn path(&self) -> String {
+        self.get_str(key::path.name).unwrap_or_default()
     }
 
     /// How the [`path`](crate::path) addition applies.
@@ -678,15 +678,15 @@ impl Env {
     }
 
     /// Exported variables from [`shell_env`](crate::shell_env), in order.
-    pub fn shell_env(&self) -> &[(String, String)] {
-        self.get_ref::<Vec<(String, String)>>(key::shell_env.name)
-            .map_or(&[], Vec::as_slice)
+    pub fn shell_env(&self) -> Vec<(String, String)> {
+        self.get::<Vec<(String, String)>>(key::shell_env.name)
+            .unwrap_or_default()
     }
 
     /// Exit codes that count as success.
-    pub fn ok_ret_codes(&self) -> &[i32] {
-        self.get_ref::<Vec<i32>>(key::ok_ret_codes.name)
-            .map_or(&[0], Vec::as_slice)
+    pub fn ok_ret_codes(&self) -> Vec<i32> {
+        self.get::<Vec<i32>>(key::ok_ret_codes.name)
+            .unwrap_or_else(|| vec![0])
     }
 
     /// Role definitions.
@@ -703,9 +703,9 @@ impl Env {
     }
 
     /// Replies to prompts seen in output: `(expected suffix, response)`.
-    pub fn prompts(&self) -> &[(String, String)] {
-        self.get_ref::<Vec<(String, String)>>(key::prompts.name)
-            .map_or(&[], Vec::as_slice)
+    pub fn prompts(&self) -> Vec<(String, String)> {
+        self.get::<Vec<(String, String)>>(key::prompts.name)
+            .unwrap_or_default()
     }
 }
 

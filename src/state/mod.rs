@@ -248,7 +248,7 @@ pub fn set_defaults(settings: Settings) -> Result<()> {
 /// with_settings(Settings::new().warn_only(true), || {
 ///     set_env(Settings::new().set("stage", "production"));
 /// });
-/// assert_eq!(env().get_str("stage"), Some("production"));
+/// assert_eq!(env().get_str("stage").as_deref(), Some("production"));
 /// # twill::set_defaults(Settings::new()).unwrap();
 /// ```
 pub fn set_env(settings: Settings) {

@@ -155,7 +155,7 @@ fn get_ref<'m, T: Any>(m: &'m Map, key: &str) -> Option<&'m T> {
 /// with_settings(s, || {
 ///     assert!(env().warn_only());
 ///     assert_eq!(env().user(), "deploy");
-///     assert_eq!(env().get_str("branch"), Some("main"));
+///     assert_eq!(env().get_str("branch").as_deref(), Some("main"));
 /// });
 /// assert!(!env().warn_only());
 /// assert_eq!(env().get_str("branch"), None);
@@ -246,9 +246,10 @@ impl Env {
         get_ref(&self.map, key)
     }
 
-    /// A stored string value.
-    pub fn get_str(&self, key: &str) -> Option<&str> {
-        self.get_ref::<String>(key).map(String::as_str)
+    /// A stored text value, as an owned `String`, so that
+    /// `let tag = env().get_str("tag");` keeps it past the statement.
+    pub fn get_str(&self, key: &str) -> Option<String> {
+        self.get_ref::<String>(key).cloned()
     }
 
     /// Whether `key` is set in these settings (defaults do not count).

@@ -184,7 +184,7 @@ fn a_panic_in_the_caller_stops_and_reaps_every_worker() {
                         .hosts(names(4))
                         .parallel(true)
                         .run(|| {
-                            if env().host_string() == Some("h0") {
+                            if env().host_string().as_deref() == Some("h0") {
                                 // The others are busy by now.
                                 local("sleep 1")?;
                                 return Ok(Fragile(0));

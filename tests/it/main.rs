@@ -8,6 +8,7 @@ mod local;
 #[cfg(feature = "cli")]
 mod marks;
 mod output;
+mod porting;
 mod prompt;
 mod state;
 mod tidy;

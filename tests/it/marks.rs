@@ -17,7 +17,7 @@ use crate::support::{child_command, in_child, is_child, text};
 fn report(name: &str, detail: &str) {
     puts(&format!(
         "{name} on {} pid={}{detail}",
-        env().host_string().unwrap_or("-"),
+        env().host_string().unwrap_or("-".into()),
         std::process::id()
     ));
 }

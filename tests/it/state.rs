@@ -19,17 +19,17 @@ fn inner_scopes_override_outer_and_restore_exactly() {
             .user("web")
             .warn_only(true),
         || {
-            assert_eq!(env().get_str("branch"), Some("main"));
+            assert_eq!(env().get_str("branch").as_deref(), Some("main"));
             with_settings(
                 Settings::new().set("branch", "dev").set("extra", 1u8),
                 || {
-                    assert_eq!(env().get_str("branch"), Some("dev"));
+                    assert_eq!(env().get_str("branch").as_deref(), Some("dev"));
                     assert_eq!(env().user(), "web", "outer keys stay visible");
                     assert!(env().warn_only());
                     assert_eq!(env().get::<u8>("extra"), Some(1));
                 },
             );
-            assert_eq!(env().get_str("branch"), Some("main"));
+            assert_eq!(env().get_str("branch").as_deref(), Some("main"));
             assert!(
                 !env().contains("extra"),
                 "a key added by the inner scope is gone"
@@ -47,13 +47,13 @@ fn unset_in_a_scope_and_back() {
         with_settings(Settings::new().unset("sudo_user"), || {
             assert_eq!(env().sudo_user(), None)
         });
-        assert_eq!(env().sudo_user(), Some("a"));
+        assert_eq!(env().sudo_user().as_deref(), Some("a"));
     });
 }
 
 fn fails_inside_scope() -> twill::Result<()> {
     let _g = settings(Settings::new().set("stage", "inner"));
-    assert_eq!(env().get_str("stage"), Some("inner"));
+    assert_eq!(env().get_str("stage").as_deref(), Some("inner"));
     twill::local("exit 4")?;
     unreachable!("local must fail");
 }
@@ -82,7 +82,7 @@ fn restored_after_panic() {
     assert_ne!(env().user(), "deeper");
     // The stack is usable afterwards.
     with_settings(Settings::new().set("stage", "after"), || {
-        assert_eq!(env().get_str("stage"), Some("after"))
+        assert_eq!(env().get_str("stage").as_deref(), Some("after"))
     });
 }
 
@@ -169,10 +169,8 @@ fn defaults_are_process_wide_and_refused_inside_a_scope() {
                     .command_timeout(Duration::from_secs(7)),
             )
             .unwrap();
-            assert_eq!(env().get_str("dflt"), Some("yes"));
-            let seen_elsewhere = std::thread::spawn(|| env().get_str("dflt").map(String::from))
-                .join()
-                .unwrap();
+            assert_eq!(env().get_str("dflt").as_deref(), Some("yes"));
+            let seen_elsewhere = std::thread::spawn(|| env().get_str("dflt")).join().unwrap();
             assert_eq!(
                 seen_elsewhere.as_deref(),
                 Some("yes"),
@@ -183,7 +181,7 @@ fn defaults_are_process_wide_and_refused_inside_a_scope() {
                 assert_eq!(err.kind(), ErrorKind::Settings);
                 assert!(err.to_string().contains("inside a settings scope"));
                 assert_eq!(
-                    env().get_str("dflt"),
+                    env().get_str("dflt").as_deref(),
                     Some("scoped"),
                     "the stack beats the defaults"
                 );
@@ -224,16 +222,16 @@ fn settings_are_per_thread_and_snapshots_carry_them() {
         || {
             let snapshot = env();
             let handle = std::thread::spawn(move || {
-                let before = env().get_str("owner").map(String::from);
+                let before = env().get_str("owner");
                 let during = {
                     let _g = snapshot.install();
                     // Scopes layer on top of an installed snapshot as usual.
                     with_settings(Settings::new().set("owner", "worker"), || {
-                        assert_eq!(env().get_str("owner"), Some("worker"))
+                        assert_eq!(env().get_str("owner").as_deref(), Some("worker"))
                     });
-                    (env().get_str("owner").map(String::from), env().user())
+                    (env().get_str("owner"), env().user())
                 };
-                let after = env().get_str("owner").map(String::from);
+                let after = env().get_str("owner");
                 (before, during, after)
             });
             let (before, during, after) = handle.join().unwrap();
@@ -247,7 +245,7 @@ fn settings_are_per_thread_and_snapshots_carry_them() {
             );
             assert_eq!(after, None);
             assert_eq!(
-                env().get_str("owner"),
+                env().get_str("owner").as_deref(),
                 Some("main-thread"),
                 "the worker changed nothing here"
             );
@@ -330,7 +328,7 @@ fn builtin_keys_are_typed_and_parsed_from_text() {
             env().abort_on_prompts(),
             "`--set key` with no value means true"
         );
-        assert_eq!(env().get_str("branch"), Some("main"));
+        assert_eq!(env().get_str("branch").as_deref(), Some("main"));
     });
     let err = Settings::new()
         .set_str("connection_attempts", "many")
@@ -375,7 +373,7 @@ fn passwords_never_show_in_debug_output() {
             assert!(!printed.contains(secret), "{printed}");
             assert!(!env_printed.contains(secret), "{env_printed}");
         }
-        assert_eq!(env().password(), Some("hunter2"));
+        assert_eq!(env().password().as_deref(), Some("hunter2"));
     });
 }
 

@@ -855,7 +855,7 @@ pub fn upload_template_with<C: TemplateContext + ?Sized>(
     // be rendered changes nothing there.
     let dir = local_path(
         opts.template_dir.as_deref().unwrap_or(Path::new("")),
-        env.lcwd(),
+        &env.lcwd(),
     );
     let local = if opts.use_jinja {
         dir.join(filename)
@@ -864,7 +864,7 @@ pub fn upload_template_with<C: TemplateContext + ?Sized>(
             Some(d) => d.join(filename),
             None => filename.to_path_buf(),
         };
-        local_path(&joined, env.lcwd())
+        local_path(&joined, &env.lcwd())
     };
     let fail = |msg: String| {
         Error::new(

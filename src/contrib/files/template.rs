@@ -110,7 +110,7 @@ impl TemplateContext for Env {
     fn template_values(&self) -> Result<TemplateValues, String> {
         let mut map = BTreeMap::new();
         let mut opaque = Vec::new();
-        let text = |v: Option<&str>| v.map(Value::from).unwrap_or(Value::from(()));
+        let text = |v: Option<String>| v.map(Value::from).unwrap_or(Value::from(()));
         let defaults = [
             ("user", Value::from(self.user())),
             ("port", Value::from(self.port())),
@@ -122,8 +122,8 @@ impl TemplateContext for Env {
             ("host", text(self.host())),
             ("sudo_user", text(self.sudo_user())),
             ("command", text(self.command())),
-            ("hosts", Value::from(self.hosts().to_vec())),
-            ("roles", Value::from(self.roles().to_vec())),
+            ("hosts", Value::from(self.hosts())),
+            ("roles", Value::from(self.roles())),
         ];
         for (name, value) in defaults {
             map.insert(name.to_string(), value);

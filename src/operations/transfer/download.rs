@@ -85,7 +85,7 @@ fn get_path(
     written: &mut Vec<PathBuf>,
 ) -> Result<()> {
     let home = std::env::var_os("HOME");
-    let place = |p: &Path| paths::local_path(p, r.env.lcwd(), home.as_deref());
+    let place = |p: &Path| paths::local_path(p, &r.env.lcwd(), home.as_deref());
     let is_dir = |p: &Path| p.is_dir();
     let stat = r.conn.stat(from).map_err(|e| r.err(e))?;
     if !stat.is_some_and(|s| s.is_dir) {

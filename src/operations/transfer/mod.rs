@@ -161,7 +161,7 @@ impl Remote {
     /// relative path below [`cd`](crate::cd) (else the home directory),
     /// `.` components removed.
     fn path(&self, p: &str) -> Result<PathBuf> {
-        let cwd = self.env.cwd().to_string();
+        let cwd = self.env.cwd();
         let (start, below) = paths::remote_start(p, &cwd);
         let base = match start {
             RemoteStart::Home(rest) => paths::join_normal(&self.home()?, &[rest]),

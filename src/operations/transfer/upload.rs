@@ -68,7 +68,7 @@ pub fn upload_with(
     let env = env();
     current_host(&env, "put")?;
     let home = std::env::var_os("HOME");
-    let local = paths::local_path(local.as_ref(), env.lcwd(), home.as_deref());
+    let local = paths::local_path(local.as_ref(), &env.lcwd(), home.as_deref());
     let sources = expand_local(&local, !opts.no_glob)?;
     let r = Remote::open("put")?;
     let base = r.path(remote)?;
