@@ -187,6 +187,54 @@ fn upload_with_sudo_places_root_owned_files() {
     });
 }
 
+/// A file put with sudo is readable as any put file is: a new one gets
+/// 0666 less the umask (not the 0600 of the temporary copy), an existing
+/// one keeps its mode, and a local copy fetched back keeps the remote mode.
+#[test]
+fn sudo_upload_gives_the_modes_a_plain_upload_gives() {
+    let local = local_tree();
+    let dir = format!("/root/twill-sudo-modes-{}", std::process::id());
+    let target = format!("{dir}/postgresql.conf");
+    with_settings(as_user(&var("TWILL_TEST_SUDO_USER")), || {
+        twill::sudo(format!("mkdir -m 700 {dir}")).unwrap();
+        let stat = || {
+            twill::sudo(format!("stat -c %a {target}"))
+                .unwrap()
+                .to_string()
+        };
+        upload_with(
+            local.path().join("a.txt"),
+            &target,
+            &UploadOptions::new().use_sudo(true),
+        )
+        .unwrap();
+        assert_eq!(stat(), "644", "a new file");
+        twill::sudo(format!("chmod 640 {target}")).unwrap();
+        upload_with(
+            local.path().join("a.txt"),
+            &target,
+            &UploadOptions::new().use_sudo(true),
+        )
+        .unwrap();
+        assert_eq!(stat(), "640", "an existing file keeps its mode");
+        twill::sudo(format!("chmod 604 {target}")).unwrap();
+        let back = download_with(
+            &target,
+            local.path().join("back.conf"),
+            &DownloadOptions::new().use_sudo(true),
+        )
+        .unwrap();
+        let umask = twill::local_capture("umask").unwrap();
+        let umask = u32::from_str_radix(umask.stdout(), 8).unwrap();
+        assert_eq!(
+            fs::metadata(&back[0]).unwrap().permissions().mode() & 0o777,
+            0o604 & !umask,
+            "get keeps the remote mode, less the local umask"
+        );
+        twill::sudo(format!("rm -rf {dir}")).unwrap();
+    });
+}
+
 #[test]
 fn a_failed_upload_leaves_the_old_target_intact() {
     // A 64 KiB file system, so that a 1 MiB upload runs out of space.
