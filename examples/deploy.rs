@@ -85,7 +85,7 @@ fn deploy() -> twill::Result<()> {
     run(format!("mkdir -p {release}"))?;
     put(
         format!("{}/app/*", dist.path().display()),
-        &format!("{release}/"),
+        format!("{release}/"),
     )?;
 
     // "" on a real host: /opt/hello and /etc/hello.conf.
@@ -100,7 +100,7 @@ fn deploy() -> twill::Result<()> {
     })?;
     upload_with(
         dist.path().join("hello.conf"),
-        &format!("{etc}/hello.conf"),
+        format!("{etc}/hello.conf"),
         &UploadOptions::new().use_sudo(true).mode(0o644),
     )?;
     println!("installed: {}", run(format!("{opt}/hello.sh {etc}"))?);
@@ -115,7 +115,7 @@ fn deploy() -> twill::Result<()> {
 
     let reports = dist.path().join("reports");
     let got = download(
-        &format!("{release}/report.txt"),
+        format!("{release}/report.txt"),
         reports.join("%(host)s.txt"),
     )?;
     println!(

@@ -79,7 +79,7 @@ fn sudo_downloads_copy_hostile_names_as_bytes() {
         for (i, name) in HOSTILE.iter().enumerate() {
             upload_data(
                 format!("content {i}\n"),
-                &format!("{tree}/{name}"),
+                format!("{tree}/{name}"),
                 &UploadOptions::new(),
             )
             .unwrap();
@@ -104,7 +104,7 @@ fn sudo_downloads_copy_hostile_names_as_bytes() {
         )
         .unwrap();
         download_with(
-            &format!("{tree}/*.log"),
+            format!("{tree}/*.log"),
             local.path().join("globbed/"),
             &DownloadOptions::new().use_sudo(true),
         )

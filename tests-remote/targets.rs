@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use twill::{
-    download, run, upload, upload_data, upload_with, with_settings, ErrorKind, UploadOptions,
+    download, download_with, run, upload, upload_data, upload_with, with_settings, DownloadOptions,
+    ErrorKind, UploadOptions,
 };
 
 use crate::support::twill;
@@ -63,15 +64,15 @@ fn put_onto_a_symlink_writes_the_file_it_points_to() {
     std::os::unix::fs::symlink(d.join("real.conf"), d.join("abs.conf")).unwrap();
     std::os::unix::fs::symlink("link.conf", d.join("chain.conf")).unwrap();
     with_settings(twill(), || {
-        upload_data("one\n", &d.text("link.conf"), &UploadOptions::new()).unwrap();
+        upload_data("one\n", d.text("link.conf"), &UploadOptions::new()).unwrap();
         assert_eq!(fs::read_to_string(d.join("real.conf")).unwrap(), "one\n");
-        upload_data("two\n", &d.text("abs.conf"), &UploadOptions::new()).unwrap();
+        upload_data("two\n", d.text("abs.conf"), &UploadOptions::new()).unwrap();
         assert_eq!(fs::read_to_string(d.join("real.conf")).unwrap(), "two\n");
-        upload_data("three\n", &d.text("chain.conf"), &UploadOptions::new()).unwrap();
+        upload_data("three\n", d.text("chain.conf"), &UploadOptions::new()).unwrap();
         assert_eq!(fs::read_to_string(d.join("real.conf")).unwrap(), "three\n");
         // A link to a file that does not exist yet creates that file.
         std::os::unix::fs::symlink("later.conf", d.join("dangling.conf")).unwrap();
-        upload_data("new\n", &d.text("dangling.conf"), &UploadOptions::new()).unwrap();
+        upload_data("new\n", d.text("dangling.conf"), &UploadOptions::new()).unwrap();
         assert_eq!(fs::read_to_string(d.join("later.conf")).unwrap(), "new\n");
     });
     for link in ["link.conf", "abs.conf", "chain.conf", "dangling.conf"] {
@@ -85,7 +86,7 @@ fn put_onto_a_symlink_writes_the_file_it_points_to() {
         || {
             upload_data(
                 "four\n",
-                &d.text("sudo-link.conf"),
+                d.text("sudo-link.conf"),
                 &UploadOptions::new().use_sudo(true),
             )
             .unwrap();
@@ -135,16 +136,12 @@ fn a_path_under_a_users_home_is_expanded() {
     let name = crate::support::unique("tilde");
     with_settings(twill(), || {
         let home = run("pwd").unwrap().to_string();
-        let written = upload_data(
-            "hi\n",
-            &format!("~{user}/{name}.txt"),
-            &UploadOptions::new(),
-        )
-        .unwrap();
+        let written =
+            upload_data("hi\n", format!("~{user}/{name}.txt"), &UploadOptions::new()).unwrap();
         assert_eq!(written, format!("{home}/{name}.txt"));
         assert_eq!(run(format!("cat ~/{name}.txt")).unwrap(), "hi");
         let local = tempfile::tempdir().unwrap();
-        let got = download(&format!("~{user}/{name}.txt"), local.path()).unwrap();
+        let got = download(format!("~{user}/{name}.txt"), local.path()).unwrap();
         assert_eq!(fs::read_to_string(&got[0]).unwrap(), "hi\n");
         run(format!("rm ~/{name}.txt")).unwrap();
         let literal = twill::run_with(
@@ -171,8 +168,8 @@ fn downloads_keep_the_remote_mode() {
     fs::set_permissions(d.join("notes.txt"), fs::Permissions::from_mode(0o644)).unwrap();
     let local = tempfile::tempdir().unwrap();
     with_settings(twill(), || {
-        download(&d.text("tool.sh"), local.path()).unwrap();
-        download(&d.text("notes.txt"), local.path()).unwrap();
+        download(d.text("tool.sh"), local.path()).unwrap();
+        download(d.text("notes.txt"), local.path()).unwrap();
     });
     let mode = |n: &str| fs::metadata(local.path().join(n)).unwrap().mode() & 0o777;
     let umask = fs::read_to_string("/proc/self/status")
@@ -183,6 +180,47 @@ fn downloads_keep_the_remote_mode() {
         .unwrap();
     assert_eq!(mode("tool.sh"), 0o755 & !umask);
     assert_eq!(mode("notes.txt"), 0o644 & !umask);
+}
+
+/// `get("d/./f")` and `get("d//f")` name the file `d/f`: the local paths
+/// returned and written carry no `.` or empty parts.
+#[test]
+fn download_paths_are_normalised() {
+    let d = Dir::new();
+    fs::create_dir(d.join("sub")).unwrap();
+    fs::write(d.join("sub/f.txt"), "f\n").unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let to = local.path().to_str().unwrap();
+    let written = with_settings(twill(), || {
+        let mut all =
+            download(format!("{}/./sub//f.txt", d.text("")), format!("{to}/./a/")).unwrap();
+        all.extend(
+            download_with(
+                format!("{}//sub/./", d.text("")),
+                format!("{to}//b/%(path)s"),
+                &DownloadOptions::new(),
+            )
+            .unwrap(),
+        );
+        all
+    });
+    let dir = d
+        .text("")
+        .trim_start_matches('/')
+        .trim_end_matches('/')
+        .to_string();
+    assert_eq!(
+        written,
+        [
+            local.path().join("a/f.txt"),
+            local.path().join(format!("b/{dir}/sub/f.txt")),
+        ]
+    );
+    for p in &written {
+        let text = p.to_str().unwrap();
+        assert!(!text.contains("/./") && !text.contains("//"), "{text}");
+        assert_eq!(fs::read_to_string(p).unwrap(), "f\n");
+    }
 }
 
 #[test]
@@ -245,7 +283,7 @@ fn directory_uploads_keep_links_as_links_and_names_as_bytes() {
 
     // And back: links as links, bytes as bytes.
     let back = tempfile::tempdir().unwrap();
-    with_settings(twill(), || download(&d.text("tree"), back.path())).unwrap();
+    with_settings(twill(), || download(d.text("tree"), back.path())).unwrap();
     let down = back.path().join("tree");
     assert_eq!(
         fs::read_link(down.join("sub/loop")).unwrap(),

@@ -55,7 +55,7 @@ fn upload_a_file_into_a_directory_and_to_a_new_name() {
         assert_eq!(paths, [format!("{}/a.txt", remote.0)]);
         upload(
             local.path().join("b.log"),
-            &format!("{}/new/parents/renamed.log", remote.0),
+            format!("{}/new/parents/renamed.log", remote.0),
         )
         .unwrap();
     });
@@ -76,13 +76,13 @@ fn upload_directories_globs_and_data() {
         assert_eq!(paths, [format!("{}/sub/deeper/c.txt", remote.0)]);
         let globbed = upload(
             format!("{}/*.txt", local.path().display()),
-            &format!("{}/globbed/", remote.0),
+            format!("{}/globbed/", remote.0),
         )
         .unwrap();
         assert_eq!(globbed.len(), 1);
         upload_data(
             "from memory",
-            &format!("{}/data.txt", remote.0),
+            format!("{}/data.txt", remote.0),
             &UploadOptions::new(),
         )
         .unwrap();
@@ -107,7 +107,7 @@ fn relative_paths_follow_cd_lcd_and_home() {
         );
         let home = run("echo $HOME").unwrap().to_string();
         let name = format!("twill-home-{}.txt", std::process::id());
-        let written = upload(local.path().join("b.log"), &format!("~/{name}")).unwrap();
+        let written = upload(local.path().join("b.log"), format!("~/{name}")).unwrap();
         assert_eq!(written, [format!("{home}/{name}")]);
         run(format!("rm -f ~/{name}")).unwrap();
     });
@@ -258,7 +258,7 @@ fn a_failed_upload_leaves_the_old_target_intact() {
     let big = local.path().join("config");
     fs::write(&big, vec![b'x'; 1 << 20]).unwrap();
     with_settings(twill(), || {
-        let err = upload(&big, &format!("{mount}/config")).unwrap_err();
+        let err = upload(&big, format!("{mount}/config")).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Transfer, "{err}");
         assert!(
             err.to_string().contains(&format!("{mount}/config")),
@@ -289,15 +289,15 @@ fn download_files_directories_and_globs() {
     let local = tempfile::tempdir().unwrap();
     let l = local.path();
     with_settings(twill(), || {
-        let got = download(&format!("{}/x.log", remote.0), l.join("single.log")).unwrap();
+        let got = download(format!("{}/x.log", remote.0), l.join("single.log")).unwrap();
         assert_eq!(got, [l.join("single.log")]);
-        download(&format!("{}/tree", remote.0), l).unwrap();
-        download(&format!("{}/tree/*.txt", remote.0), l.join("globbed/")).unwrap();
+        download(format!("{}/tree", remote.0), l).unwrap();
+        download(format!("{}/tree/*.txt", remote.0), l.join("globbed/")).unwrap();
         assert_eq!(
-            download_data(&format!("{}/x.log", remote.0)).unwrap(),
+            download_data(format!("{}/x.log", remote.0)).unwrap(),
             b"log\n"
         );
-        let missing = download(&format!("{}/nothing-here", remote.0), l).unwrap_err();
+        let missing = download(format!("{}/nothing-here", remote.0), l).unwrap_err();
         assert_eq!(missing.kind(), ErrorKind::Transfer);
         assert!(missing.to_string().contains("nothing-here"), "{missing}");
     });
@@ -320,7 +320,7 @@ fn download_path_templates_and_lcd() {
     let local = tempfile::tempdir().unwrap();
     let host = crate::support::host_for("twill").replace(':', "-");
     with_settings(twill().merge(lcd(local.path().to_str().unwrap())), || {
-        let got = download(&format!("{}/f.txt", remote.0), "").unwrap();
+        let got = download(format!("{}/f.txt", remote.0), "").unwrap();
         assert_eq!(
             got,
             [local
@@ -329,7 +329,7 @@ fn download_path_templates_and_lcd() {
                 .join(remote.0.trim_start_matches('/'))
                 .join("f.txt")]
         );
-        let got = download(&format!("{}/f.txt", remote.0), "%(host)s-%(basename)s").unwrap();
+        let got = download(format!("{}/f.txt", remote.0), "%(host)s-%(basename)s").unwrap();
         assert_eq!(got, [local.path().join(format!("{host}-f.txt"))]);
     });
 }

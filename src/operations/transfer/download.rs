@@ -23,23 +23,23 @@ use crate::output;
 /// permission bits less the local umask (as `scp` does). Symlinks in a
 /// downloaded directory are made as symlinks.
 #[doc(alias = "get")]
-pub fn download(remote: &str, local: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
+pub fn download(remote: impl AsRef<str>, local: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
     download_with(remote, local, &DownloadOptions::new())
 }
 
 /// Fabric's name for [`download`].
-pub fn get(remote: &str, local: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
+pub fn get(remote: impl AsRef<str>, local: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
     download(remote, local)
 }
 
 /// [`download`] with explicit options.
 pub fn download_with(
-    remote: &str,
+    remote: impl AsRef<str>,
     local: impl AsRef<Path>,
     opts: &DownloadOptions,
 ) -> Result<Vec<PathBuf>> {
     let r = Remote::open("get")?;
-    let path = r.path(remote)?;
+    let path = r.path(remote.as_ref())?;
     let sources = expand(&r, &path, opts.use_sudo)?;
     let template = local.as_ref().to_string_lossy().into_owned();
     let template = if template.is_empty() {
@@ -62,9 +62,9 @@ pub fn download_with(
 }
 
 /// Downloads the remote file `remote` into memory.
-pub fn download_data(remote: &str) -> Result<Vec<u8>> {
+pub fn download_data(remote: impl AsRef<str>) -> Result<Vec<u8>> {
     let r = Remote::open("get")?;
-    let path = r.path(remote)?;
+    let path = r.path(remote.as_ref())?;
     output::running_line(
         &r.env,
         &r.host,

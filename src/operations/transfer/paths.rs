@@ -138,7 +138,8 @@ pub(super) fn local_target(
     } else if let (false, Some(b)) = (templated, below) {
         dest.push(b);
     }
-    dest
+    // `d/./f` and `d//f` are written, returned and shown as `d/f`.
+    dest.components().collect()
 }
 
 #[cfg(test)]

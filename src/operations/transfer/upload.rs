@@ -48,21 +48,22 @@ use crate::state::env;
 /// # Ok::<(), twill::Error>(())
 /// ```
 #[doc(alias = "put")]
-pub fn upload(local: impl AsRef<Path>, remote: &str) -> Result<Vec<String>> {
+pub fn upload(local: impl AsRef<Path>, remote: impl AsRef<str>) -> Result<Vec<String>> {
     upload_with(local, remote, &UploadOptions::new())
 }
 
 /// Fabric's name for [`upload`].
-pub fn put(local: impl AsRef<Path>, remote: &str) -> Result<Vec<String>> {
+pub fn put(local: impl AsRef<Path>, remote: impl AsRef<str>) -> Result<Vec<String>> {
     upload(local, remote)
 }
 
 /// [`upload`] with explicit options.
 pub fn upload_with(
     local: impl AsRef<Path>,
-    remote: &str,
+    remote: impl AsRef<str>,
     opts: &UploadOptions,
 ) -> Result<Vec<String>> {
+    let remote = remote.as_ref();
     // A missing host, then a missing local file, are found before
     // connecting.
     let env = env();
@@ -118,9 +119,13 @@ pub fn upload_with(
 
 /// Uploads `data` from memory to the file `remote` (Fabric's `put` of a
 /// file-like object).
-pub fn upload_data(data: impl AsRef<[u8]>, remote: &str, opts: &UploadOptions) -> Result<String> {
+pub fn upload_data(
+    data: impl AsRef<[u8]>,
+    remote: impl AsRef<str>,
+    opts: &UploadOptions,
+) -> Result<String> {
     let r = Remote::open("put")?;
-    let target = r.path(remote)?;
+    let target = r.path(remote.as_ref())?;
     if r.is_dir(&target, opts.use_sudo)? {
         return Err(r.error(format!(
             "put() of in-memory data needs a file name, but '{}' on {} is a directory",
