@@ -110,6 +110,7 @@
 #[cfg(feature = "cli")]
 mod cli;
 mod command;
+pub mod contrib;
 mod error;
 mod execute;
 mod interrupt;
@@ -132,6 +133,7 @@ pub use operations::context::{
 pub use operations::local::{local, local_capture, local_with, LocalOptions};
 pub use operations::options::RunOptions;
 pub use operations::prompt::{confirm, confirm_from, prompt, Prompt};
+pub use operations::reboot::{reboot, reboot_with, RebootOptions};
 pub use operations::remote::{
     disconnect_all, remote, remote_file_exists, remote_file_exists_with, remote_sudo, run,
     run_with, sudo, sudo_with,
@@ -140,6 +142,7 @@ pub use operations::transfer::{
     download, download_data, download_with, get, put, upload, upload_data, upload_with,
     DownloadOptions, UploadOptions,
 };
+pub use operations::utils::{env_format, error, error_with, require, require_with, RequireOptions};
 pub use output::{fastprint, puts, warn};
 pub use result::Output;
 pub use state::{

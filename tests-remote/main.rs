@@ -6,6 +6,8 @@ mod cli;
 mod connect;
 mod execute;
 mod hostkey;
+mod project;
+mod reboot;
 mod run;
 mod security;
 mod stall;

@@ -9,6 +9,7 @@ mod output;
 mod prompt;
 mod state;
 mod tidy;
+mod utils;
 // Without the command line, some helpers serve no test.
 #[cfg_attr(not(feature = "cli"), allow(dead_code))]
 mod support;

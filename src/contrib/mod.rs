@@ -1,0 +1,3 @@
+//! Fabric's `fabric.contrib`: helpers built on the operations.
+
+pub mod project;
