@@ -670,7 +670,9 @@ fn ssh_words(c: &SshClient) -> Vec<String> {
 
 /// The shell command of a `ProxyCommand`: an OpenSSH client to `jump`
 /// (itself through `earlier`) that connects its standard input and output
-/// to `host:port` (`-W`), with every value quoted.
+/// to `host:port` (`-W`), with every value quoted. (`ssh -J` would not
+/// do: OpenSSH gives the jump host's client none of the options above,
+/// only `-F`.)
 fn proxy_command(jump: &SshClient, earlier: &[SshClient], host: &str, port: u16) -> String {
     let hop = SshClient {
         jumps: earlier.to_vec(),
