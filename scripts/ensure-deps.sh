@@ -13,5 +13,6 @@ ensure_packages() {
 }
 # libssh2 builds against OpenSSL and zlib; local sudo tests need sudo; the
 # tests and benchmarks use the OpenSSH client tools, pgrep/ps, hostname, and
-# tmux for the terminal tests.
-ensure_packages libssl-dev zlib1g-dev pkg-config gcc sudo openssh-client procps hostname tmux
+# tmux for the terminal tests; rsync_project runs rsync on both ends (the
+# test server is this machine).
+ensure_packages libssl-dev zlib1g-dev pkg-config gcc sudo openssh-client procps hostname tmux rsync

@@ -199,6 +199,7 @@ pub use operations::context::{
 pub use operations::local::{local, local_capture, local_with, LocalOptions};
 pub use operations::options::RunOptions;
 pub use operations::prompt::{confirm, confirm_from, prompt, Prompt};
+pub use operations::reboot::{reboot, reboot_with, RebootOptions};
 pub use operations::remote::{
     disconnect_all, remote, remote_file_exists, remote_file_exists_with, remote_sudo, run,
     run_with, sudo, sudo_with,
@@ -207,6 +208,7 @@ pub use operations::transfer::{
     download, download_data, download_with, get, put, upload, upload_data, upload_with,
     DownloadOptions, UploadOptions,
 };
+pub use operations::utils::{env_format, error, error_with, require, require_with, RequireOptions};
 pub use operations::{abort, abort_with};
 pub use output::{fastprint, puts, warn};
 pub use result::Output;

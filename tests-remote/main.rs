@@ -7,6 +7,8 @@ mod connect;
 mod contrib_files;
 mod execute;
 mod hostkey;
+mod project;
+mod reboot;
 mod run;
 mod security;
 mod stall;

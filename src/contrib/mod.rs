@@ -2,3 +2,4 @@
 //! names and with the defaults Fabric gives them.
 
 pub mod files;
+pub mod project;

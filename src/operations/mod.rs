@@ -4,9 +4,11 @@ pub(crate) mod context;
 pub(crate) mod local;
 pub(crate) mod options;
 pub(crate) mod prompt;
+pub(crate) mod reboot;
 pub(crate) mod remote;
 pub(crate) mod session;
 pub(crate) mod transfer;
+pub(crate) mod utils;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::output;

@@ -1,8 +1,9 @@
 //! The bridge from the settings to the SSH engine: the current host of an
 //! operation (its host string parsed once), the connection options the
 //! settings make, the connection itself (asking for a login password at
-//! the terminal where one is needed), and engine errors turned into
-//! twill's [`Error`].
+//! the terminal where one is needed), a new one in its place, what an
+//! OpenSSH client needs to connect the same way, and engine errors turned
+//! into twill's [`Error`].
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -60,6 +61,67 @@ pub(crate) fn current_host(env: &Env, which: &str) -> Result<Host> {
 /// the server refuses every credential and a terminal is there, asks for
 /// the login password as Fabric does, and keeps it for the run.
 pub(crate) fn connection(env: &Env, host: &Host) -> Result<Arc<Connection>> {
+    open(env, host, ssh::connect)
+}
+
+/// A new connection for the current host in place of the cached one
+/// (which is closed), as [`connection`] opens it.
+pub(crate) fn reconnection(env: &Env, host: &Host) -> Result<Arc<Connection>> {
+    open(env, host, ssh::reconnect)
+}
+
+/// What an OpenSSH client needs to reach the current host exactly as twill
+/// does (from the same options the settings make for [`connection`]), for
+/// `command.rs` to write as a command line.
+pub(crate) fn ssh_client(env: &Env, host: &Host) -> Result<command::SshClient> {
+    let (target, opts) = connect_options(env, host);
+    let args = ssh::client_args(&target, &opts).map_err(|e| ssh_error(e, &host.name))?;
+    Ok(client_words(args))
+}
+
+fn client_words(a: ssh::ClientArgs) -> command::SshClient {
+    command::SshClient {
+        host: a.host,
+        port: a.port,
+        user: a.user,
+        identity_files: a.identity_files,
+        identities_only: a.identities_only,
+        known_hosts: a.known_hosts,
+        accept_new: a.accept_new,
+        connect_timeout: a.connect_timeout,
+        keepalive: a.keepalive,
+        ssh_config: a.ssh_config,
+        jumps: a.jumps.into_iter().map(client_words).collect(),
+    }
+}
+
+type Open = fn(&Target, &ConnectOptions) -> std::result::Result<Arc<Connection>, SshError>;
+
+fn open(env: &Env, host: &Host, how: Open) -> Result<Arc<Connection>> {
+    let name = host.name.as_str();
+    let (target, mut opts) = connect_options(env, host);
+    let mut asked = 0;
+    loop {
+        match how(&target, &opts) {
+            Err(e) if e.kind == SshErrorKind::Auth && asked < 3 && can_ask_password() => {
+                // Fabric asks at the terminal, and remembers the answer.
+                let user = target.user.as_deref().unwrap_or(&opts.default_user);
+                let Some(password) =
+                    ask_password(&format!("[{name}] Login password for '{user}': "))?
+                else {
+                    return Err(ssh_error(e, name));
+                };
+                remember_password(name, &password);
+                opts.password = Some(password);
+                asked += 1;
+            }
+            other => return other.map_err(|e| ssh_error(e, name)),
+        }
+    }
+}
+
+/// The target and the connection options the settings make for `host`.
+fn connect_options(env: &Env, host: &Host) -> (Target, ConnectOptions) {
     let name = host.name.as_str();
     let mut target = host.target.clone();
     let default_user = env.user();
@@ -82,7 +144,7 @@ pub(crate) fn connection(env: &Env, host: &Host) -> Result<Arc<Connection>> {
         .or_else(|| passwords.get(&full_name))
         .cloned()
         .or(env.password());
-    let mut opts = ConnectOptions {
+    let opts = ConnectOptions {
         key_filenames: env.key_filename().iter().map(PathBuf::from).collect(),
         key_passphrase: env.key_passphrase(),
         password,
@@ -106,24 +168,7 @@ pub(crate) fn connection(env: &Env, host: &Host) -> Result<Arc<Connection>> {
         gateway: env.gateway(),
         default_user,
     };
-    let mut asked = 0;
-    loop {
-        match ssh::connect(&target, &opts) {
-            Err(e) if e.kind == SshErrorKind::Auth && asked < 3 && can_ask_password() => {
-                // Fabric asks at the terminal, and remembers the answer.
-                let user = target.user.as_deref().unwrap_or(&opts.default_user);
-                let Some(password) =
-                    ask_password(&format!("[{name}] Login password for '{user}': "))?
-                else {
-                    return Err(ssh_error(e, name));
-                };
-                remember_password(name, &password);
-                opts.password = Some(password);
-                asked += 1;
-            }
-            other => return other.map_err(|e| ssh_error(e, name)),
-        }
-    }
+    (target, opts)
 }
 
 /// Keeps a password typed at the terminal for the rest of the run, as

@@ -70,6 +70,22 @@ pub(crate) fn connect(target: &Target, opts: &ConnectOptions) -> Result<Arc<Conn
     Ok(conn)
 }
 
+/// Closes the cached connection for `target`, if there is one, and opens
+/// a new one in its place (Fabric's `connections.connect(host)`): for a
+/// host that went away and may be back, where a connection that still
+/// looks alive must not be trusted.
+pub(crate) fn reconnect(
+    target: &Target,
+    opts: &ConnectOptions,
+) -> Result<Arc<Connection>, SshError> {
+    let key = resolve::resolve(target, opts)?.name();
+    let old = CACHE.lock().map.remove(&key);
+    if let Some(old) = old {
+        old.shutdown();
+    }
+    connect(target, opts)
+}
+
 /// Before a new connection: closes the idle connections used least
 /// recently while the cached ones hold more descriptors than the process
 /// can spare, so that a run over many hosts never runs out of them. A

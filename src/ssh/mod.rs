@@ -4,7 +4,9 @@
 //! `ssh2` crate). The rest of the crate uses the small interface below:
 //! [`connect`] returns a cached [`Connection`] per `user@host:port`, on
 //! which [`Connection::exec`] runs a command and the SFTP methods move
-//! files. Every socket gets `TCP_NODELAY`; every wait is a `poll(2)` with a
+//! files; [`reconnect`] replaces a cached connection with a new one, and
+//! [`client_args`] says what an OpenSSH client needs to connect the same
+//! way. Every socket gets `TCP_NODELAY`; every wait is a `poll(2)` with a
 //! deadline, never a busy loop; a connection found dead is dropped from
 //! the cache so the next [`connect`] opens a new one.
 //!
@@ -46,10 +48,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub(crate) use cache::{
-    clear_interrupt, connect, disconnect_all, forget_all_after_fork, interrupt_all,
+    clear_interrupt, connect, disconnect_all, forget_all_after_fork, interrupt_all, reconnect,
 };
 pub(crate) use connection::Connection;
 pub(crate) use exec::{ExecOptions, Reply, Stream};
+pub(crate) use resolve::{client_args, ClientArgs};
 
 /// A host to connect to, as the user wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]

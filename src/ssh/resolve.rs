@@ -167,3 +167,117 @@ pub(crate) fn resolve_jump(
     r.jumps = earlier.to_vec();
     Ok(r)
 }
+
+/// What an OpenSSH client needs to reach a target exactly as the engine
+/// does: the resolved address, user and port, the keys, the known_hosts
+/// file and how strictly it is held, the limits on silence, and the jump
+/// hosts, each with its own resolution. The caller makes the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClientArgs {
+    /// The name or address connected to (ssh_config `HostName` applied).
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) user: String,
+    pub(crate) identity_files: Vec<PathBuf>,
+    /// Offer only the key files, not the agent's other keys (ssh_config
+    /// `IdentitiesOnly`, or the agent is not to be used).
+    pub(crate) identities_only: bool,
+    /// The one known_hosts file host keys are checked against.
+    pub(crate) known_hosts: PathBuf,
+    /// An unknown host key is recorded instead of refused.
+    pub(crate) accept_new: bool,
+    pub(crate) connect_timeout: Duration,
+    /// Keepalive interval and count; `None` when keepalives are off.
+    pub(crate) keepalive: Option<(Duration, u32)>,
+    /// The ssh_config file to read instead of the client's default one:
+    /// the configured one, or `/dev/null` when the engine reads none.
+    pub(crate) ssh_config: Option<PathBuf>,
+    /// The jump hosts, outermost first (none of them has jumps of its own).
+    pub(crate) jumps: Vec<ClientArgs>,
+}
+
+/// The arguments an OpenSSH client needs to connect to `target` as the
+/// engine would with `opts`.
+pub(crate) fn client_args(target: &Target, opts: &ConnectOptions) -> Result<ClientArgs, SshError> {
+    let r = resolve(target, opts)?;
+    let jumps = r
+        .jumps
+        .iter()
+        .map(|j| resolve_with(j, opts, false).map(|jr| client_args_of(&jr, opts, Vec::new())))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(client_args_of(&r, opts, jumps))
+}
+
+fn client_args_of(r: &Resolved, opts: &ConnectOptions, jumps: Vec<ClientArgs>) -> ClientArgs {
+    let ssh_config = if !opts.use_ssh_config {
+        Some(PathBuf::from("/dev/null"))
+    } else {
+        opts.ssh_config_path.as_deref().map(config::expand_tilde)
+    };
+    ClientArgs {
+        host: r.hostname.clone(),
+        port: r.port,
+        user: r.user.clone(),
+        identity_files: r.identity_files.clone(),
+        identities_only: r.identities_only || !opts.use_agent,
+        known_hosts: r.known_hosts.clone(),
+        accept_new: r.policy == HostKeyPolicy::AcceptNew,
+        connect_timeout: r.connect_timeout,
+        keepalive: r.keepalive.map(|k| (k, r.keepalive_count)),
+        ssh_config,
+        jumps,
+    }
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn client_args_are_the_resolution_with_each_jump_resolved_alike() {
+        let opts = ConnectOptions {
+            key_filenames: vec![PathBuf::from("/keys/id")],
+            use_agent: false,
+            known_hosts: Some(PathBuf::from("/kh")),
+            host_key_policy: HostKeyPolicy::AcceptNew,
+            connect_timeout: Duration::from_secs(5),
+            keepalive: Some(Duration::ZERO),
+            use_ssh_config: false,
+            gateway: Some("ops@bastion:2200".into()),
+            default_user: "me".into(),
+            ..ConnectOptions::default()
+        };
+        let args = client_args(&Target::parse("deploy@[::1]:2222"), &opts).unwrap();
+        assert_eq!(
+            (args.host.as_str(), args.port, args.user.as_str()),
+            ("::1", 2222, "deploy")
+        );
+        assert_eq!(args.identity_files, [PathBuf::from("/keys/id")]);
+        assert!(args.identities_only && args.accept_new);
+        assert_eq!(args.known_hosts, PathBuf::from("/kh"));
+        assert_eq!(args.connect_timeout, Duration::from_secs(5));
+        assert_eq!(args.keepalive, None);
+        assert_eq!(args.ssh_config, Some(PathBuf::from("/dev/null")));
+        let jump = &args.jumps[0];
+        assert_eq!(
+            (jump.host.as_str(), jump.port, jump.user.as_str()),
+            ("bastion", 2200, "ops")
+        );
+        assert_eq!(jump.known_hosts, PathBuf::from("/kh"));
+        assert!(jump.jumps.is_empty() && args.jumps.len() == 1);
+
+        let plain = ConnectOptions {
+            use_ssh_config: true,
+            ssh_config_path: Some(PathBuf::from("/dev/null")),
+            default_user: "me".into(),
+            ..ConnectOptions::default()
+        };
+        let args = client_args(&Target::parse("web1"), &plain).unwrap();
+        assert_eq!((args.port, args.user.as_str()), (22, "me"));
+        assert!(!args.identities_only && !args.accept_new);
+        assert_eq!(
+            args.keepalive,
+            Some((DEFAULT_KEEPALIVE, DEFAULT_KEEPALIVE_COUNT))
+        );
+    }
+}

@@ -12,6 +12,7 @@ mod porting;
 mod prompt;
 mod state;
 mod tidy;
+mod utils;
 // Without the command line, some helpers serve no test.
 #[cfg_attr(not(feature = "cli"), allow(dead_code))]
 mod support;
