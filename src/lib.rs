@@ -180,6 +180,7 @@ mod interrupt;
 mod operations;
 mod output;
 mod result;
+mod ssh;
 mod state;
 mod sys;
 
@@ -216,4 +217,3 @@ pub use state::{
     add_cleanup, env, set_defaults, set_env, settings, with_settings, Env, PathBehavior,
     ScopeResult, SetValue, Settings, SettingsGuard, Value,
 };
-mod ssh;

@@ -103,19 +103,19 @@ fn exists_is_link_and_first_look_at_real_paths() {
         put_text(&d.at("with space.conf"), "x\n");
         run(format!("ln -s file.txt {}", d.at("link"))).unwrap();
 
-        assert!(exists(&d.at("file.txt")).unwrap());
-        assert!(exists(&d.at("with space.conf")).unwrap());
-        assert!(!exists(&d.at("missing")).unwrap());
+        assert!(exists(d.at("file.txt")).unwrap());
+        assert!(exists(d.at("with space.conf")).unwrap());
+        assert!(!exists(d.at("missing")).unwrap());
         assert!(exists("~/.bashrc").unwrap(), "~ expands on the host");
         assert!(
-            exists(&d.at("*.txt")).unwrap(),
+            exists(d.at("*.txt")).unwrap(),
             "a glob expands on the host"
         );
         assert!(with_settings(cd(&d.0), || exists("file.txt")).unwrap());
 
-        assert!(is_link(&d.at("link")).unwrap());
-        assert!(!is_link(&d.at("file.txt")).unwrap());
-        assert!(!is_link(&d.at("missing")).unwrap());
+        assert!(is_link(d.at("link")).unwrap());
+        assert!(!is_link(d.at("file.txt")).unwrap());
+        assert!(!is_link(d.at("missing")).unwrap());
 
         let missing = d.at("missing");
         let file = d.at("file.txt");
@@ -221,7 +221,7 @@ fn contains_matches_literally_exactly_and_without_case() {
         assert!(contains_with(&f, "^(Listen 80|nothing)$", &regex).unwrap());
         // Text that looks like an option.
         put_text(&d.at("rules"), "-A INPUT -j ACCEPT\n");
-        assert!(contains(&d.at("rules"), "-A INPUT").unwrap());
+        assert!(contains(d.at("rules"), "-A INPUT").unwrap());
         // Nothing in the text runs (it would run in the test's directory).
         with_settings(cd(&d.0), || {
             assert!(!contains(&f, "$(touch pwned)`touch pwned2`\"; touch pwned3; \"").unwrap());
@@ -279,16 +279,16 @@ fn append_adds_each_line_once() {
 
     with_settings(twill(), || {
         // A file that is not there yet is made.
-        append(&d.at("fresh.txt"), ["first", "second"]).unwrap();
-        append(&d.at("fresh.txt"), "first").unwrap();
+        append(d.at("fresh.txt"), ["first", "second"]).unwrap();
+        append(d.at("fresh.txt"), "first").unwrap();
         // partial: a line that starts with the text counts.
         put_text(&d.at("profile"), "export PATH=/usr/bin:/bin\n");
         let partial = AppendOptions::new().partial(true);
-        append_with(&d.at("profile"), "export PATH=", &partial).unwrap();
+        append_with(d.at("profile"), "export PATH=", &partial).unwrap();
         assert_eq!(d.read("profile"), "export PATH=/usr/bin:/bin\n");
-        append(&d.at("profile"), "export PATH=").unwrap();
+        append(d.at("profile"), "export PATH=").unwrap();
         // An empty line is always appended, as in Fabric.
-        append(&d.at("profile"), "").unwrap();
+        append(d.at("profile"), "").unwrap();
     });
     assert_eq!(d.read("fresh.txt"), "first\nsecond\n");
     assert_eq!(
@@ -577,7 +577,7 @@ fn upload_template_renders_percent_templates_with_the_settings() {
         .unwrap();
         let written = upload_template_with(
             "site.conf",
-            &d.at("sites"),
+            d.at("sites"),
             &context,
             &TemplateOptions::new()
                 .template_dir(local.as_path())
@@ -588,7 +588,7 @@ fn upload_template_renders_percent_templates_with_the_settings() {
         assert_eq!(written, d.at("sites/site.conf"));
         upload_template_with(
             local.as_path().join("nginx.conf"),
-            &d.at("mirrored.conf"),
+            d.at("mirrored.conf"),
             &Site {
                 domain: "example.com",
                 workers: vec![],
@@ -598,8 +598,8 @@ fn upload_template_renders_percent_templates_with_the_settings() {
         )
         .unwrap();
         // Without a context the template is used as it is.
-        upload_template(local.as_path().join("nginx.conf"), &d.at("raw.conf"), &()).unwrap();
-        assert!(!twill::contrib::files::exists(&d.at("sites/site.conf.bak")).unwrap());
+        upload_template(local.as_path().join("nginx.conf"), d.at("raw.conf"), &()).unwrap();
+        assert!(!twill::contrib::files::exists(d.at("sites/site.conf.bak")).unwrap());
 
         // A name the context does not have: an error naming it, and
         // nothing changes on the host.
@@ -691,7 +691,7 @@ fn upload_template_renders_jinja_and_uploads_with_sudo() {
         upload_template_with("app.ini.j2", &dest, &site, &opts).unwrap();
         upload_template_with(
             "app.ini.j2",
-            &root.at("kept-newline.ini"),
+            root.at("kept-newline.ini"),
             &site,
             &opts.clone().keep_trailing_newline(true).backup(false),
         )

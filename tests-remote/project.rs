@@ -139,7 +139,7 @@ fn rsync_project_downloads_and_puts_a_directory_under_its_name() {
         .exclude("*.tmp")
         .capture(true);
     let out = with_settings(on("127.0.0.5"), || {
-        rsync_project_with(&remote.path("app"), &opts)
+        rsync_project_with(remote.path("app"), &opts)
     })
     .unwrap();
     assert_connects_as_twill(&out);
@@ -309,7 +309,7 @@ fn upload_project_unpacks_a_copy_and_cleans_up() {
         .to_string();
     let remote = RemoteDir::new();
     with_settings(on("127.0.0.7"), || {
-        upload_project(&format!("{}/", local.path().display()), &remote.0)
+        upload_project(format!("{}/", local.path().display()), &remote.0)
     })
     .unwrap();
     assert_eq!(remote.read(&format!("{name}/a.txt")), "alpha\n");

@@ -126,7 +126,7 @@ impl RsyncOptions {
 /// Brings `remote_dir` on the current host up to date with the local
 /// directory, with rsync run here (Fabric's `rsync_project(remote_dir)`);
 /// see [`rsync_project_with`].
-pub fn rsync_project(remote_dir: &str) -> Result<Output> {
+pub fn rsync_project(remote_dir: impl AsRef<str>) -> Result<Output> {
     rsync_project_with(remote_dir, &RsyncOptions::new())
 }
 
@@ -162,7 +162,8 @@ pub fn rsync_project(remote_dir: &str) -> Result<Output> {
 /// })?;
 /// # Ok::<(), twill::Error>(())
 /// ```
-pub fn rsync_project_with(remote_dir: &str, opts: &RsyncOptions) -> Result<Output> {
+pub fn rsync_project_with(remote_dir: impl AsRef<str>, opts: &RsyncOptions) -> Result<Output> {
+    let remote_dir = remote_dir.as_ref();
     let env = env();
     let host = current_host(&env, "rsync_project")?;
     let client = ssh_client(&env, &host)?;
@@ -229,7 +230,7 @@ fn name_of(dir: &Path) -> String {
 /// Uploads `local_dir` into `remote_dir` on the current host as a
 /// tarball, Fabric's `upload_project(local_dir, remote_dir)`; see
 /// [`upload_project_with`].
-pub fn upload_project(local_dir: &str, remote_dir: &str) -> Result<()> {
+pub fn upload_project(local_dir: impl AsRef<str>, remote_dir: impl AsRef<str>) -> Result<()> {
     upload_project_with(local_dir, remote_dir, false)
 }
 
@@ -257,7 +258,13 @@ pub fn upload_project(local_dir: &str, remote_dir: &str) -> Result<()> {
 /// })?;
 /// # Ok::<(), twill::Error>(())
 /// ```
-pub fn upload_project_with(local_dir: &str, remote_dir: &str, use_sudo: bool) -> Result<()> {
+pub fn upload_project_with(
+    local_dir: impl AsRef<str>,
+    remote_dir: impl AsRef<str>,
+    use_sudo: bool,
+) -> Result<()> {
+    let local_dir = local_dir.as_ref();
+    let remote_dir = remote_dir.as_ref();
     let env = env();
     current_host(&env, "upload_project")?;
     let base = local_directory(&env);

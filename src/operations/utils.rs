@@ -232,7 +232,8 @@ pub fn error_with(msg: impl Into<String>, cause: &dyn std::fmt::Display) -> Resu
 /// })?;
 /// # Ok::<(), twill::Error>(())
 /// ```
-pub fn env_format(template: &str) -> Result<String> {
+pub fn env_format(template: impl AsRef<str>) -> Result<String> {
+    let template = template.as_ref();
     let env = env();
     let mut out = String::with_capacity(template.len());
     let mut rest = template;

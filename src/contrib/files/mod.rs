@@ -145,23 +145,25 @@ fn check(command: &str, opts: &ExistsOptions) -> Result<bool> {
 /// }
 /// # Ok::<(), twill::Error>(())
 /// ```
-pub fn exists(path: &str) -> Result<bool> {
+pub fn exists(path: impl AsRef<str>) -> Result<bool> {
     exists_with(path, &ExistsOptions::new())
 }
 
 /// [`exists`] with Fabric's `use_sudo` and `verbose`.
-pub fn exists_with(path: &str, opts: &ExistsOptions) -> Result<bool> {
+pub fn exists_with(path: impl AsRef<str>, opts: &ExistsOptions) -> Result<bool> {
+    let path = path.as_ref();
     check(&command::stat_expanded(path), opts)
 }
 
 /// Whether `path` is a symbolic link on the current host (Fabric's
 /// `is_link`): `test -L "$(echo <path>)"`, run quietly.
-pub fn is_link(path: &str) -> Result<bool> {
+pub fn is_link(path: impl AsRef<str>) -> Result<bool> {
     is_link_with(path, &ExistsOptions::new())
 }
 
 /// [`is_link`] with Fabric's `use_sudo` and `verbose`.
-pub fn is_link_with(path: &str, opts: &ExistsOptions) -> Result<bool> {
+pub fn is_link_with(path: impl AsRef<str>, opts: &ExistsOptions) -> Result<bool> {
+    let path = path.as_ref();
     check(&command::test_expanded('L', path), opts)
 }
 
@@ -269,13 +271,19 @@ impl ContainsOptions {
 /// let exact = contains_with("/etc/hosts", "127.0.0.1 localhost", &ContainsOptions::new().exact(true))?;
 /// # Ok::<(), twill::Error>(())
 /// ```
-pub fn contains(filename: &str, text: &str) -> Result<bool> {
+pub fn contains(filename: impl AsRef<str>, text: impl AsRef<str>) -> Result<bool> {
     contains_with(filename, text, &ContainsOptions::new())
 }
 
 /// [`contains`] with Fabric's `exact`, `escape`, `case_sensitive`,
 /// `use_sudo` and `shell`.
-pub fn contains_with(filename: &str, text: &str, opts: &ContainsOptions) -> Result<bool> {
+pub fn contains_with(
+    filename: impl AsRef<str>,
+    text: impl AsRef<str>,
+    opts: &ContainsOptions,
+) -> Result<bool> {
+    let filename = filename.as_ref();
+    let text = text.as_ref();
     let command = command::egrep(filename, text, opts.exact, opts.escape, opts.case_sensitive);
     let run_opts = RunOptions::new().quiet(true).shell(opts.shell);
     Ok(runner(opts.use_sudo)(&command, &run_opts)?.succeeded())
@@ -420,12 +428,17 @@ impl AppendOptions {
 /// )?;
 /// # Ok::<(), twill::Error>(())
 /// ```
-pub fn append(filename: &str, text: impl Lines) -> Result<()> {
+pub fn append(filename: impl AsRef<str>, text: impl Lines) -> Result<()> {
     append_with(filename, text, &AppendOptions::new())
 }
 
 /// [`append`] with Fabric's `use_sudo`, `partial`, `escape` and `shell`.
-pub fn append_with(filename: &str, text: impl Lines, opts: &AppendOptions) -> Result<()> {
+pub fn append_with(
+    filename: impl AsRef<str>,
+    text: impl Lines,
+    opts: &AppendOptions,
+) -> Result<()> {
+    let filename = filename.as_ref();
     let run = runner(opts.use_sudo);
     // Once the file is known to exist (it was found, or a line was
     // appended), it is not looked for again.
@@ -534,13 +547,25 @@ impl SedOptions {
 /// )?;
 /// # Ok::<(), twill::Error>(())
 /// ```
-pub fn sed(filename: &str, before: &str, after: &str) -> Result<Output> {
+pub fn sed(
+    filename: impl AsRef<str>,
+    before: impl AsRef<str>,
+    after: impl AsRef<str>,
+) -> Result<Output> {
     sed_with(filename, before, after, &SedOptions::new())
 }
 
 /// [`sed`] with Fabric's `limit`, `use_sudo`, `backup`, `flags` and
 /// `shell`.
-pub fn sed_with(filename: &str, before: &str, after: &str, opts: &SedOptions) -> Result<Output> {
+pub fn sed_with(
+    filename: impl AsRef<str>,
+    before: impl AsRef<str>,
+    after: impl AsRef<str>,
+    opts: &SedOptions,
+) -> Result<Output> {
+    let filename = filename.as_ref();
+    let before = before.as_ref();
+    let after = after.as_ref();
     let env = env();
     let host = current_host(&env, "sed")?.name;
     let script = command::sed_script(before, after, &opts.limit, &opts.flags)
@@ -642,12 +667,18 @@ impl CommentOptions {
 /// uncomment("/etc/locale.gen", "en_US.UTF-8")?;
 /// # Ok::<(), twill::Error>(())
 /// ```
-pub fn comment(filename: &str, regex: &str) -> Result<Output> {
+pub fn comment(filename: impl AsRef<str>, regex: impl AsRef<str>) -> Result<Output> {
     comment_with(filename, regex, &CommentOptions::new())
 }
 
 /// [`comment`] with Fabric's `use_sudo`, `char`, `backup` and `shell`.
-pub fn comment_with(filename: &str, regex: &str, opts: &CommentOptions) -> Result<Output> {
+pub fn comment_with(
+    filename: impl AsRef<str>,
+    regex: impl AsRef<str>,
+    opts: &CommentOptions,
+) -> Result<Output> {
+    let filename = filename.as_ref();
+    let regex = regex.as_ref();
     let (caret, rest) = match regex.strip_prefix('^') {
         Some(rest) => ("^", rest),
         None => ("", regex),
@@ -658,8 +689,8 @@ pub fn comment_with(filename: &str, regex: &str, opts: &CommentOptions) -> Resul
     };
     sed_with(
         filename,
-        &format!("{caret}({rest}){dollar}"),
-        &format!("{}\\1", opts.char),
+        format!("{caret}({rest}){dollar}"),
+        format!("{}\\1", opts.char),
         &opts.sed(""),
     )
 }
@@ -669,15 +700,21 @@ pub fn comment_with(filename: &str, regex: &str, opts: &CommentOptions) -> Resul
 /// character and one blank after it go, the indentation before it stays
 /// (through [`sed`] with `limit` `regex`, `before`
 /// `^([[:space:]]*)#[[:space:]]?` and `after` `\1`).
-pub fn uncomment(filename: &str, regex: &str) -> Result<Output> {
+pub fn uncomment(filename: impl AsRef<str>, regex: impl AsRef<str>) -> Result<Output> {
     uncomment_with(filename, regex, &CommentOptions::new())
 }
 
 /// [`uncomment`] with Fabric's `use_sudo`, `char`, `backup` and `shell`.
-pub fn uncomment_with(filename: &str, regex: &str, opts: &CommentOptions) -> Result<Output> {
+pub fn uncomment_with(
+    filename: impl AsRef<str>,
+    regex: impl AsRef<str>,
+    opts: &CommentOptions,
+) -> Result<Output> {
+    let filename = filename.as_ref();
+    let regex = regex.as_ref();
     sed_with(
         filename,
-        &format!("^([[:space:]]*){}[[:space:]]?", opts.char),
+        format!("^([[:space:]]*){}[[:space:]]?", opts.char),
         "\\1",
         &opts.sed(regex),
     )
@@ -833,7 +870,7 @@ fn local_path(p: &Path, lcwd: &str) -> PathBuf {
 /// ```
 pub fn upload_template<C: TemplateContext + ?Sized>(
     filename: impl AsRef<Path>,
-    destination: &str,
+    destination: impl AsRef<str>,
     context: &C,
 ) -> Result<String> {
     upload_template_with(filename, destination, context, &TemplateOptions::new())
@@ -844,10 +881,11 @@ pub fn upload_template<C: TemplateContext + ?Sized>(
 /// `keep_trailing_newline` and `temp_dir`.
 pub fn upload_template_with<C: TemplateContext + ?Sized>(
     filename: impl AsRef<Path>,
-    destination: &str,
+    destination: impl AsRef<str>,
     context: &C,
     opts: &TemplateOptions,
 ) -> Result<String> {
+    let destination = destination.as_ref();
     let filename = filename.as_ref();
     let env = env();
     let host = current_host(&env, "upload_template")?.name;
