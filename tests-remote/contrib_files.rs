@@ -107,10 +107,7 @@ fn exists_is_link_and_first_look_at_real_paths() {
         assert!(exists(d.at("with space.conf")).unwrap());
         assert!(!exists(d.at("missing")).unwrap());
         assert!(exists("~/.bashrc").unwrap(), "~ expands on the host");
-        assert!(
-            exists(d.at("*.txt")).unwrap(),
-            "a glob expands on the host"
-        );
+        assert!(exists(d.at("*.txt")).unwrap(), "a glob expands on the host");
         assert!(with_settings(cd(&d.0), || exists("file.txt")).unwrap());
 
         assert!(is_link(d.at("link")).unwrap());

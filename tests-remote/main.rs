@@ -2,6 +2,7 @@
 //! `tests-remote/sshd-server.sh start` runs on loopback. `project_tests.sh`
 //! starts it, exports its `TWILL_TEST_*` variables and runs these.
 
+mod blog;
 mod cli;
 mod connect;
 mod contrib_files;

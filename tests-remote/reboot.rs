@@ -17,7 +17,7 @@ use crate::support::{as_user, port, twill, var};
 
 /// Kills the sshd process that serves this command's connection (the
 /// first `sshd*` among its ancestors), then waits for the end.
-const DROP_CONNECTION: &str = "pid=$$; while [ \"$pid\" -gt 1 ]; do \
+pub(crate) const DROP_CONNECTION: &str = "pid=$$; while [ \"$pid\" -gt 1 ]; do \
     case \"$(ps -o comm= -p \"$pid\")\" in sshd*) kill -9 \"$pid\"; sleep 20; exit 0;; esac; \
     pid=$(ps -o ppid= -p \"$pid\" | tr -d ' '); done; exit 3";
 

@@ -588,7 +588,8 @@ impl Tasks {
 /// | `def pull(branch="main")` | `fn pull(branch: String = "main")` |
 /// | `execute(pull, "x")` | `pull::execute("x".into())` |
 ///
-/// Other attributes (`#[allow(...)]`, ...) go to the function.
+/// Other attributes (`#[allow(...)]`, ...) go to the function. One
+/// `task!` block may hold several tasks, as a fabfile holds them.
 ///
 /// ```
 /// use twill::{task, Tasks};
@@ -738,6 +739,10 @@ macro_rules! task {
                 })
             }
         }
+    };
+    // Several functions in one block: each read on its own.
+    ($( $(#[$($attr:tt)*])* $vis:vis fn $name:ident ( $($arg:tt)* ) -> $ret:ty $body:block )+) => {
+        $( $crate::task! { @attrs [] [] [] $(#[$($attr)*])* $vis fn $name ( $($arg)* ) -> $ret $body } )+
     };
     ($($input:tt)*) => {
         $crate::task! { @attrs [] [] [] $($input)* }

@@ -22,6 +22,7 @@ fn report(name: &str, detail: &str) {
     ));
 }
 
+// Two tasks in one block, as a fabfile holds them.
 task! {
     /// Runs on the web role.
     #[roles("web")]
@@ -29,9 +30,7 @@ task! {
         report("on_web", "");
         Ok(())
     }
-}
 
-task! {
     /// Runs on three hosts at once.
     #[hosts("h1", "h2", "h3")]
     #[parallel]
