@@ -196,9 +196,7 @@ fn the_ported_django_fabfile_provisions_and_deploys() {
         )),
         "{rsync}"
     );
-    assert!(stdout.contains(&format!(
-        "[staging.blog.example] run: sed -i.bak -r -e 's/^ALLOWED_HOSTS = .*$/ALLOWED_HOSTS = ['\\''staging.blog.example'\\'']/g' \"$(echo blog/settings.py)\"\n"
-    )), "{stdout}");
+    assert!(stdout.contains(&"[staging.blog.example] run: sed -i.bak -r -e 's/^ALLOWED_HOSTS = .*$/ALLOWED_HOSTS = ['\\''staging.blog.example'\\'']/g' \"$(echo blog/settings.py)\"\n".to_string()), "{stdout}");
 
     // The templates, the site enabled through sudo.
     let nginx = site.read("conf/nginx.conf");
