@@ -10,6 +10,11 @@
 //! cargo run --example blog -- production deploy:tag=v1.4 createsuperuser
 //! ```
 //!
+//! `"%(root)s/conf" % env` is written `f("%(root)s/conf")?`, `f` being
+//! [`twill::env_format`] (an unknown key is an error, as Python's
+//! `KeyError`); `@task` is the `task!` block, and the other decorators are
+//! attributes in it.
+//!
 //! The hosts are names from `~/.ssh/config`, as in the Python. The site in
 //! `examples/blog_site` stands in for a Django project: its `manage.py` is
 //! a shell script, so that the example runs on any host with a shell and
@@ -23,7 +28,7 @@ use twill::contrib::project::{rsync_project_with, RsyncOptions};
 use twill::{
     cd, env, env_format as f, prefix, reboot_with, require_with, run, set_env, sudo, task,
 };
-use twill::{with_settings, RebootOptions, RequireOptions, Settings, Tasks};
+use twill::{with_settings, Output, RebootOptions, RequireOptions, Settings, Tasks};
 
 fn defaults() -> Settings {
     Settings::new()
@@ -40,21 +45,19 @@ fn defaults() -> Settings {
 
 task! {
     /// Use the staging server.
-    fn staging() -> twill::Result<()> {
+    fn staging() {
         set_env(Settings::new().role("web", ["staging.blog.example"]).role("db", ["staging.blog.example"])
             .set("site", "staging")
             .set("server_name", "staging.blog.example")
             .set("workers", 2));
-        Ok(())
     }
 
     /// Use the production servers.
-    fn production() -> twill::Result<()> {
+    fn production() {
         set_env(Settings::new().role("web", ["web1.blog.example", "web2.blog.example"]).role("db", ["db1.blog.example"])
             .set("site", "production")
             .set("server_name", "blog.example")
             .set("workers", 8));
-        Ok(())
     }
 }
 
@@ -62,18 +65,11 @@ fn virtualenv() -> twill::Result<Settings> {
     Ok(prefix(f("source %(root)s/venv/bin/activate")?))
 }
 
-fn site_chosen() -> twill::Result<()> {
-    require_with(
-        ["site"],
-        &RequireOptions::new().provided_by(["staging", "production"]),
-    )
-}
-
 task! {
     /// Create the directory tree and the virtualenv, and tune the kernel.
     #[roles("web", "db")]
     fn bootstrap() -> twill::Result<()> {
-        site_chosen()?;
+        require_with(["site"], &RequireOptions::new().provided_by(["staging", "production"]))?;
         if !exists(f("%(root)s")?)? {
             sudo(f("mkdir -p %(root)s && chown $SUDO_USER %(root)s")?)?;
         }
@@ -83,13 +79,12 @@ task! {
             run(f("echo 'export BLOG_VENV=%(root)s/venv' > %(root)s/venv/bin/activate")?)?;
         }
         append(f("%(root)s/conf/sysctl.conf")?, ["vm.swappiness = 10", "net.core.somaxconn = 1024"])?;
-        append(f("%(root)s/shared/.env")?, "DJANGO_SETTINGS_MODULE=blog.settings")?;
-        Ok(())
+        append(f("%(root)s/shared/.env")?, "DJANGO_SETTINGS_MODULE=blog.settings")
     }
 
     /// Copy the code into a new release and point current at it.
     #[roles("web")]
-    fn upload(release: String) -> twill::Result<()> {
+    fn upload(release: String) -> twill::Result<Output> {
         let path = format!("{}/releases/{release}", f("%(root)s")?);
         rsync_project_with(format!("{path}/"), &RsyncOptions::new().local_dir(f("%(local_dir)s/")?)
             .exclude("*.pyc").exclude("fabfile.py").exclude("deploy").delete(true))?;
@@ -97,44 +92,40 @@ task! {
             sed("blog/settings.py", "^DEBUG = .*$", "DEBUG = False")?;
             sed("blog/settings.py", "^ALLOWED_HOSTS = .*$", f("ALLOWED_HOSTS = ['%(server_name)s']")?)
         })?;
-        run(format!("ln -sfn {path} {}/current", f("%(root)s")?))?;
-        Ok(())
+        run(format!("ln -sfn {path} {}/current", f("%(root)s")?))
     }
 
     /// Write nginx's and gunicorn's configuration, and enable the site.
     #[roles("web")]
-    fn configure() -> twill::Result<()> {
+    fn configure() -> twill::Result<Output> {
         let templates = f("%(local_dir)s/deploy")?;
         upload_template_with("nginx.conf", f("%(root)s/conf/nginx.conf")?, &env(), &TemplateOptions::new().template_dir(&templates))?;
         upload_template_with("gunicorn.conf.py", f("%(root)s/conf/gunicorn.conf.py")?, &env(),
             &TemplateOptions::new().template_dir(&templates).use_jinja(true))?;
-        sudo(f("ln -sf %(root)s/conf/nginx.conf %(nginx_sites)s/%(project)s")?)?;
-        Ok(())
+        sudo(f("ln -sf %(root)s/conf/nginx.conf %(nginx_sites)s/%(project)s")?)
     }
 
     /// Apply the database migrations, once.
     #[roles("db")]
     #[runs_once]
-    fn migrate() -> twill::Result<()> {
+    fn migrate() -> twill::Result<Output> {
         with_settings(cd(f("%(root)s/current")?).merge(virtualenv()?), || {
             run("./manage.py migrate --noinput")
-        })?;
-        Ok(())
+        })
     }
 
     /// Reload gunicorn with the new code.
     #[roles("web")]
-    fn restart() -> twill::Result<()> {
+    fn restart() -> twill::Result<Output> {
         with_settings(cd(f("%(root)s/current")?).merge(virtualenv()?), || {
             run("./manage.py collectstatic --noinput")
         })?;
-        sudo(f("echo reloaded by $(whoami) >> %(root)s/shared/reloads")?)?;
-        Ok(())
+        sudo(f("echo reloaded by $(whoami) >> %(root)s/shared/reloads")?)
     }
 
     /// Upload, configure, migrate and restart.
     fn deploy(tag: String = "master") -> twill::Result<()> {
-        site_chosen()?;
+        require_with(["site"], &RequireOptions::new().provided_by(["staging", "production"]))?;
         let release = format!("{}-{tag}", SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs());
         upload::execute(release)?;
         configure::execute()?;
@@ -146,11 +137,10 @@ task! {
     /// Create the first admin account: asks for its name and password.
     #[roles("web")]
     #[runs_once]
-    fn createsuperuser() -> twill::Result<()> {
+    fn createsuperuser() -> twill::Result<Output> {
         with_settings(cd(f("%(root)s/current")?).merge(virtualenv()?), || {
             run("./manage.py createsuperuser")
-        })?;
-        Ok(())
+        })
     }
 
     /// Install the kernel upgrade and reboot into it.

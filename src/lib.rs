@@ -189,7 +189,7 @@ pub mod contrib;
 
 #[cfg(feature = "cli")]
 #[doc(hidden)]
-pub use cli::{arg_default, ArgDefault};
+pub use cli::{arg_default, ArgDefault, TaskReturn};
 #[cfg(feature = "cli")]
 pub use cli::{FromArg, Task, TaskArgs, Tasks};
 pub use error::{Error, ErrorKind, Result};

@@ -349,6 +349,30 @@ pub fn arg_default<T: ArgDefault<V>, V>(value: V) -> T {
     T::from_default(value)
 }
 
+/// What a function in `task!` may return: nothing (a task that only sets
+/// settings, like Fabric's `def production(): env.user = ...`), or a
+/// twill `Result` of any value, which the command line drops.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "a task returns nothing or a `twill::Result<T>`, not `{Self}`",
+    label = "the task's return type"
+)]
+pub trait TaskReturn {
+    fn into_task_result(self) -> crate::Result<()>;
+}
+
+impl TaskReturn for () {
+    fn into_task_result(self) -> crate::Result<()> {
+        Ok(())
+    }
+}
+
+impl<T> TaskReturn for crate::Result<T> {
+    fn into_task_result(self) -> crate::Result<()> {
+        self.map(|_| ())
+    }
+}
+
 /// A default as `-d` shows it, written the way Fabric shows Python's
 /// (`repr`): text quoted (`'main'`), `True`, `False`, `None`, and numbers
 /// and anything else as written in the source.

@@ -51,7 +51,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 #[doc(hidden)]
-pub use args::{arg_default, ArgDefault};
+pub use args::{arg_default, ArgDefault, TaskReturn};
 pub use args::{FromArg, TaskArgs};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -569,7 +569,9 @@ impl Tasks {
 /// [`Execute::task`]), with the results per host. The arguments are cloned
 /// for each host.
 ///
-/// Parameters may be of any type implementing [`FromArg`]; `Option<T>`
+/// A task returns nothing (`fn production() { set_env(...) }`) or a
+/// `twill::Result` of any value; the command line keeps only whether it
+/// failed. Parameters may be of any type implementing [`FromArg`]; `Option<T>`
 /// parameters are optional, and `name: Type = value` gives a default
 /// (Fabric's `def pull(branch="main")`), shown by `-d` as Fabric shows it:
 /// `Arguments: branch='main'`.
@@ -681,11 +683,11 @@ macro_rules! task {
     };
     // The function, once the attributes are read.
     (@attrs [$($doc:expr,)*] [$($attr:tt)*] [$($mark:tt)*]
-        $vis:vis fn $name:ident ( $( $arg:ident : $ty:ty $(= $default:expr)? ),* $(,)? ) -> $ret:ty $body:block
+        $vis:vis fn $name:ident ( $( $arg:ident : $ty:ty $(= $default:expr)? ),* $(,)? ) $(-> $ret:ty)? $body:block
     ) => {
         $($attr)*
         $(#[doc = $doc])*
-        $vis fn $name( $( $arg : $ty ),* ) -> $ret $body
+        $vis fn $name( $( $arg : $ty ),* ) $(-> $ret)? $body
 
         #[doc = concat!("The task descriptor of [`", stringify!($name), "()`], and Fabric's `execute` for it.")]
         #[allow(non_snake_case, dead_code)]
@@ -724,7 +726,7 @@ macro_rules! task {
                             let $arg: $ty = args.get::<$ty, _>(task, stringify!($arg), index, $crate::task!(@default_value $ty $(, $default)?))?;
                             index += 1;
                         )*
-                        super::$name( $( $arg ),* ).map(|_| ())
+                        $crate::TaskReturn::into_task_result(super::$name( $( $arg ),* ))
                     },
                 ) $($mark)*
             }
@@ -735,14 +737,14 @@ macro_rules! task {
             #[allow(clippy::too_many_arguments)]
             pub fn execute( $( $arg : $ty ),* ) -> $crate::Result<$crate::HostResults<()>> {
                 $crate::Execute::task(&task()).run(move || {
-                    super::$name( $( ::std::clone::Clone::clone(&$arg) ),* ).map(|_| ())
+                    $crate::TaskReturn::into_task_result(super::$name( $( ::std::clone::Clone::clone(&$arg) ),* ))
                 })
             }
         }
     };
     // Several functions in one block: each read on its own.
-    ($( $(#[$($attr:tt)*])* $vis:vis fn $name:ident ( $($arg:tt)* ) -> $ret:ty $body:block )+) => {
-        $( $crate::task! { @attrs [] [] [] $(#[$($attr)*])* $vis fn $name ( $($arg)* ) -> $ret $body } )+
+    ($( $(#[$($attr:tt)*])* $vis:vis fn $name:ident ( $($arg:tt)* ) $(-> $ret:ty)? $body:block )+) => {
+        $( $crate::task! { @attrs [] [] [] $(#[$($attr)*])* $vis fn $name ( $($arg)* ) $(-> $ret)? $body } )+
     };
     ($($input:tt)*) => {
         $crate::task! { @attrs [] [] [] $($input)* }

@@ -67,10 +67,9 @@ task! {
 }
 
 task! {
-    /// No marks at all.
-    fn unmarked() -> twill::Result<()> {
+    /// No marks at all, and nothing to return.
+    fn unmarked() {
         report("unmarked", "");
-        Ok(())
     }
 }
 
@@ -422,7 +421,7 @@ fn list_is_in_fabrics_order_with_aliases_and_defaults() {
          \x20   one_by_one       Runs on two hosts, one after the other, whatever -P says.\n\
          \x20   tag              Tag a release.\n\
          \x20   type             Called by other names.\n\
-         \x20   unmarked         No marks at all.\n\
+         \x20   unmarked         No marks at all, and nothing to return.\n\
          \x20   up               Called by other names.\n\
          \x20   app.restart      Restart the application.\n\
          \x20   db               Show the database's status.\n\
