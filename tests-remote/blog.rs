@@ -11,29 +11,7 @@ use std::process::{Command, Output};
 
 use twill::{run, with_settings};
 
-use crate::support::{as_user, port, text, var};
-
-/// The `blog` example binary, built once if this run did not build it.
-pub(crate) fn blog_binary() -> PathBuf {
-    let dir: PathBuf = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples");
-    static BUILD: std::sync::Once = std::sync::Once::new();
-    BUILD.call_once(|| {
-        if !dir.join("blog").exists() {
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "--example", "blog"])
-                .status()
-                .unwrap();
-            assert!(status.success(), "building the blog example failed");
-        }
-    });
-    dir.join("blog")
-}
+use crate::support::{as_user, example, port, text, var};
 
 /// A place for one run of the fabfile: the server's `/srv/blog` and
 /// nginx's `sites-enabled` in a temporary directory, an ssh_config that
@@ -100,7 +78,7 @@ impl Site {
     /// Runs the fabfile with `args` and returns its output, checking that
     /// it succeeded.
     fn fab(&self, args: &[&str]) -> (String, String) {
-        let out: Output = Command::new(blog_binary())
+        let out: Output = Command::new(example("blog"))
             .args(self.options())
             .args(args)
             .output()
@@ -293,7 +271,7 @@ fn the_ported_django_fabfile_upgrades_and_reboots() {
 #[test]
 fn the_ported_django_fabfile_asks_for_the_stage_first() {
     let site = Site::new();
-    let out = Command::new(blog_binary())
+    let out = Command::new(example("blog"))
         .args(site.options())
         .arg("deploy")
         .output()

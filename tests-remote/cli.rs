@@ -3,7 +3,6 @@
 //! task, and tasks whose marks (`#[roles]`, `#[parallel]`, `#[serial]`,
 //! `#[runs_once]`) choose where and how their `execute` runs them. What needs no server is in the local suite (`tests/it/cli.rs`).
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use assert_cmd::prelude::*;
@@ -27,25 +26,7 @@ pub(crate) fn twill_cmd() -> Command {
 
 /// The `fabfile` example binary.
 fn fabfile() -> Command {
-    let dir: PathBuf = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples");
-    // Built once if this test run did not build the examples.
-    static BUILD: std::sync::Once = std::sync::Once::new();
-    BUILD.call_once(|| {
-        if !dir.join("fabfile").exists() {
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "--example", "fabfile"])
-                .status()
-                .unwrap();
-            assert!(status.success(), "building the fabfile example failed");
-        }
-    });
-    let mut c = Command::new(dir.join("fabfile"));
+    let mut c = Command::new(crate::support::example("fabfile"));
     c.args(conn());
     c
 }

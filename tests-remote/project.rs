@@ -6,63 +6,13 @@
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::process::Command;
 
 use twill::contrib::project::{
     rsync_project_with, upload_project, upload_project_with, RsyncOptions,
 };
-use twill::{cd, run, sudo, with_settings, ErrorKind, Output, Settings};
+use twill::{cd, run, with_settings, ErrorKind, Output, Settings};
 
-use crate::support::{as_user, port, twill, unique, var};
-
-/// A fresh remote directory for one test (made by `user`, or by root
-/// through sudo), removed afterwards.
-struct RemoteDir(String);
-
-impl RemoteDir {
-    fn new() -> RemoteDir {
-        RemoteDir(
-            with_settings(twill(), || run("mktemp -d"))
-                .unwrap()
-                .to_string(),
-        )
-    }
-
-    fn owned_by_root() -> RemoteDir {
-        RemoteDir(
-            with_settings(as_user(&var("TWILL_TEST_SUDO_USER")), || sudo("mktemp -d"))
-                .unwrap()
-                .to_string(),
-        )
-    }
-
-    fn path(&self, rel: &str) -> String {
-        format!("{}/{rel}", self.0)
-    }
-
-    fn read(&self, rel: &str) -> String {
-        fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
-    }
-
-    fn has(&self, rel: &str) -> bool {
-        Path::new(&self.path(rel)).exists()
-    }
-}
-
-impl Drop for RemoteDir {
-    fn drop(&mut self) {
-        let _ = Command::new("rm").args(["-rf", &self.0]).status();
-    }
-}
-
-fn local_tree() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("a.txt"), "alpha\n").unwrap();
-    fs::write(dir.path().join("b.log"), "beta\n").unwrap();
-    fs::create_dir_all(dir.path().join("sub/deeper")).unwrap();
-    fs::write(dir.path().join("sub/deeper/c.txt"), "gamma\n").unwrap();
-    dir
-}
+use crate::support::{as_user, local_tree, port, twill, unique, var, RemoteDir};
 
 /// The plain user on `address` of the test server.
 fn on(address: &str) -> Settings {

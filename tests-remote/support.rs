@@ -1,6 +1,6 @@
 //! Reaching the throwaway server.
 
-use twill::Settings;
+use twill::{with_settings, Settings};
 
 // The local suite's helpers: children of this test binary, text, unique
 // names, processes.
@@ -75,4 +75,88 @@ pub fn cli_options(key: bool) -> Vec<String> {
         ),
     ]);
     args
+}
+
+/// The example program `name`, built once if this test run did not build
+/// the examples.
+pub fn example(name: &str) -> std::path::PathBuf {
+    let dir = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples");
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    if !dir.join(name).exists() {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "--example", name])
+            .status()
+            .unwrap();
+        assert!(status.success(), "building the {name} example failed");
+    }
+    dir.join(name)
+}
+
+/// A fresh remote directory for one test (made by the plain user, or by
+/// root through sudo), removed afterwards. The server runs on this
+/// machine, so it is read through the file system too.
+pub struct RemoteDir(pub String);
+
+impl RemoteDir {
+    pub fn new() -> RemoteDir {
+        RemoteDir(
+            with_settings(twill(), || twill::run("mktemp -d"))
+                .unwrap()
+                .to_string(),
+        )
+    }
+
+    pub fn owned_by_root() -> RemoteDir {
+        RemoteDir(
+            with_settings(as_user(&var("TWILL_TEST_SUDO_USER")), || {
+                twill::sudo("mktemp -d")
+            })
+            .unwrap()
+            .to_string(),
+        )
+    }
+
+    pub fn path(&self, rel: &str) -> String {
+        format!("{}/{rel}", self.0)
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    }
+
+    pub fn has(&self, rel: &str) -> bool {
+        std::path::Path::new(&self.path(rel)).exists()
+    }
+
+    /// The file's text as the plain user reads it on the server.
+    pub fn cat(&self, rel: &str) -> String {
+        with_settings(twill(), || twill::run(format!("cat '{}/{rel}'", self.0)))
+            .unwrap()
+            .to_string()
+    }
+}
+
+impl Drop for RemoteDir {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("rm")
+            .args(["-rf", &self.0])
+            .status();
+    }
+}
+
+/// A local tree to upload: `a.txt`, `b.log` and `sub/deeper/c.txt`.
+pub fn local_tree() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), "alpha\n").unwrap();
+    std::fs::write(dir.path().join("b.log"), "beta\n").unwrap();
+    std::fs::create_dir_all(dir.path().join("sub/deeper")).unwrap();
+    std::fs::write(dir.path().join("sub/deeper/c.txt"), "gamma\n").unwrap();
+    dir
 }

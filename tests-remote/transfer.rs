@@ -11,40 +11,7 @@ use twill::{
     with_settings, DownloadOptions, ErrorKind, Settings, UploadOptions,
 };
 
-use crate::support::{as_user, noise, twill, unique, var};
-
-/// A fresh remote directory for one test, removed afterwards.
-struct RemoteDir(String);
-
-impl RemoteDir {
-    fn new() -> RemoteDir {
-        RemoteDir(
-            with_settings(twill(), || run("mktemp -d"))
-                .unwrap()
-                .to_string(),
-        )
-    }
-    fn cat(&self, rel: &str) -> String {
-        with_settings(twill(), || run(format!("cat '{}/{rel}'", self.0)))
-            .unwrap()
-            .to_string()
-    }
-}
-
-impl Drop for RemoteDir {
-    fn drop(&mut self) {
-        let _ = Command::new("rm").args(["-rf", &self.0]).status();
-    }
-}
-
-fn local_tree() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("a.txt"), "alpha\n").unwrap();
-    fs::write(dir.path().join("b.log"), "beta\n").unwrap();
-    fs::create_dir_all(dir.path().join("sub/deeper")).unwrap();
-    fs::write(dir.path().join("sub/deeper/c.txt"), "gamma\n").unwrap();
-    dir
-}
+use crate::support::{as_user, local_tree, noise, twill, unique, var, RemoteDir};
 
 #[test]
 fn upload_a_file_into_a_directory_and_to_a_new_name() {
