@@ -54,9 +54,12 @@
 //! [`run`], [`sudo`], [`upload`] ([`put`]) and [`download`] ([`get`]) work
 //! on the host in the `host_string` setting, over one cached SSH connection
 //! per `user@host:port`. Host keys are checked against known_hosts (an
-//! unknown key is refused unless `accept_new_host_keys` is set; a changed
-//! key always is), `~/.ssh/config` is honoured, and a sudo password from
-//! the settings answers sudo's prompt without ever being printed.
+//! unknown key is asked about at a terminal as OpenSSH asks, and refused
+//! elsewhere unless `accept_new_host_keys` is set; a changed key always
+//! is), `~/.ssh/config` is honoured, and a sudo password from the settings
+//! answers sudo's prompt without ever being printed. Local standard input
+//! reaches remote commands as in Fabric (keys typed at the terminal, or a
+//! pipe), and [`open_shell`] opens an interactive shell.
 //!
 //! ```no_run
 //! use twill::{cd, run, sudo, upload, with_settings, Settings};
@@ -183,6 +186,7 @@ mod result;
 mod ssh;
 mod state;
 mod sys;
+mod terminal;
 
 pub mod colors;
 pub mod contrib;
@@ -202,8 +206,8 @@ pub use operations::options::RunOptions;
 pub use operations::prompt::{confirm, confirm_from, prompt, Prompt};
 pub use operations::reboot::{reboot, reboot_with, RebootOptions};
 pub use operations::remote::{
-    disconnect_all, remote, remote_file_exists, remote_file_exists_with, remote_sudo, run,
-    run_with, sudo, sudo_with,
+    disconnect_all, open_shell, remote, remote_file_exists, remote_file_exists_with, remote_sudo,
+    run, run_with, sudo, sudo_with,
 };
 pub use operations::transfer::{
     download, download_data, download_with, get, put, upload, upload_data, upload_with,

@@ -73,6 +73,29 @@ pub(crate) fn emit(pipe: Pipe, text: &str) {
     }
 }
 
+/// Writes raw bytes to stdout or stderr as they are, under the print lock:
+/// a remote shell's output ([`open_shell`](crate::open_shell)), which is a
+/// terminal's stream and no lines of twill's.
+pub(crate) fn emit_raw(pipe: Pipe, bytes: &[u8]) {
+    let _g = LOCK.lock();
+    if IN_WORKER.load(Ordering::Relaxed) {
+        write_fd(if pipe == Pipe::Out { 1 } else { 2 }, bytes);
+        return;
+    }
+    match pipe {
+        Pipe::Out => {
+            let mut o = std::io::stdout().lock();
+            let _ = o.write_all(bytes);
+            let _ = o.flush();
+        }
+        Pipe::Err => {
+            let mut e = std::io::stderr().lock();
+            let _ = e.write_all(bytes);
+            let _ = e.flush();
+        }
+    }
+}
+
 /// Standard output as a writer, for what asks questions at the terminal
 /// (`prompt`, `confirm`): each write goes out whole through [`emit`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -216,12 +239,18 @@ fn framed(title: &str, body: &str, width: usize) -> String {
 /// `[host] out: line` (or `err:`), so that a line is never split.
 ///
 /// `\n`, `\r\n` and a lone `\r` all end a displayed line, as in Fabric.
+/// While someone types at the terminal for the command, the unfinished
+/// line (a question, the echo of keys) is shown as it comes too
+/// ([`show_partial`](LinePrinter::show_partial)), prefix first, as
+/// Fabric shows everything.
 pub(crate) struct LinePrinter {
     prefix: String,
     pipe: Pipe,
     shown: bool,
     partial: Vec<u8>,
     last_cr: bool,
+    /// The current line's prefix (and maybe some of its text) is printed.
+    started: bool,
 }
 
 impl LinePrinter {
@@ -241,6 +270,7 @@ impl LinePrinter {
             shown: env.levels().get(group),
             partial: Vec::new(),
             last_cr: false,
+            started: false,
         }
     }
 
@@ -276,10 +306,39 @@ impl LinePrinter {
     }
 
     fn line_into(&mut self, text: &mut String) {
-        text.push_str(&self.prefix);
+        if !self.started {
+            text.push_str(&self.prefix);
+        }
         text.push_str(&String::from_utf8_lossy(&self.partial));
         text.push('\n');
         self.partial.clear();
+        self.started = false;
+    }
+
+    /// Prints the unfinished line now, but for its last `hold` bytes (the
+    /// start of a prompt twill may answer and not show) and the first
+    /// bytes of a character whose rest has not come yet; the line goes on
+    /// from there when more comes.
+    pub(crate) fn show_partial(&mut self, hold: usize) {
+        if !self.shown {
+            return;
+        }
+        let end = self.partial.len().saturating_sub(hold);
+        let end = match std::str::from_utf8(&self.partial[..end]) {
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            _ => end,
+        };
+        if end == 0 {
+            return;
+        }
+        let mut text = String::new();
+        if !self.started {
+            text.push_str(&self.prefix);
+            self.started = true;
+        }
+        text.push_str(&String::from_utf8_lossy(&self.partial[..end]));
+        self.partial.drain(..end);
+        emit(self.pipe, &text);
     }
 
     /// Forgets the last `n` bytes of the unterminated line (a prompt that
@@ -291,7 +350,7 @@ impl LinePrinter {
 
     /// Prints the last, unterminated line, if any.
     pub(crate) fn finish(&mut self) {
-        if self.shown && !self.partial.is_empty() {
+        if self.shown && (self.started || !self.partial.is_empty()) {
             let mut text = String::new();
             self.line_into(&mut text);
             emit(self.pipe, &text);

@@ -1,14 +1,23 @@
-//! At a terminal, a password that is needed and not set is asked for,
-//! hidden, as Fabric does. The `twill` binary runs in a tmux pane; the test
-//! reads the pane and types the answer.
+//! The local terminal and standard input of remote commands. At a
+//! terminal, a password that is needed and not set is asked for, hidden, as
+//! Fabric does; keys go to the remote command as they are typed, the
+//! terminal comes back as it was, a window size change reaches the remote
+//! pty, `open_shell` is a shell, and an unknown host key is asked about as
+//! OpenSSH asks. The `twill` binary (or a child copy of this test binary)
+//! runs in a tmux pane; the tests read the pane and type. Standard input
+//! that is not a terminal is passed on and its end ends the command's.
 
-use std::process::Command;
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{port, unique, var};
+use twill::{open_shell, puts, run, with_settings};
+
+use crate::support::{child_command, is_child, port, text, twill, unique, var};
 
 /// A tmux server of its own running one command in a pane, killed
-/// afterwards.
+/// afterwards. When the command ends the pane shows `EXIT:<code>` and the
+/// terminal's modes (`stty -a`), then waits.
 struct Pane {
     socket: String,
 }
@@ -23,47 +32,86 @@ impl Pane {
             .join(" ");
         let status = Command::new("tmux")
             .args(["-L", &socket, "new-session", "-d", "-x", "200", "-y", "50"])
-            .arg(format!("{shell_line}; echo EXIT:$?; sleep 60"))
+            .arg(format!(
+                "{shell_line}; echo EXIT:$?; echo MODES: $(stty -a); sleep 60"
+            ))
             .status()
             .unwrap();
         assert!(status.success(), "tmux did not start");
         Pane { socket }
     }
 
-    fn text(&self) -> String {
+    fn tmux(&self, args: &[&str]) -> String {
         let out = Command::new("tmux")
-            .args(["-L", &self.socket, "capture-pane", "-p", "-J", "-S", "-100"])
+            .args(["-L", &self.socket])
+            .args(args)
             .output()
             .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        assert!(out.status.success(), "tmux {args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
     }
 
-    fn wait_for(&self, needle: &str) -> String {
+    fn text(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-J", "-S", "-200"])
+    }
+
+    /// Waits until the pane shows `needle` `n` times; returns what it shows.
+    fn wait_for_n(&self, needle: &str, n: usize) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let text = self.text();
-            if text.contains(needle) {
+            if text.matches(needle).count() >= n {
                 return text;
             }
             assert!(
                 Instant::now() < deadline,
-                "waited in vain for {needle:?}; the pane shows:\n{text}"
+                "waited in vain for {needle:?} ({n} times); the pane shows:\n{text}"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
+    fn wait_for(&self, needle: &str) -> String {
+        self.wait_for_n(needle, 1)
+    }
+
+    /// Types `text` as it is.
+    fn type_text(&self, text: &str) {
+        self.tmux(&["send-keys", "-l", text]);
+    }
+
+    /// Presses keys by tmux's names (`Enter`, `C-c`, `C-d`).
+    fn press(&self, key: &str) {
+        self.tmux(&["send-keys", key]);
+    }
+
     fn type_line(&self, line: &str) {
-        let status = Command::new("tmux")
-            .args(["-L", &self.socket, "send-keys", "-l", line])
-            .status()
+        self.type_text(line);
+        self.press("Enter");
+    }
+
+    /// The terminal's modes right now, as `stty -a` shows them.
+    fn modes_now(&self) -> String {
+        let tty = self.tmux(&["display-message", "-p", "#{pane_tty}"]);
+        let out = Command::new("stty")
+            .args(["-a", "-F", tty.trim()])
+            .output()
             .unwrap();
-        assert!(status.success());
-        let status = Command::new("tmux")
-            .args(["-L", &self.socket, "send-keys", "Enter"])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        text(&out.stdout)
+    }
+
+    /// Waits for the command's end; its exit code and the modes the
+    /// terminal was left in.
+    fn wait_for_exit(&self) -> (i32, String, String) {
+        let shown = self.wait_for("MODES:");
+        let code = shown
+            .split("EXIT:")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("no exit code in:\n{shown}"));
+        let modes = shown.split("MODES:").nth(1).unwrap().to_string();
+        (code, modes, shown)
     }
 }
 
@@ -72,6 +120,19 @@ impl Drop for Pane {
         let _ = Command::new("tmux")
             .args(["-L", &self.socket, "kill-server"])
             .status();
+    }
+}
+
+/// Whether `stty -a` output shows `flag` set (not `-flag`).
+fn mode_set(modes: &str, flag: &str) -> bool {
+    modes.split_whitespace().any(|w| w == flag)
+}
+
+/// The modes a shell gives a terminal: whole lines, echoed, Ctrl-C a
+/// signal.
+fn assert_cooked(modes: &str) {
+    for flag in ["icanon", "echo", "isig", "icrnl", "opost"] {
+        assert!(mode_set(modes, flag), "{flag} is off: {modes}");
     }
 }
 
@@ -91,6 +152,43 @@ fn without_key(user: &str) -> Vec<String> {
         format!("{user}@{}:{}", var("TWILL_TEST_HOST"), port()),
     ]);
     cmd
+}
+
+/// The `twill` binary reaching the server as the plain test user with the
+/// key, with `extra` options, running `command`.
+fn twill_running(extra: &[&str], command: &str) -> Vec<String> {
+    let mut cmd = vec![twill_binary()];
+    cmd.extend(crate::support::cli_options(true));
+    cmd.extend(extra.iter().map(|s| s.to_string()));
+    cmd.extend([
+        "-H".into(),
+        format!(
+            "{}@{}:{}",
+            var("TWILL_TEST_USER"),
+            var("TWILL_TEST_HOST"),
+            port()
+        ),
+        "--".into(),
+        command.into(),
+    ]);
+    cmd
+}
+
+/// The command line of a child copy of this test binary running only
+/// `test_name`, for a pane.
+fn child_line(test_name: &str) -> Vec<String> {
+    let child = child_command(test_name);
+    let mut line = vec!["env".to_string()];
+    for (key, value) in child.get_envs() {
+        let key = key.to_string_lossy().into_owned();
+        match value {
+            Some(v) => line.push(format!("{key}={}", v.to_string_lossy())),
+            None => line.extend(["-u".to_string(), key]),
+        }
+    }
+    line.push(child.get_program().to_string_lossy().into_owned());
+    line.extend(child.get_args().map(|a| a.to_string_lossy().into_owned()));
+    line
 }
 
 #[test]
@@ -137,4 +235,430 @@ fn a_missing_sudo_password_is_asked_for_hidden_and_kept_for_the_run() {
         !shown.contains(&password),
         "the password was shown:\n{shown}"
     );
+}
+
+#[test]
+fn a_question_is_shown_and_answered_at_the_terminal() {
+    let pane = Pane::start(&twill_running(&[], "read -p 'Name? ' n; echo hello $n"));
+    // The unfinished line shows before anything is typed.
+    pane.wait_for("out: Name? ");
+    pane.type_line("bob");
+    let (code, modes, shown) = pane.wait_for_exit();
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("out: Name? bob"), "{shown}");
+    assert!(shown.contains("out: hello bob"), "{shown}");
+    assert_cooked(&modes);
+}
+
+#[test]
+fn keys_go_as_typed_and_the_terminal_is_put_back() {
+    let pane = Pane::start(&twill_running(&[], "cat; echo cat ended"));
+    pane.wait_for("run: cat");
+    // While the command runs, the terminal is in cbreak mode: no line
+    // editing, no local echo, Ctrl-C still a signal.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let during = loop {
+        let modes = pane.modes_now();
+        if mode_set(&modes, "-icanon") || Instant::now() > deadline {
+            break modes;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for flag in ["-icanon", "-echo", "isig"] {
+        assert!(
+            mode_set(&during, flag),
+            "not {flag} while cat runs: {during}"
+        );
+    }
+    pane.type_line("hello there");
+    // The remote pty's echo, and cat's copy.
+    pane.wait_for_n("out: hello there", 2);
+    // Ctrl-D goes to the remote pty, which ends cat's input.
+    pane.press("C-d");
+    let (code, modes, shown) = pane.wait_for_exit();
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("out: cat ended"), "{shown}");
+    assert_cooked(&modes);
+}
+
+#[test]
+fn a_full_screen_program_gets_its_keys_and_gives_the_terminal_back() {
+    let pane = Pane::start(&twill_running(
+        &[],
+        "seq 1 200 > /tmp/twill-less-$$; less /tmp/twill-less-$$; rm /tmp/twill-less-$$; echo less ended",
+    ));
+    pane.wait_for("out: 10");
+    // A page down, then quit.
+    pane.type_text(" ");
+    pane.wait_for("out: 60");
+    pane.type_text("q");
+    let (code, modes, shown) = pane.wait_for_exit();
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("out: less ended"), "{shown}");
+    assert_cooked(&modes);
+}
+
+#[test]
+fn ctrl_c_stops_the_command_and_the_terminal_is_put_back() {
+    let pane = Pane::start(&twill_running(&[], "cat"));
+    pane.wait_for("run: cat");
+    pane.type_line("first");
+    pane.wait_for_n("out: first", 2);
+    pane.press("C-c");
+    let (code, modes, shown) = pane.wait_for_exit();
+    assert_eq!(code, 130, "{shown}");
+    assert_cooked(&modes);
+}
+
+#[test]
+fn ctrl_c_outside_any_execute_ends_the_process_with_the_terminal_put_back() {
+    const NAME: &str =
+        "terminal::ctrl_c_outside_any_execute_ends_the_process_with_the_terminal_put_back";
+    if is_child(NAME) {
+        // No `execute`: Ctrl-C ends the process, which does not unwind.
+        let _ = with_settings(twill(), || run("cat"));
+        puts("run returned");
+        std::process::exit(0);
+    }
+    let pane = Pane::start(&child_line(NAME));
+    pane.wait_for("run: cat");
+    pane.type_line("first");
+    pane.wait_for_n("out: first", 2);
+    pane.press("C-c");
+    let (code, modes, shown) = pane.wait_for_exit();
+    assert_eq!(code, 130, "{shown}");
+    assert!(!shown.contains("run returned"), "{shown}");
+    assert_cooked(&modes);
+}
+
+#[test]
+fn without_a_pty_lines_go_echoed_by_the_terminal_and_ctrl_d_ends_them() {
+    let pane = Pane::start(&twill_running(&["--no-pty"], "cat; echo cat ended"));
+    pane.wait_for("run: cat");
+    pane.type_line("a line");
+    // The terminal's own echo, then cat's copy.
+    pane.wait_for("out: a line");
+    let shown = pane.text();
+    assert!(shown.contains("\na line\n"), "{shown}");
+    pane.press("C-d");
+    let (code, modes, shown) = pane.wait_for_exit();
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("out: cat ended"), "{shown}");
+    assert_cooked(&modes);
+}
+
+#[test]
+fn echo_stdin_false_types_without_an_echo() {
+    let pane = Pane::start(&twill_running(
+        &["--no-pty", "--set", "echo_stdin=false"],
+        "read x; echo got $x",
+    ));
+    pane.wait_for("run: read x");
+    pane.type_line("unseen");
+    let (code, modes, shown) = pane.wait_for_exit();
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("out: got unseen"), "{shown}");
+    assert_eq!(shown.matches("unseen").count(), 1, "{shown}");
+    assert_cooked(&modes);
+}
+
+#[test]
+fn remote_interrupt_sends_ctrl_c_to_the_remote_program() {
+    let pane = Pane::start(&twill_running(
+        &["--set", "remote_interrupt=true"],
+        "trap 'echo caught' INT; echo ready; sleep 30; echo after",
+    ));
+    pane.wait_for("out: ready");
+    std::thread::sleep(Duration::from_millis(300));
+    pane.press("C-c");
+    let (code, modes, shown) = pane.wait_for_exit();
+    assert_eq!(code, 0, "{shown}");
+    // The remote pty echoes the key as `^C`.
+    assert!(shown.contains("caught"), "{shown}");
+    assert!(shown.contains("out: after"), "{shown}");
+    assert_cooked(&modes);
+}
+
+#[test]
+fn a_window_size_change_reaches_the_remote_pty() {
+    let pane = Pane::start(&twill_running(
+        &[],
+        "trap 'stty size; exit 0' WINCH; stty size; echo ready; for i in $(seq 300); do sleep 0.1; done; exit 9",
+    ));
+    let shown = pane.wait_for("out: ready");
+    assert!(shown.contains("out: 50 200"), "{shown}");
+    pane.tmux(&["resize-window", "-x", "120", "-y", "40"]);
+    let (code, modes, shown) = pane.wait_for_exit();
+    assert!(shown.contains("out: 40 120"), "{shown}");
+    assert_eq!(code, 0, "{shown}");
+    assert_cooked(&modes);
+}
+
+#[test]
+fn open_shell_runs_a_command_then_takes_keys_and_ctrl_c() {
+    const NAME: &str = "terminal::open_shell_runs_a_command_then_takes_keys_and_ctrl_c";
+    if is_child(NAME) {
+        let result = with_settings(twill(), || open_shell("echo shell-$((6*7))"));
+        puts(&format!("open_shell returned {}", result.is_ok()));
+        std::process::exit(0);
+    }
+    let pane = Pane::start(&child_line(NAME));
+    pane.wait_for("shell-42");
+    pane.type_line("echo typed-$((2+3))");
+    pane.wait_for("typed-5");
+    // Ctrl-C reaches the remote shell's sleep, not this process.
+    pane.type_line("sleep 30; echo slept");
+    std::thread::sleep(Duration::from_millis(500));
+    pane.press("C-c");
+    pane.type_line("echo back-$((1+1))");
+    pane.wait_for("back-2");
+    pane.type_line("exit");
+    let (code, modes, shown) = pane.wait_for_exit();
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("open_shell returned true"), "{shown}");
+    assert!(!shown.contains("\nslept"), "{shown}");
+    assert!(
+        !shown.contains("out: "),
+        "open_shell prints raw output:\n{shown}"
+    );
+    assert_cooked(&modes);
+}
+
+#[test]
+fn abort_on_prompts_fails_fast_instead_of_waiting() {
+    let started = Instant::now();
+    let pane = Pane::start(&twill_running(
+        &["--abort-on-prompts"],
+        "read -p 'Name? ' n || exit 3; echo hello $n",
+    ));
+    let (code, modes, shown) = pane.wait_for_exit();
+    assert!(started.elapsed() < Duration::from_secs(20), "{shown}");
+    assert_eq!(code, 1, "{shown}");
+    assert!(
+        shown.contains("Needed to prompt for 'Name?' (host: "),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("but abort-on-prompts was set to True"),
+        "{shown}"
+    );
+    assert_cooked(&modes);
+}
+
+/// The `twill` binary reaching the server with `known_hosts` as its
+/// known_hosts file, running `whoami`; with the test key when `key`, else
+/// with a password asked for.
+fn twill_with_known_hosts(known_hosts: &std::path::Path, key: bool) -> Vec<String> {
+    let mut line = vec![twill_binary()];
+    if key {
+        line.extend(["-i".into(), var("TWILL_TEST_KEY")]);
+    }
+    line.extend([
+        "-a".into(),
+        "-k".into(),
+        "--set".into(),
+        format!("known_hosts={},use_ssh_config=false", known_hosts.display()),
+        "-H".into(),
+        format!(
+            "{}@{}:{}",
+            var("TWILL_TEST_USER"),
+            var("TWILL_TEST_HOST"),
+            port()
+        ),
+        "--".into(),
+        "whoami".into(),
+    ]);
+    line
+}
+
+/// The server's host keys, as `type base64` pairs.
+fn server_keys() -> Vec<String> {
+    std::fs::read_to_string(var("TWILL_TEST_KNOWN_HOSTS"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+#[test]
+fn an_unknown_host_key_is_asked_about_and_recorded_on_yes() {
+    let dir = tempfile::tempdir().unwrap();
+    let known_hosts = dir.path().join("known_hosts");
+    // No key: once the host key is accepted, the login password is asked
+    // for too.
+    let pane = Pane::start(&twill_with_known_hosts(&known_hosts, false));
+    let entry = format!("[{}]:{}", var("TWILL_TEST_HOST"), port());
+    let shown =
+        pane.wait_for("Are you sure you want to continue connecting (yes/no/[fingerprint])? ");
+    assert!(
+        shown.contains(&format!(
+            "The authenticity of host '{entry}' can't be established."
+        )),
+        "{shown}"
+    );
+    assert!(shown.contains(" key fingerprint is SHA256:"), "{shown}");
+    // Anything else is asked again.
+    pane.type_line("maybe");
+    pane.wait_for("Please type 'yes', 'no' or the fingerprint: ");
+    pane.type_line("yes");
+    pane.wait_for("Login password for 'twill': ");
+    pane.type_line(&var("TWILL_TEST_PASSWORD"));
+    let (code, _, shown) = pane.wait_for_exit();
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("out: twill"), "{shown}");
+    assert!(
+        shown.contains(&format!("Warning: Permanently added '{entry}' (")),
+        "{shown}"
+    );
+    let recorded = std::fs::read_to_string(&known_hosts).unwrap();
+    let lines: Vec<&str> = recorded.lines().collect();
+    assert_eq!(lines.len(), 1, "{recorded}");
+    let (name, key) = lines[0].split_once(' ').unwrap();
+    assert_eq!(name, entry);
+    assert!(server_keys().iter().any(|k| k == key), "{recorded}");
+}
+
+#[test]
+fn an_unknown_host_key_refused_at_the_terminal_is_not_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let known_hosts = dir.path().join("known_hosts");
+    let pane = Pane::start(&twill_with_known_hosts(&known_hosts, true));
+    pane.wait_for("Are you sure you want to continue connecting (yes/no/[fingerprint])? ");
+    pane.type_line("no");
+    let (code, modes, shown) = pane.wait_for_exit();
+    assert_eq!(code, 1, "{shown}");
+    assert!(shown.contains("Host key verification failed"), "{shown}");
+    assert!(!shown.contains("out: twill"), "{shown}");
+    assert!(!known_hosts.exists(), "something was recorded");
+    assert_cooked(&modes);
+}
+
+/// Runs the `twill` binary with `input` on its standard input (`None`:
+/// /dev/null) and returns its exit code and output, failing if it takes
+/// longer than 30 seconds (a command left waiting for input).
+fn twill_fed(extra: &[&str], command: &str, input: Option<&str>) -> (i32, String) {
+    fed(&twill_running(extra, command), &[], input)
+}
+
+/// Runs `line` with `env` added and `input` on its standard input (`None`:
+/// /dev/null); see [`twill_fed`].
+fn fed(line: &[String], env: &[(&str, String)], input: Option<&str>) -> (i32, String) {
+    let mut cmd = Command::new(&line[0]);
+    cmd.args(&line[1..])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+    let mut child = cmd.spawn().unwrap();
+    if let Some(input) = input {
+        // Written and closed: the end of the input comes after it.
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input.as_bytes()).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "twill still ran after 30 seconds, waiting for input:\n{}",
+                text(&out.stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let code = out.status.code().unwrap_or(-1);
+    (code, text(&out.stdout) + &text(&out.stderr))
+}
+
+#[test]
+fn piped_input_reaches_the_command_and_its_end_ends_the_input() {
+    // With a pty (the default): a question answered from the pipe.
+    let (code, shown) = twill_fed(&[], "read x; echo got $x", Some("y\n"));
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("out: got y"), "{shown}");
+    // The end of the pipe ends the input of a command that reads it all,
+    // with a pty (an unfinished last line included) and without.
+    let (code, shown) = twill_fed(&[], "cat; echo cat ended", Some("a\nb"));
+    assert_eq!(code, 0, "{shown}");
+    // (The pty's echo and cat's copy may share a line.)
+    assert!(shown.contains("cat ended"), "{shown}");
+    let (code, shown) = twill_fed(&["--no-pty"], "cat; echo cat ended", Some("a\nb\n"));
+    assert_eq!(code, 0, "{shown}");
+    assert!(
+        shown.contains("out: a\n")
+            && shown.contains("out: b\n")
+            && shown.contains("out: cat ended"),
+        "{shown}"
+    );
+    // Nothing to read: end-of-file at once.
+    let (code, shown) = twill_fed(&[], "cat; echo cat ended", None);
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("out: cat ended"), "{shown}");
+}
+
+#[test]
+fn prompts_are_answered_as_fabric_answers_them() {
+    let long_key = "x".repeat(600);
+    with_settings(
+        twill().command_timeout(Duration::from_secs(20)).prompts([
+            ("Continue? ", "yes"),
+            ("Proceed?", "sure"),
+            (long_key.as_str(), "long"),
+        ]),
+        || {
+            // The end of the output matched: answered, and the prompt left
+            // out of what is captured.
+            let out = run("read -p 'Continue? ' x; echo got $x").unwrap();
+            assert!(out.stdout().contains("got yes"), "{out:?}");
+            assert!(!out.stdout().contains("Continue?"), "{out:?}");
+            // At a line break inside a chunk, as Fabric looks.
+            let out = run("printf 'Proceed?\\nmore\\n'; read x; echo got $x").unwrap();
+            assert!(out.stdout().contains("got sure"), "{out:?}");
+            // A prompt longer than the usual tail.
+            let out = run(format!("printf '{long_key}'; read x; echo got $x")).unwrap();
+            assert!(out.stdout().contains("got long"), "{out:?}");
+        },
+    );
+}
+
+#[test]
+fn sudo_input_waits_for_the_password_prompt() {
+    let user = var("TWILL_TEST_SUDOPW_USER");
+    let mut line = vec![twill_binary()];
+    line.extend(crate::support::cli_options(true));
+    line.extend([
+        "-H".into(),
+        format!("{user}@{}:{}", var("TWILL_TEST_HOST"), port()),
+        "--sudo".into(),
+        "--".into(),
+        "read x; echo got $x".into(),
+    ]);
+    let password = ("TWILL_SUDO_PASSWORD", var("TWILL_TEST_SUDO_PASSWORD"));
+    // sudo reads the password from the same input: the piped answer must
+    // not go before it.
+    let (code, shown) = fed(&line, std::slice::from_ref(&password), Some("answer\n"));
+    assert_eq!(code, 0, "{shown}");
+    // (sudo may relay the input through a pty of its own, which echoes it
+    // once more.)
+    assert!(shown.contains("got answer"), "{shown}");
+    // The end of the input too, without a pty: cat ends after sudo has
+    // its password.
+    line.pop();
+    line.pop();
+    line.extend(["--no-pty".into(), "--".into(), "cat; echo cat ended".into()]);
+    let (code, shown) = fed(&line, &[password], None);
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("cat ended"), "{shown}");
 }

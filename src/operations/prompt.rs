@@ -163,19 +163,34 @@ impl Prompt {
 /// none in a parallel worker, whose standard input is /dev/null, whatever
 /// the settings say.
 pub(crate) fn refuse_if_unanswerable(what: &str) -> Result<()> {
+    match refusal() {
+        None => Ok(()),
+        Some(reason) => Err(refused(what, reason)),
+    }
+}
+
+/// Why nobody can be asked anything here, in Fabric's words, if nobody
+/// can: `abort_on_prompts`, the `parallel` setting, or a parallel worker.
+pub(crate) fn refusal() -> Option<&'static str> {
+    let env = env();
+    if env.abort_on_prompts() {
+        Some("abort-on-prompts was set to True")
+    } else if env.parallel() || interrupt::in_worker() {
+        Some("input would be ambiguous in parallel mode")
+    } else {
+        None
+    }
+}
+
+/// Fabric's error for a question nobody may answer: `what` (quoted by the
+/// caller) and the `reason` from [`refusal`].
+pub(crate) fn refused(what: &str, reason: &str) -> Error {
     let env = env();
     let host = env.host_string().unwrap_or_else(|| "None".into());
-    let reason = if env.abort_on_prompts() {
-        "abort-on-prompts was set to True"
-    } else if env.parallel() || interrupt::in_worker() {
-        "input would be ambiguous in parallel mode"
-    } else {
-        return Ok(());
-    };
-    Err(Error::new(
+    Error::new(
         ErrorKind::Prompt,
         format!("Needed to prompt for {what} (host: {host}), but {reason}"),
-    ))
+    )
 }
 
 /// Asks `text` on the terminal and returns the answer (Fabric's
@@ -229,17 +244,57 @@ pub fn confirm_from(
     }
 }
 
-/// Whether a password can be asked for at the terminal: standard input is
-/// a terminal, and none of `abort_on_prompts`, the `parallel` setting or a
-/// parallel worker forbids prompting (the rule of
-/// [`refuse_if_unanswerable`]).
-pub(crate) fn can_ask_password() -> bool {
+/// Whether the person at the terminal can be asked (a password, a host
+/// key): standard input is a terminal, and none of `abort_on_prompts`,
+/// the `parallel` setting or a parallel worker forbids prompting (the
+/// rule of [`refuse_if_unanswerable`]).
+pub(crate) fn can_ask_at_terminal() -> bool {
     use std::io::IsTerminal;
-    let env = env();
-    std::io::stdin().is_terminal()
-        && !env.abort_on_prompts()
-        && !env.parallel()
-        && !interrupt::in_worker()
+    std::io::stdin().is_terminal() && refusal().is_none()
+}
+
+/// OpenSSH's question for a host key it does not know, asked at the
+/// terminal: `question` is shown as is; `yes` (in any case) or the key's
+/// `fingerprint` typed in full accepts it, `no` or an empty answer
+/// refuses it, anything else asks again, as `ssh` does. A closed input
+/// refuses.
+pub(crate) fn ask_host_key(question: &str, fingerprint: &str) -> Result<bool> {
+    refuse_if_unanswerable("a host key")?;
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    confirm_host_key_from(
+        question,
+        fingerprint,
+        &mut input,
+        &mut crate::output::Terminal,
+    )
+}
+
+/// [`ask_host_key`] reading from `input` and writing to `out`.
+pub(crate) fn confirm_host_key_from(
+    question: &str,
+    fingerprint: &str,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+) -> Result<bool> {
+    let io_err = |e| Error::io("could not ask a question on the terminal", e);
+    let mut shown = question;
+    loop {
+        out.write_all(shown.as_bytes()).map_err(io_err)?;
+        out.flush().map_err(io_err)?;
+        let mut line = String::new();
+        if input.read_line(&mut line).map_err(io_err)? == 0 {
+            return Ok(false);
+        }
+        let answer = line.trim_end_matches(['\n', '\r']);
+        if answer.is_empty() || answer.eq_ignore_ascii_case("no") {
+            return Ok(false);
+        }
+        if answer.eq_ignore_ascii_case("yes") || answer == fingerprint {
+            return Ok(true);
+        }
+        shown = "Please type 'yes', 'no' or the fingerprint: ";
+    }
 }
 
 /// Asks for a password at the terminal without echoing it (Fabric's
@@ -258,5 +313,37 @@ pub(crate) fn ask_password(shown: &str) -> Result<Option<String>> {
             Ok(p) => return Ok(Some(p)),
             Err(_) => return Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    fn answers(typed: &str) -> (bool, String) {
+        let mut input = typed.as_bytes();
+        let mut shown = Vec::new();
+        let ok = confirm_host_key_from("Trust? ", "SHA256:abc", &mut input, &mut shown).unwrap();
+        (ok, String::from_utf8(shown).unwrap())
+    }
+
+    #[test]
+    fn a_host_key_is_accepted_as_openssh_accepts_it() {
+        assert_eq!(answers("yes\n"), (true, "Trust? ".to_string()));
+        assert!(answers("YES\n").0);
+        assert!(answers("SHA256:abc\n").0);
+        assert!(!answers("no\n").0);
+        assert!(!answers("\n").0);
+        assert!(!answers("").0);
+        // A fingerprint is compared exactly; anything else asks again.
+        assert_eq!(
+            answers("sha256:ABC\nok\nyes\n"),
+            (
+                true,
+                "Trust? Please type 'yes', 'no' or the fingerprint: \
+                 Please type 'yes', 'no' or the fingerprint: "
+                    .to_string()
+            )
+        );
     }
 }

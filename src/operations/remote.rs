@@ -1,15 +1,22 @@
-//! `run`, `sudo` and `remote_file_exists`: commands on the current host.
+//! `run`, `sudo`, `open_shell` and `remote_file_exists`: commands on the
+//! current host, with local input passed on to them.
+
+use std::io::IsTerminal;
+use std::os::unix::io::RawFd;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::interrupt;
 use crate::operations::finish_message;
 use crate::operations::options::{RunOptions, Sink};
-use crate::operations::prompt::{ask_password, can_ask_password};
+use crate::operations::prompt::{ask_password, can_ask_at_terminal, refusal, refused};
 use crate::operations::session::{connection, current_host, remember_password, ssh_error};
 use crate::output::{self, LinePrinter, Pipe};
 use crate::result::Output;
-use crate::ssh::{self, Reply, SshErrorKind, Stream};
+use crate::ssh::{self, Exchange, Input, Reply, SshErrorKind, Stream};
 use crate::state::{env, settings, Env, Settings};
 use crate::sys::seconds;
+use crate::terminal::{self, Mode, ModeGuard, Winch};
 
 /// Runs `command` on the current host (`host_string`) over SSH and returns
 /// its output (Fabric's `run`).
@@ -20,6 +27,37 @@ use crate::sys::seconds;
 /// `[host] out: ...` while it arrives. An exit code outside `ok_ret_codes`
 /// is an error of kind [`ErrorKind::CommandFailed`] (with `warn_only`, a
 /// warning and `Ok`). The connection is opened on first use and reused.
+///
+/// Local standard input goes to the command, as in Fabric:
+///
+/// - On a terminal, with a pty (the default), each key goes as it is
+///   typed, the terminal in cbreak mode (Fabric's `char_buffered`) for the
+///   command's time and put back however it ends; the remote pty echoes,
+///   a window size change reaches it, and the unfinished last line (a
+///   question) is shown as it comes. Ctrl-C stops the command, unless the
+///   `remote_interrupt` setting is true: then Ctrl-C (and Ctrl-Z, Ctrl-\)
+///   go to the remote program as keys. Without a pty, whole lines go,
+///   edited and echoed by the terminal (echo off when `echo_stdin` is
+///   false), and Ctrl-D at the start of a line ends the command's input.
+/// - Otherwise (a pipe, a file, /dev/null) what comes is passed on as it
+///   comes, not echoed, and its end ends the command's input (with a pty, as Ctrl-D
+///   typed at it would), so that `echo y | my-fab ...` answers a question
+///   and a command that reads more gets end-of-file instead of waiting.
+///   What a command does not read before it ends may be lost.
+/// - Where nobody may be asked (`abort_on_prompts`, the `parallel`
+///   setting, a parallel worker, whose standard input is /dev/null), the
+///   terminal is not read: the command's input ends at once. A command
+///   that then fails with a question unanswered on its last line is the
+///   error Fabric gives for a prompt it may not show (kind
+///   [`ErrorKind::Prompt`], `Needed to prompt for '...' (host: ...), but
+///   abort-on-prompts was set to True`), whatever `warn_only` says.
+///
+/// With the `prompts` setting, output that ends with one of its texts is
+/// answered with its reply and a newline (the first that matches, in
+/// order, checked at each line break and at the end of each chunk, as
+/// Fabric does), and the text is left out of the captured output; the
+/// command's input then never ends on its own, so that later questions
+/// can still be answered.
 ///
 /// ```no_run
 /// use twill::{cd, run, with_settings, Settings};
@@ -52,6 +90,18 @@ pub fn remote(command: impl AsRef<str>) -> Result<Output> {
 /// rejected password is an error of kind [`ErrorKind::Auth`], and a
 /// password that is needed where none can be had one of kind
 /// [`ErrorKind::Prompt`]; the command is stopped in both cases.
+///
+/// Local input goes to the command as for [`run`], but not before sudo
+/// has asked for its password and been answered, or the command has
+/// printed something else, so that sudo never reads it as the password;
+/// input that is there goes anyway after two seconds without the prompt
+/// (a command that reads before it prints), but its end waits for one of
+/// the two. With a pty, input after the password waits another second,
+/// while sudo may set up a pty of its own and would lose what came
+/// earlier, and the end of local input is not passed on at all: sudo's
+/// own pty (its `use_pty` option) can hang when an end-of-file key
+/// reaches it as the command ends. Without a pty, the end goes as for
+/// [`run`].
 ///
 /// Commands are any text: a literal, a `String`, a `format!`.
 ///
@@ -144,12 +194,25 @@ fn execute(command: &str, opts: &RunOptions, sudo: bool) -> Result<Output> {
     let combine = opts.combine_stderr.unwrap_or_else(|| env.combine_stderr());
     let timeout = opts.timeout.or_else(|| env.command_timeout());
 
-    let mut run = Capture::new(&env, &host, combine && !pty, opts, prompt);
-    let exec_opts = ssh::ExecOptions { pty, timeout };
-    let status = conn.exec(&real, &exec_opts, &mut |stream, data| {
-        run.feed(stream, data)
-    });
+    // sudo's own pty (its `use_pty`, on by default in Debian and Ubuntu)
+    // can hang when the end-of-file key reaches it as the command ends.
+    let may_end = env.prompts().is_empty() && !(sudo && pty);
+    let mut input = LocalInput::new(&env, pty, false, may_end);
+    if sudo {
+        input.hold_for_sudo();
+    }
+    let mut run = Capture::new(&env, &host, combine && !pty, opts, prompt, pty, input);
+    let exec_opts = ssh::ExecOptions {
+        pty,
+        term: None,
+        timeout,
+    };
+    let status = conn.exec(&real, &exec_opts, &mut run);
     run.finish();
+    let question = run.question();
+    let refusal = run.input.refused;
+    // The terminal is put back before anything is reported.
+    drop(run.input);
 
     let (stdout, stderr) = (
         std::mem::take(&mut run.stdout),
@@ -199,6 +262,12 @@ fn execute(command: &str, opts: &RunOptions, sudo: bool) -> Result<Output> {
     if !out.failed() {
         return Ok(out);
     }
+    if let (Some(reason), Some(question)) = (refusal, question) {
+        return Err(refused(&format!("'{question}'"), reason)
+            .with_host(&host)
+            .with_command(command)
+            .with_output(out));
+    }
     let warn_only = opts.warn_only.unwrap_or_else(|| env.warn_only());
     let msg = if warn_only {
         format!("{which}() received nonzero return code {code} while executing '{command}'!")
@@ -244,8 +313,183 @@ enum SudoPrompt {
     NoPassword(String),
 }
 
-/// Collects a command's output, prints it line by line, and answers
-/// sudo's prompt and the `prompts` setting.
+/// How long [`sudo`] holds local input back while sudo's password prompt
+/// may still come.
+const SUDO_HOLD: Duration = Duration::from_secs(2);
+
+/// How long after sudo has its password (on a pty) local input waits.
+const SUDO_SETTLE: Duration = Duration::from_secs(1);
+
+/// How much of each stream's output is kept to find prompts in, at least.
+const TAIL: usize = 512;
+
+/// Local input of one remote command: where it comes from, and when it may
+/// go (see [`run`]).
+struct LocalInput {
+    /// Standard input is read (a pipe, a file, /dev/null, or the
+    /// terminal in `terminal`'s mode).
+    reads: bool,
+    /// The terminal, in the command's mode until this is dropped.
+    terminal: Option<ModeGuard>,
+    /// The terminal's size changes, with a pty.
+    winch: Option<Winch>,
+    /// Sent before anything else: [`open_shell`]'s command.
+    first: Option<Vec<u8>>,
+    /// [`sudo`]: input waits until sudo's prompt is answered or the
+    /// command prints something else (the end of local input with no time
+    /// limit: sudo would read it as an empty password).
+    waiting: bool,
+    /// Data goes no earlier than this.
+    data_at: Option<Instant>,
+    /// The end of local input goes no earlier than this.
+    end_at: Option<Instant>,
+    /// The end of local input may end the command's input: nothing twill
+    /// answers (the `prompts` setting) needs it open.
+    may_end: bool,
+    /// Local input has ended, or there is none.
+    ended: bool,
+    /// The end has been passed on.
+    end_sent: bool,
+    /// Why the terminal was not read, when nobody may be asked.
+    refused: Option<&'static str>,
+    buf: Vec<u8>,
+}
+
+impl LocalInput {
+    /// The input of a command that has a pty or not; `shell` for
+    /// [`open_shell`]; `may_end` when the end of local input may end the
+    /// command's.
+    fn new(env: &Env, pty: bool, shell: bool, may_end: bool) -> LocalInput {
+        let mut input = LocalInput {
+            reads: false,
+            terminal: None,
+            winch: None,
+            first: None,
+            waiting: false,
+            data_at: None,
+            end_at: None,
+            may_end,
+            ended: true,
+            end_sent: false,
+            refused: None,
+            buf: Vec::new(),
+        };
+        if interrupt::in_worker() {
+            // Standard input is /dev/null: its end comes at once.
+            input.refused = refusal();
+            input.reads = true;
+        } else if !std::io::stdin().is_terminal() {
+            input.reads = true;
+        } else if let Some(reason) = refusal() {
+            input.refused = Some(reason);
+        } else {
+            // Fabric: remote_interrupt unset forwards Ctrl-C in a shell only.
+            let forward_interrupt = pty && env.remote_interrupt().unwrap_or(shell);
+            let mode = if !pty {
+                Mode::Lines {
+                    echo: env.echo_stdin(),
+                }
+            } else if shell {
+                Mode::Raw {
+                    signals: !forward_interrupt,
+                }
+            } else {
+                Mode::Keys {
+                    signals: !forward_interrupt,
+                }
+            };
+            // Not in the foreground (a background job), or another
+            // thread's command has the terminal: no input.
+            if let Some(guard) = ModeGuard::enter(mode) {
+                // Ctrl-C outside any `execute` then ends the process
+                // through the handler, which lets the terminal be put back.
+                interrupt::install();
+                input.terminal = Some(guard);
+                input.reads = true;
+                if pty {
+                    input.winch = Winch::watch();
+                }
+            }
+        }
+        if input.reads {
+            input.ended = false;
+            input.buf = vec![0; 16 * 1024];
+        }
+        input
+    }
+
+    /// Holds input back until sudo's prompt is answered or the command
+    /// prints something else ([`release`](Self::release)); data that is
+    /// there goes anyway after [`SUDO_HOLD`].
+    fn hold_for_sudo(&mut self) {
+        self.waiting = true;
+        self.data_at = Some(Instant::now() + SUDO_HOLD);
+    }
+
+    fn waiting(&self) -> bool {
+        self.waiting
+    }
+
+    /// Lets input go, after `settle` if given.
+    fn release(&mut self, settle: Option<Duration>) {
+        self.waiting = false;
+        self.data_at = settle.map(|d| Instant::now() + d);
+        self.end_at = self.data_at;
+    }
+
+    /// The end of local input is due and may go.
+    fn end_due(&self) -> bool {
+        self.ended && !self.end_sent && self.may_end && !self.waiting
+    }
+
+    /// Whether someone types at the terminal for the command.
+    fn interactive(&self) -> bool {
+        self.terminal.is_some()
+    }
+
+    fn fds(&mut self, fds: &mut Vec<RawFd>) -> Option<Instant> {
+        if let Some(w) = &self.winch {
+            fds.push(w.fd());
+        }
+        if let Some(at) = self.data_at {
+            return Some(at);
+        }
+        if self.reads && !self.ended {
+            fds.push(libc::STDIN_FILENO);
+        }
+        self.end_at.filter(|_| self.end_due())
+    }
+
+    fn next(&mut self) -> Option<Input> {
+        if self.winch.as_ref().is_some_and(Winch::changed) {
+            return Some(Input::Resized);
+        }
+        if let Some(first) = self.first.take() {
+            return Some(Input::Bytes(first));
+        }
+        if let Some(at) = self.data_at {
+            if Instant::now() < at {
+                return None;
+            }
+            self.data_at = None;
+        }
+        if self.reads && !self.ended {
+            match terminal::read_stdin(&mut self.buf) {
+                terminal::Read::Data(n) => return Some(Input::Bytes(self.buf[..n].to_vec())),
+                terminal::Read::End => self.ended = true,
+                terminal::Read::Nothing => return None,
+            }
+        }
+        if self.end_due() && self.end_at.is_none_or(|at| Instant::now() >= at) {
+            self.end_sent = true;
+            return Some(Input::End);
+        }
+        None
+    }
+}
+
+/// Collects a command's output, prints it line by line, answers sudo's
+/// prompt and the `prompts` setting, and passes local input on.
 struct Capture {
     env: Env,
     host: String,
@@ -262,6 +506,15 @@ struct Capture {
     prompts: Vec<(String, String)>,
     /// The last bytes seen on each stream, to spot prompts split across chunks.
     tail: [Vec<u8>; 2],
+    /// How much of `tail` is kept.
+    keep: usize,
+    /// The stream that spoke last.
+    last: usize,
+    /// The command has a pty.
+    pty: bool,
+    /// sudo's prompt has been answered.
+    sudo_answered: bool,
+    input: LocalInput,
 }
 
 impl Capture {
@@ -271,7 +524,15 @@ impl Capture {
         merge_err: bool,
         opts: &RunOptions,
         sudo_prompt: Option<String>,
+        pty: bool,
+        input: LocalInput,
     ) -> Capture {
+        let prompts = env.prompts().to_vec();
+        let keep = prompts
+            .iter()
+            .map(|(k, _)| k.len())
+            .chain(sudo_prompt.as_ref().map(String::len))
+            .fold(TAIL, usize::max);
         Capture {
             env: env.clone(),
             host: host.to_string(),
@@ -284,8 +545,13 @@ impl Capture {
             stderr_sink: opts.stderr.clone(),
             sudo_prompt,
             sudo_state: SudoPrompt::NotSeen,
-            prompts: env.prompts().to_vec(),
+            prompts,
             tail: [Vec::new(), Vec::new()],
+            keep,
+            last: 0,
+            pty,
+            sudo_answered: false,
+            input,
         }
     }
 
@@ -294,58 +560,139 @@ impl Capture {
             Stream::Stdout => 0,
             Stream::Stderr => 1,
         };
+        self.last = i;
         let to_err = i == 1 && !self.merge_err;
-        let (printer, buf, sink) = if i == 0 {
-            (&mut self.out_printer, &mut self.stdout, &self.stdout_sink)
-        } else if to_err {
-            (&mut self.err_printer, &mut self.stderr, &self.stderr_sink)
+        // Shown first, answered after, as Fabric does.
+        self.printer(i).feed(data);
+        let sink = if to_err {
+            &self.stderr_sink
         } else {
-            (&mut self.err_printer, &mut self.stdout, &self.stdout_sink)
+            &self.stdout_sink
         };
-        printer.feed(data);
-        match sink {
+        let captured = match sink {
             Some(sink) => {
                 // A writer that fails (a closed pipe) only loses its copy.
                 let _ = sink.lock().write_all(data);
+                false
             }
-            None => buf.extend_from_slice(data),
-        }
+            None => true,
+        };
 
-        let tail = &mut self.tail[i];
-        tail.extend_from_slice(data);
-        let keep = 512;
-        if tail.len() > keep {
-            tail.drain(..tail.len() - keep);
-        }
-        if let Some(prompt) = self.sudo_prompt.as_deref() {
-            if tail.ends_with(prompt.as_bytes()) {
-                tail.clear();
-                // The prompt is not kept; it is shown as the setting says
-                // it (without the marker), as Fabric shows it.
-                if sink.is_none() && buf.ends_with(prompt.as_bytes()) {
+        let mut answers = Vec::new();
+        let mut answered = false;
+        let mut rest = data;
+        while !rest.is_empty() {
+            // Fabric looks for prompts after each piece of a chunk split
+            // at line breaks (each break a piece of its own).
+            let len = match rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+                Some(0) => 1,
+                Some(p) => p,
+                None => rest.len(),
+            };
+            let (piece, after) = rest.split_at(len);
+            rest = after;
+            if captured {
+                self.buffer(to_err).extend_from_slice(piece);
+            }
+            let tail = &mut self.tail[i];
+            tail.extend_from_slice(piece);
+            if tail.len() > self.keep {
+                tail.drain(..tail.len() - self.keep);
+            }
+
+            let matched = self
+                .prompts
+                .iter()
+                .find(|(expected, _)| !expected.is_empty() && tail.ends_with(expected.as_bytes()));
+            if let Some((expected, reply)) = matched {
+                // Fabric leaves the prompt out of what it captures.
+                tail.truncate(tail.len() - expected.len());
+                let n = expected.len();
+                answers.extend_from_slice(format!("{reply}\n").as_bytes());
+                if captured {
+                    let buf = self.buffer(to_err);
+                    buf.truncate(buf.len().saturating_sub(n));
+                }
+                if rest.is_empty() {
+                    self.printer(i).finish();
+                }
+                continue;
+            }
+
+            let Some(prompt) = self.sudo_prompt.clone() else {
+                continue;
+            };
+            if !tail.ends_with(prompt.as_bytes()) {
+                continue;
+            }
+            tail.clear();
+            // The prompt is not kept; it is shown as the setting says
+            // it (without the marker), as Fabric shows it.
+            if captured {
+                let buf = self.buffer(to_err);
+                if buf.ends_with(prompt.as_bytes()) {
                     buf.truncate(buf.len() - prompt.len());
                 }
-                printer.forget_tail(prompt.len());
-                let (reply, asked) = self.answer_sudo();
-                if !asked {
-                    let printer = if i == 0 {
-                        &mut self.out_printer
-                    } else {
-                        &mut self.err_printer
-                    };
-                    printer.feed(self.env.sudo_prompt().as_bytes());
-                }
-                return reply;
+            }
+            self.printer(i).forget_tail(prompt.len());
+            let (reply, asked) = self.answer_sudo();
+            if !asked {
+                let shown = self.env.sudo_prompt().to_string();
+                self.printer(i).feed(shown.as_bytes());
+            }
+            match reply {
+                Reply::Input(bytes) => answers.extend_from_slice(&bytes),
+                Reply::Continue => {}
+                Reply::Stop => return Reply::Stop,
+            }
+            // On a pty, sudo throws away what was typed ahead when it
+            // puts the terminal back after reading the password; the
+            // newline it prints then is the sign that input may go.
+            answered = self.pty;
+            self.sudo_answered = true;
+            if !self.pty {
+                self.input.release(None);
             }
         }
-        for (expected, reply) in &self.prompts {
-            if !expected.is_empty() && tail.ends_with(expected.as_bytes()) {
-                tail.clear();
-                printer.finish();
-                return Reply::Input(format!("{reply}\n").into_bytes());
-            }
+
+        // What may be the start of sudo's prompt is neither shown nor taken
+        // for the command's own output yet.
+        let hold = self
+            .sudo_prompt
+            .as_deref()
+            .map_or(0, |p| started_prompt(&self.tail[i], p.as_bytes()));
+        if hold == 0 && !answered && self.input.waiting() {
+            // After a password on a pty, sudo may go on to relay the input
+            // through a pty of its own, which it sets up after checking the
+            // password: what comes before may be lost. Input waits a
+            // little.
+            let settle = (self.pty && self.sudo_answered).then_some(SUDO_SETTLE);
+            self.input.release(settle);
         }
-        Reply::Continue
+        if self.input.interactive() {
+            self.printer(i).show_partial(hold);
+        }
+        if answers.is_empty() {
+            Reply::Continue
+        } else {
+            Reply::Input(answers)
+        }
+    }
+
+    fn printer(&mut self, i: usize) -> &mut LinePrinter {
+        if i == 0 {
+            &mut self.out_printer
+        } else {
+            &mut self.err_printer
+        }
+    }
+
+    fn buffer(&mut self, to_err: bool) -> &mut Vec<u8> {
+        if to_err {
+            &mut self.stderr
+        } else {
+            &mut self.stdout
+        }
     }
 
     /// sudo asks for the password: answered once; asked again, the
@@ -360,11 +707,19 @@ impl Capture {
         let mut asked = false;
         let password = match sudo_password(&self.env, &self.host) {
             Some(p) => p,
-            None if can_ask_password() => {
-                // Fabric shows sudo's prompt and reads the password hidden.
+            None if can_ask_at_terminal() => {
+                // Fabric shows sudo's prompt and reads the password hidden,
+                // with the terminal as it was before the command.
                 asked = true;
                 let shown = format!("[{}] out: {} ", self.host, self.env.sudo_prompt());
-                match ask_password(&shown) {
+                if let Some(t) = &self.input.terminal {
+                    t.pause();
+                }
+                let answer = ask_password(&shown);
+                if let Some(t) = &self.input.terminal {
+                    t.resume();
+                }
+                match answer {
                     Ok(Some(p)) => {
                         remember_password(&self.host, &p);
                         p
@@ -399,5 +754,123 @@ impl Capture {
         for sink in [&self.stdout_sink, &self.stderr_sink].into_iter().flatten() {
             let _ = sink.lock().flush();
         }
+    }
+
+    /// The question the command left unanswered, if its output ends with
+    /// one: an unfinished last line that reads as a question (ends with
+    /// `?`, `:` or `]`, as `Name? `, `Password: ` and `[Y/n] ` do).
+    fn question(&self) -> Option<String> {
+        let tail = &self.tail[self.last];
+        let start = tail
+            .iter()
+            .rposition(|&b| b == b'\n' || b == b'\r')
+            .map_or(0, |p| p + 1);
+        let line = String::from_utf8_lossy(&tail[start..]);
+        let line = line.trim();
+        line.ends_with(['?', ':', ']']).then(|| line.to_string())
+    }
+}
+
+impl Exchange for Capture {
+    fn output(&mut self, stream: Stream, data: &[u8]) -> Reply {
+        self.feed(stream, data)
+    }
+
+    fn input_fds(&mut self, fds: &mut Vec<RawFd>) -> Option<Instant> {
+        self.input.fds(fds)
+    }
+
+    fn input(&mut self) -> Option<Input> {
+        self.input.next()
+    }
+}
+
+/// The length of the longest start of `prompt` that `tail` ends with (0
+/// when none does; the whole prompt counts too).
+fn started_prompt(tail: &[u8], prompt: &[u8]) -> usize {
+    (1..=prompt.len().min(tail.len()))
+        .rev()
+        .find(|&k| tail.ends_with(&prompt[..k]))
+        .unwrap_or(0)
+}
+
+/// Opens an interactive shell on the current host (Fabric's
+/// `open_shell`): the user's login shell with a pty (the local terminal's
+/// type and size), its output written to standard output as it comes,
+/// with no prefix and nothing captured, and local input passed on as for
+/// [`run`], the terminal in raw mode (as OpenSSH's `ssh` puts it) until
+/// the shell ends. `command`, if any, is sent first, followed by a
+/// newline, as if typed. Ctrl-C goes to the remote shell unless the
+/// `remote_interrupt` setting is false. How the shell ends is not looked
+/// at: there is no failure handling, as in Fabric; a lost connection or
+/// an interrupt is an error. There is no time limit (`command_timeout`
+/// does not apply).
+///
+/// ```no_run
+/// use twill::{open_shell, Settings};
+///
+/// let _host = twill::settings(Settings::new().host_string("deploy@web1"));
+/// open_shell("cd /srv/app && git log -1")?;
+/// open_shell(None)?;
+/// # Ok::<(), twill::Error>(())
+/// ```
+pub fn open_shell<'a>(command: impl Into<Option<&'a str>>) -> Result<()> {
+    let command = command.into();
+    let env = env();
+    let current = current_host(&env, "open_shell")?;
+    let host = current.name.clone();
+    let conn = connection(&env, &current)?;
+    let mut shell = Shell {
+        input: LocalInput::new(&env, true, true, true),
+    };
+    if let Some(command) = command.filter(|c| !c.is_empty()) {
+        shell.input.first = Some(format!("{command}\n").into_bytes());
+    }
+    let opts = ssh::ExecOptions {
+        pty: true,
+        term: std::env::var("TERM").ok().filter(|t| !t.is_empty()),
+        timeout: None,
+    };
+    let status = conn.shell(&opts, &mut shell);
+    // The terminal is put back before anything is reported.
+    drop(shell);
+    status.map(|_| ()).map_err(|e| ssh_error(e, &host))
+}
+
+/// The exchange of [`open_shell`]: raw output, local input.
+struct Shell {
+    input: LocalInput,
+}
+
+impl Exchange for Shell {
+    fn output(&mut self, _stream: Stream, data: &[u8]) -> Reply {
+        output::emit_raw(Pipe::Out, data);
+        Reply::Continue
+    }
+
+    fn input_fds(&mut self, fds: &mut Vec<RawFd>) -> Option<Instant> {
+        self.input.fds(fds)
+    }
+
+    fn input(&mut self) -> Option<Input> {
+        self.input.next()
+    }
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn the_start_of_a_prompt_is_found_at_the_end_of_output() {
+        let prompt = b"sudo password: [0a1b]";
+        assert_eq!(started_prompt(b"hello\nsudo pass", prompt), 9);
+        assert_eq!(
+            started_prompt(b"hello\nsudo password: [0a1b]", prompt),
+            prompt.len()
+        );
+        assert_eq!(started_prompt(b"hello\n", prompt), 0);
+        assert_eq!(started_prompt(b"s", prompt), 1);
+        assert_eq!(started_prompt(b"", prompt), 0);
     }
 }

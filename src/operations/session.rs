@@ -1,8 +1,10 @@
 //! The bridge from the settings to the SSH engine: the current host of an
 //! operation (its host string parsed once), the connection options the
 //! settings make, the connection itself (asking for a login password at
-//! the terminal where one is needed), a new one in its place, what an
-//! OpenSSH client needs to connect the same way, and engine errors turned
+//! the terminal where one is needed, and whether to trust a host key that
+//! known_hosts does not know, as OpenSSH asks), a new one in its place,
+//! what an OpenSSH client needs to connect the same way, and engine errors
+//! turned
 //! into twill's [`Error`].
 
 use std::path::PathBuf;
@@ -12,8 +14,11 @@ use parking_lot::RwLock;
 
 use crate::command;
 use crate::error::{Error, ErrorKind, Result};
-use crate::operations::prompt::{ask_password, can_ask_password};
-use crate::ssh::{self, ConnectOptions, Connection, HostKeyPolicy, SshError, SshErrorKind, Target};
+use crate::operations::prompt::{self, ask_password, can_ask_at_terminal};
+use crate::output::{self, Pipe};
+use crate::ssh::{
+    self, ConnectOptions, Connection, HostKeyPolicy, SshError, SshErrorKind, Target, UnknownHostKey,
+};
 use crate::state::{env, set_env, Env, Settings};
 use crate::sys::local_user;
 
@@ -101,9 +106,65 @@ fn open(env: &Env, host: &Host, how: Open) -> Result<Arc<Connection>> {
     let name = host.name.as_str();
     let (target, mut opts) = connect_options(env, host);
     let mut asked = 0;
+    // Keys accepted at the terminal, not yet known to be recorded.
+    let mut accepted: Vec<UnknownHostKey> = Vec::new();
     loop {
-        match how(&target, &opts) {
-            Err(e) if e.kind == SshErrorKind::Auth && asked < 3 && can_ask_password() => {
+        let result = how(&target, &opts);
+        accepted.retain(|key| {
+            let recorded = match &result {
+                Ok(_) => true,
+                // Authentication comes after the host key check.
+                Err(e) => match e.kind {
+                    SshErrorKind::Auth | SshErrorKind::KeyFile => true,
+                    // A jump host's key passed; the next host's is unknown.
+                    SshErrorKind::HostKeyUnknown => {
+                        e.unknown_key.as_ref().is_some_and(|k| k.name != key.name)
+                    }
+                    _ => false,
+                },
+            };
+            if recorded {
+                output::emit(
+                    Pipe::Err,
+                    &format!(
+                        "Warning: Permanently added '{}' ({}) to the list of known hosts.\n",
+                        key.name,
+                        key_type_word(&key.key_type)
+                    ),
+                );
+            }
+            !recorded
+        });
+        match result {
+            Err(mut e)
+                if e.kind == SshErrorKind::HostKeyUnknown
+                    && e.unknown_key
+                        .as_ref()
+                        .is_some_and(|k| !opts.accept_keys.iter().any(|(n, _)| *n == k.name))
+                    && can_ask_at_terminal() =>
+            {
+                let Some(key) = e.unknown_key.take() else {
+                    return Err(ssh_error(e, name));
+                };
+                if !ask_host_key(&key)? {
+                    return Err(Error::new(
+                        ErrorKind::HostKey,
+                        format!(
+                            "Host key verification failed: the {} key {} of {} was not accepted; \
+                             nothing was recorded in {}.",
+                            key.key_type,
+                            key.fingerprint,
+                            key.name,
+                            key.known_hosts.display()
+                        ),
+                    )
+                    .with_host(name));
+                }
+                // Once more, accepting this key of this host and no other.
+                opts.accept_keys.push((key.name.clone(), key.key.clone()));
+                accepted.push(*key);
+            }
+            Err(e) if e.kind == SshErrorKind::Auth && asked < 3 && can_ask_at_terminal() => {
                 // Fabric asks at the terminal, and remembers the answer.
                 let user = target.user.as_deref().unwrap_or(&opts.default_user);
                 let Some(password) =
@@ -156,6 +217,7 @@ fn connect_options(env: &Env, host: &Host) -> (Target, ConnectOptions) {
         } else {
             HostKeyPolicy::Strict
         },
+        accept_keys: Vec::new(),
         connect_timeout: env.timeout(),
         connection_attempts: env.connection_attempts().max(1),
         // Unset, ssh_config's ServerAliveInterval/CountMax apply first.
@@ -169,6 +231,31 @@ fn connect_options(env: &Env, host: &Host) -> (Target, ConnectOptions) {
         default_user,
     };
     (target, opts)
+}
+
+/// Asks at the terminal whether to trust a host key known_hosts does not
+/// know, with OpenSSH's words.
+fn ask_host_key(key: &UnknownHostKey) -> Result<bool> {
+    let question = format!(
+        "The authenticity of host '{name}' can't be established.\n\
+         {kind} key fingerprint is {fp}.\n\
+         Are you sure you want to continue connecting (yes/no/[fingerprint])? ",
+        name = key.name,
+        kind = key_type_word(&key.key_type),
+        fp = key.fingerprint,
+    );
+    prompt::ask_host_key(&question, &key.fingerprint)
+}
+
+/// How OpenSSH names a key type in its messages (`ED25519`, `RSA`).
+fn key_type_word(key_type: &str) -> &'static str {
+    match key_type {
+        "ssh-ed25519" => "ED25519",
+        "ssh-rsa" => "RSA",
+        "ssh-dss" => "DSA",
+        t if t.starts_with("ecdsa-") => "ECDSA",
+        _ => "UNKNOWN",
+    }
 }
 
 /// Keeps a password typed at the terminal for the rest of the run, as

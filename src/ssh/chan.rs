@@ -100,16 +100,44 @@ impl RawChannel {
         self.rc(rc)
     }
 
+    /// Tells the pty the new size of the terminal (columns, rows).
+    pub(crate) fn request_pty_size(&self, cols: u32, rows: u32) -> R<()> {
+        // SAFETY: valid channel.
+        let rc = self.with(|_, c| unsafe {
+            raw::libssh2_channel_request_pty_size_ex(
+                c,
+                cols as libc::c_int,
+                rows as libc::c_int,
+                0,
+                0,
+            )
+        });
+        self.rc(rc)
+    }
+
     pub(crate) fn exec(&self, command: &str) -> R<()> {
-        let req = "exec";
-        // SAFETY: valid channel and buffers.
+        self.start("exec", command)
+    }
+
+    /// Starts the user's login shell (the "shell" request).
+    pub(crate) fn shell(&self) -> R<()> {
+        self.start("shell", "")
+    }
+
+    fn start(&self, req: &str, message: &str) -> R<()> {
+        // SAFETY: valid channel and buffers; an empty message is passed
+        // as a null pointer, as libssh2's own `shell` macro does.
         let rc = self.with(|_, c| unsafe {
             raw::libssh2_channel_process_startup(
                 c,
                 req.as_ptr() as *const libc::c_char,
                 req.len() as libc::c_uint,
-                command.as_ptr() as *const libc::c_char,
-                command.len() as libc::c_uint,
+                if message.is_empty() {
+                    std::ptr::null()
+                } else {
+                    message.as_ptr() as *const libc::c_char
+                },
+                message.len() as libc::c_uint,
             )
         });
         self.rc(rc)
@@ -144,6 +172,13 @@ impl RawChannel {
         } else {
             Err(self.with(|s, _| ssh2::Error::from_session_error_raw(s, n as libc::c_int)))
         }
+    }
+
+    /// Tells the remote side that nothing more comes on stdin.
+    pub(crate) fn send_eof(&self) -> R<()> {
+        // SAFETY: valid channel.
+        let rc = self.with(|_, c| unsafe { raw::libssh2_channel_send_eof(c) });
+        self.rc(rc)
     }
 
     /// Remote EOF received and nothing left to read.

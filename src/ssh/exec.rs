@@ -1,11 +1,14 @@
 //! Running a command on a channel.
 //!
 //! The session is in non-blocking mode while a command runs. Both output
-//! streams are read as data arrives and handed over chunk by chunk; when
-//! neither has data, the thread sleeps in `poll(2)` on the socket (in the
-//! directions libssh2 asks for) until data, the command deadline, the next
-//! keepalive, or an interrupt.
+//! streams are read as data arrives and handed over chunk by chunk; local
+//! input (keys, a pipe, a window change) is taken as it comes and written
+//! to the command's stdin; when there is nothing to do, the thread sleeps
+//! in `poll(2)` on the socket (in the directions libssh2 asks for) and the
+//! descriptors of local input, until data, input, the command deadline,
+//! the next keepalive, or an interrupt.
 
+use std::os::unix::io::RawFd;
 use std::time::{Duration, Instant};
 
 use super::chan::RawChannel;
@@ -34,15 +37,58 @@ pub(crate) enum Reply {
     Stop,
 }
 
-/// Receives each output chunk as it arrives and says what to do.
-pub(crate) type OnOutput<'a> = dyn FnMut(Stream, &[u8]) -> Reply + 'a;
+/// Local input for a running command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Input {
+    /// Bytes for the command's stdin.
+    Bytes(Vec<u8>),
+    /// Local input ended: the command's stdin ends too. With a pty, whose
+    /// end sshd does not pass on, that is the terminal's end-of-file key
+    /// (Ctrl-D, typed twice after an unfinished line), which a reader in
+    /// canonical mode takes for the end.
+    End,
+    /// The local terminal changed size: the pty is told the new one.
+    Resized,
+}
+
+/// The caller's side of a running command: output comes to it as it
+/// arrives, and local input is taken from it.
+pub(crate) trait Exchange {
+    /// Receives an output chunk and says what to do.
+    fn output(&mut self, stream: Stream, data: &[u8]) -> Reply;
+
+    /// Adds to `fds` the descriptors (at most four) that become readable
+    /// when there is local input, and returns when to look for input even
+    /// if none does (input held back until then).
+    fn input_fds(&mut self, _fds: &mut Vec<RawFd>) -> Option<Instant> {
+        None
+    }
+
+    /// The next local input, without waiting; `None` when there is none
+    /// now. Asked whenever the engine looks, so it must not block.
+    fn input(&mut self) -> Option<Input> {
+        None
+    }
+}
+
+/// How the remote side is started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start<'a> {
+    /// An `exec` request with the command.
+    Exec(&'a str),
+    /// A `shell` request: the user's login shell.
+    Shell,
+}
 
 /// Options of one command.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ExecOptions {
-    /// Request a pseudo-terminal (local terminal size or 80x24, `vt100`).
+    /// Request a pseudo-terminal (local terminal size or 80x24).
     /// stderr is then merged into stdout by the remote side.
     pub(crate) pty: bool,
+    /// The terminal type the pty is requested with; `None`: `vt100`, as
+    /// Fabric asks for.
+    pub(crate) term: Option<String>,
     /// Stop the remote command and fail with [`SshErrorKind::Timeout`]
     /// after this long.
     pub(crate) timeout: Option<Duration>,
@@ -59,15 +105,87 @@ pub(crate) struct ExitStatus {
 
 const READ_BUF: usize = 64 * 1024;
 
+/// Local input not yet written is kept up to this much; beyond it, no
+/// more is taken until the remote side reads (its window opens).
+const MAX_PENDING: usize = 64 * 1024;
+
+/// The end-of-file key of a terminal (Ctrl-D, `VEOF`).
+const EOF_KEY: u8 = 0x04;
+
+/// What goes to the command's stdin.
+struct Stdin {
+    pending: Vec<u8>,
+    /// False once the remote side no longer reads it.
+    open: bool,
+    /// The last byte queued, to know whether a line is unfinished.
+    last: Option<u8>,
+    /// Local input has ended.
+    ended: bool,
+    /// The channel's EOF is to be sent (without a pty), once `pending`
+    /// is written.
+    send_eof: bool,
+    /// The pty is to be told the terminal's new size.
+    resize: bool,
+}
+
+impl Stdin {
+    fn queue(&mut self, bytes: &[u8]) {
+        if self.open && !bytes.is_empty() {
+            self.pending.extend_from_slice(bytes);
+            self.last = bytes.last().copied();
+        }
+    }
+
+    /// Local input ended: with a pty, the end-of-file key (twice after an
+    /// unfinished line, whose first one only ends the line); without, the
+    /// channel's EOF.
+    fn end(&mut self, pty: bool) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        if pty {
+            let unfinished = !matches!(self.last, None | Some(b'\n') | Some(b'\r'));
+            if unfinished {
+                self.queue(&[EOF_KEY]);
+            }
+            self.queue(&[EOF_KEY]);
+        } else {
+            self.send_eof = true;
+        }
+    }
+}
+
 impl Connection {
-    /// Runs `command`. Output chunks go to `on_output` as they arrive; bytes
-    /// it returns are written to the command's stdin, which stays open
-    /// until the command ends.
+    /// Runs `command`. Output chunks go to `exchange` as they arrive;
+    /// bytes its replies and its local input give are written to the
+    /// command's stdin, which stays open until the command ends or local
+    /// input ends.
     pub(crate) fn exec(
         &self,
         command: &str,
         opts: &ExecOptions,
-        on_output: &mut OnOutput<'_>,
+        exchange: &mut dyn Exchange,
+    ) -> Result<ExitStatus, SshError> {
+        self.run(Start::Exec(command), opts, exchange)
+    }
+
+    /// Starts the user's login shell (with a pty when `opts.pty`), and
+    /// exchanges output and input with it as [`exec`](Connection::exec)
+    /// does, until it ends.
+    pub(crate) fn shell(
+        &self,
+        opts: &ExecOptions,
+        exchange: &mut dyn Exchange,
+    ) -> Result<ExitStatus, SshError> {
+        self.run(Start::Shell, opts, exchange)
+    }
+
+    fn run(
+        &self,
+        start: Start<'_>,
+        opts: &ExecOptions,
+        exchange: &mut dyn Exchange,
     ) -> Result<ExitStatus, SshError> {
         let mut st = self.begin()?;
         if io::interrupted() {
@@ -84,7 +202,7 @@ impl Connection {
             st.next_keepalive = now + k;
         }
         self.session.set_blocking(false);
-        let result = self.exec_inner(&mut st, command, opts, on_output);
+        let result = self.exec_inner(&mut st, start, opts, exchange);
         self.session.set_blocking(true);
         result
     }
@@ -92,15 +210,15 @@ impl Connection {
     fn exec_inner(
         &self,
         st: &mut OpState,
-        command: &str,
+        start: Start<'_>,
         opts: &ExecOptions,
-        on_output: &mut OnOutput<'_>,
+        exchange: &mut dyn Exchange,
     ) -> Result<ExitStatus, SshError> {
-        let start = Instant::now();
-        let deadline = opts.timeout.map(|t| start + t);
+        let begun = Instant::now();
+        let deadline = opts.timeout.map(|t| begun + t);
         let setup_deadline = match deadline {
-            Some(d) => d.min(start + self.io_timeout),
-            None => start + self.io_timeout,
+            Some(d) => d.min(begun + self.io_timeout),
+            None => begun + self.io_timeout,
         };
         let sess = &*self.session;
         let ch = self.retry_nonblocking(st, setup_deadline, "Opening a channel", || {
@@ -108,17 +226,32 @@ impl Connection {
         })?;
         if opts.pty {
             let (w, h) = crate::sys::terminal_size();
+            let term = opts.term.as_deref().unwrap_or("vt100");
             self.retry_nonblocking(st, setup_deadline, "Requesting a pty", || {
-                ch.request_pty("vt100", w, h)
+                ch.request_pty(term, w, h)
             })?;
         }
-        self.retry_nonblocking(st, setup_deadline, "Starting the command", || {
-            ch.exec(command)
-        })?;
+        match start {
+            Start::Exec(command) => {
+                self.retry_nonblocking(st, setup_deadline, "Starting the command", || {
+                    ch.exec(command)
+                })?
+            }
+            Start::Shell => {
+                self.retry_nonblocking(st, setup_deadline, "Starting a shell", || ch.shell())?
+            }
+        }
 
         let mut buf = vec![0u8; READ_BUF];
-        let mut stdin_pending: Vec<u8> = Vec::new();
-        let mut stdin_open = true;
+        let mut stdin = Stdin {
+            pending: Vec::new(),
+            open: true,
+            last: None,
+            ended: false,
+            send_eof: false,
+            resize: false,
+        };
+        let mut input_fds: Vec<RawFd> = Vec::new();
         loop {
             let mut progressed = false;
             for which in [Stream::Stdout, Stream::Stderr] {
@@ -131,13 +264,9 @@ impl Connection {
                     Ok(n) => {
                         progressed = true;
                         st.last_rx = Instant::now();
-                        match on_output(which, &buf[..n]) {
+                        match exchange.output(which, &buf[..n]) {
                             Reply::Continue => {}
-                            Reply::Input(bytes) => {
-                                if stdin_open {
-                                    stdin_pending.extend_from_slice(&bytes);
-                                }
-                            }
+                            Reply::Input(bytes) => stdin.queue(&bytes),
                             Reply::Stop => {
                                 self.stop_remote(st, &ch, "TERM");
                                 return Ok(ExitStatus {
@@ -151,10 +280,46 @@ impl Connection {
                     Err(e) => return Err(self.map_err(&e, "Reading output")),
                 }
             }
-            if !stdin_pending.is_empty() {
-                match ch.write(&stdin_pending) {
+            // A bounded number of pieces per round, so that output keeps
+            // being read while a pipe pours in.
+            for _ in 0..16 {
+                if stdin.pending.len() >= MAX_PENDING {
+                    break;
+                }
+                match exchange.input() {
+                    None => break,
+                    Some(Input::Bytes(bytes)) => {
+                        if !stdin.ended {
+                            stdin.queue(&bytes);
+                        }
+                        progressed = true;
+                    }
+                    Some(Input::End) => {
+                        stdin.end(opts.pty);
+                        progressed = true;
+                    }
+                    Some(Input::Resized) => stdin.resize = opts.pty,
+                }
+            }
+            if stdin.resize {
+                let (w, h) = crate::sys::terminal_size();
+                match ch.request_pty_size(w, h) {
+                    Ok(()) => {
+                        stdin.resize = false;
+                        progressed = true;
+                    }
+                    Err(e) if is_eagain(&e) => {}
+                    Err(e) if codes::is_transport_error(&e) => {
+                        return Err(self.map_err(&e, "Resizing the pty"));
+                    }
+                    // Refused: the size stays as it was.
+                    Err(_) => stdin.resize = false,
+                }
+            }
+            if !stdin.pending.is_empty() {
+                match ch.write(&stdin.pending) {
                     Ok(n) => {
-                        stdin_pending.drain(..n);
+                        stdin.pending.drain(..n);
                         progressed = true;
                     }
                     Err(e) if is_eagain(&e) => {}
@@ -163,8 +328,25 @@ impl Connection {
                     }
                     Err(_) => {
                         // The remote side no longer reads stdin.
-                        stdin_pending.clear();
-                        stdin_open = false;
+                        stdin.pending.clear();
+                        stdin.open = false;
+                    }
+                }
+            }
+            if stdin.send_eof && stdin.pending.is_empty() {
+                match ch.send_eof() {
+                    Ok(()) => {
+                        stdin.send_eof = false;
+                        stdin.open = false;
+                        progressed = true;
+                    }
+                    Err(e) if is_eagain(&e) => {}
+                    Err(e) if codes::is_transport_error(&e) => {
+                        return Err(self.map_err(&e, "Ending input"));
+                    }
+                    Err(_) => {
+                        stdin.send_eof = false;
+                        stdin.open = false;
                     }
                 }
             }
@@ -174,7 +356,13 @@ impl Connection {
             if progressed || ch.available() > 0 {
                 continue;
             }
-            match self.wait_socket(st, deadline, true)? {
+            input_fds.clear();
+            let input_at = if stdin.pending.len() < MAX_PENDING {
+                exchange.input_fds(&mut input_fds)
+            } else {
+                None
+            };
+            match self.wait_socket_or_input(st, deadline, true, &input_fds, input_at)? {
                 None => {}
                 Some(end) => return Err(self.stop_for(st, &ch, end, opts.timeout)),
             }
@@ -285,5 +473,48 @@ impl Connection {
                 _ => return false,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    fn stdin() -> Stdin {
+        Stdin {
+            pending: Vec::new(),
+            open: true,
+            last: None,
+            ended: false,
+            send_eof: false,
+            resize: false,
+        }
+    }
+
+    #[test]
+    fn the_end_of_input_on_a_pty_is_ctrl_d_at_the_start_of_a_line() {
+        let mut s = stdin();
+        s.end(true);
+        assert_eq!(s.pending, [EOF_KEY]);
+        let mut s = stdin();
+        s.queue(b"a\n");
+        s.end(true);
+        assert_eq!(s.pending, b"a\n\x04");
+        // After an unfinished line, the first Ctrl-D only ends the line.
+        let mut s = stdin();
+        s.queue(b"a\nb");
+        s.end(true);
+        s.end(true);
+        assert_eq!(s.pending, b"a\nb\x04\x04");
+        assert!(!s.send_eof);
+    }
+
+    #[test]
+    fn the_end_of_input_without_a_pty_is_the_channels_eof() {
+        let mut s = stdin();
+        s.queue(b"a");
+        s.end(false);
+        assert_eq!(s.pending, b"a");
+        assert!(s.send_eof);
     }
 }

@@ -29,7 +29,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 
 use super::resolve::Resolved;
-use super::{HostKeyPolicy, SshError, SshErrorKind};
+use super::{HostKeyPolicy, SshError, SshErrorKind, UnknownHostKey};
 
 /// Key algorithm name (as in known_hosts) and the host key methods to
 /// prefer when a key of that type is known.
@@ -358,7 +358,10 @@ impl KnownHosts {
     }
 
     /// Checks the server's key; records it under [`HostKeyPolicy::AcceptNew`]
-    /// when the host is not known with a key of its type.
+    /// when the host is not known with a key of its type, or when it is
+    /// a key the user accepted for this host (`accept_keys`). An unknown
+    /// key otherwise is an error carrying its facts, for a caller that may
+    /// ask whether to trust it.
     pub(crate) fn verify(&self, session: &ssh2::Session, r: &Resolved) -> Result<(), SshError> {
         let Some((key, _)) = session.host_key() else {
             return Err(SshError::new(
@@ -391,9 +394,24 @@ impl KnownHosts {
         if !offending.is_empty() {
             return Err(self.changed(&name, type_name, session, &plain, &offending));
         }
+        let accepted = r
+            .accept_keys
+            .iter()
+            .any(|(n, k)| *n == name && k.as_slice() == key);
         match r.policy {
             HostKeyPolicy::AcceptNew => self.append(&name, type_name, key),
-            HostKeyPolicy::Strict => Err(self.unknown(&name, type_name, session, &matching)),
+            HostKeyPolicy::Strict if accepted => self.append(&name, type_name, key),
+            HostKeyPolicy::Strict => {
+                let mut error = self.unknown(&name, type_name, session, &matching);
+                error.unknown_key = Some(Box::new(UnknownHostKey {
+                    name: name.clone(),
+                    key_type: type_name.to_string(),
+                    fingerprint: fingerprint(session),
+                    key: key.to_vec(),
+                    known_hosts: self.path.clone(),
+                }));
+                Err(error)
+            }
         }
     }
 

@@ -46,21 +46,53 @@ pub(crate) fn wait_fd(
     wake: Option<RawFd>,
     timeout: Option<Duration>,
 ) -> std::io::Result<Ready> {
+    wait_fd_or_input(fd, events, wake, &[], timeout)
+}
+
+/// [`wait_fd`], also ending when one of `input` (at most four descriptors
+/// of local input: standard input, a signal's wake-up pipe) is readable.
+/// EINTR (a signal such as SIGWINCH) then ends the wait too, so that the
+/// caller looks again.
+pub(crate) fn wait_fd_or_input(
+    fd: RawFd,
+    events: libc::c_short,
+    wake: Option<RawFd>,
+    input: &[RawFd],
+    timeout: Option<Duration>,
+) -> std::io::Result<Ready> {
+    const MAX_INPUT: usize = 4;
+    debug_assert!(input.len() <= MAX_INPUT);
     let start = Instant::now();
+    let unused = libc::pollfd {
+        fd: -1,
+        events: 0,
+        revents: 0,
+    };
+    let mut fds = [unused; 2 + MAX_INPUT];
+    fds[0] = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    // A negative descriptor is left out by poll(2).
+    fds[1] = libc::pollfd {
+        fd: wake.unwrap_or(-1),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    for (slot, &fd) in fds[2..].iter_mut().zip(input) {
+        *slot = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+    }
+    let n_fds = 2 + input.len().min(MAX_INPUT);
+    let fds = &mut fds[..n_fds];
     loop {
-        let mut fds = [
-            libc::pollfd {
-                fd,
-                events,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: wake.unwrap_or(-1),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        let n_fds = if wake.is_some() { 2 } else { 1 };
+        for p in fds.iter_mut() {
+            p.revents = 0;
+        }
         let ms = match timeout {
             None => -1,
             Some(t) => {
@@ -70,14 +102,19 @@ pub(crate) fn wait_fd(
                 ms.min(i32::MAX as u128) as libc::c_int
             }
         };
-        match poll(&mut fds[..n_fds], ms) {
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+        match poll(fds, ms) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                if input.is_empty() {
+                    continue;
+                }
+                return Ok(Ready::default());
+            }
             Err(e) => return Err(e),
             Ok(_) => {}
         }
         return Ok(Ready {
             readable: fds[0].revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0,
-            woken: n_fds == 2 && fds[1].revents != 0,
+            woken: wake.is_some() && fds[1].revents != 0,
         });
     }
 }

@@ -51,7 +51,7 @@ pub(crate) use cache::{
     clear_interrupt, connect, disconnect_all, forget_all_after_fork, interrupt_all, reconnect,
 };
 pub(crate) use connection::Connection;
-pub(crate) use exec::{ExecOptions, Reply, Stream};
+pub(crate) use exec::{Exchange, ExecOptions, Input, Reply, Stream};
 pub(crate) use resolve::{client_args, ClientArgs};
 
 /// A host to connect to, as the user wrote it.
@@ -161,6 +161,10 @@ pub(crate) struct ConnectOptions {
     /// ssh_config `StrictHostKeyChecking accept-new` (or `no`) also selects
     /// [`HostKeyPolicy::AcceptNew`].
     pub(crate) host_key_policy: HostKeyPolicy,
+    /// Host keys the user has accepted (the name known_hosts knows the
+    /// host by, and the key): each recorded when it is not known yet, as
+    /// accept-new would, for that host and that key only.
+    pub(crate) accept_keys: Vec<(String, Vec<u8>)>,
     /// Per attempt, covering TCP connect, SSH handshake and authentication.
     /// ssh_config `ConnectTimeout` is used when this is left at the default.
     pub(crate) connect_timeout: Duration,
@@ -201,6 +205,7 @@ impl Default for ConnectOptions {
             look_for_keys: true,
             known_hosts: None,
             host_key_policy: HostKeyPolicy::Strict,
+            accept_keys: Vec::new(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             connection_attempts: 1,
             keepalive: None,
@@ -250,6 +255,25 @@ pub(crate) struct SshError {
     /// the known_hosts file `file`. `message` then ends by announcing a
     /// command, which the caller appends: the engine makes no shell text.
     pub(crate) forget: Option<(String, PathBuf)>,
+    /// For [`SshErrorKind::HostKeyUnknown`] when a question may accept
+    /// it: the key and where it would be recorded.
+    pub(crate) unknown_key: Option<Box<UnknownHostKey>>,
+}
+
+/// A host key that known_hosts does not know, as OpenSSH shows it when it
+/// asks whether to trust it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UnknownHostKey {
+    /// The name known_hosts knows the host by: `host`, or `[host]:port`.
+    pub(crate) name: String,
+    /// The key's algorithm, as in known_hosts (`ssh-ed25519`).
+    pub(crate) key_type: String,
+    /// OpenSSH's fingerprint (`SHA256:...`).
+    pub(crate) fingerprint: String,
+    /// The key itself (its SSH blob).
+    pub(crate) key: Vec<u8>,
+    /// The known_hosts file it would be recorded in.
+    pub(crate) known_hosts: PathBuf,
 }
 
 impl SshError {
@@ -258,6 +282,7 @@ impl SshError {
             kind,
             message: message.into(),
             forget: None,
+            unknown_key: None,
         }
     }
 }

@@ -25,6 +25,8 @@ pub(crate) struct Resolved {
     pub(crate) identities_only: bool,
     pub(crate) known_hosts: PathBuf,
     pub(crate) policy: HostKeyPolicy,
+    /// [`ConnectOptions::accept_keys`].
+    pub(crate) accept_keys: Vec<(String, Vec<u8>)>,
     pub(crate) connect_timeout: Duration,
     /// `None` when keepalives are off.
     pub(crate) keepalive: Option<Duration>,
@@ -138,6 +140,7 @@ fn resolve_with(
         identities_only: hc.identities_only.unwrap_or(false),
         known_hosts,
         policy,
+        accept_keys: opts.accept_keys.clone(),
         connect_timeout,
         keepalive: Some(
             opts.keepalive

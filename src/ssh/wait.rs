@@ -3,6 +3,7 @@
 //! process-wide interrupt and deadlines. Command channels and SFTP calls
 //! both wait here.
 
+use std::os::unix::io::RawFd;
 use std::time::{Duration, Instant};
 
 use super::codes;
@@ -32,6 +33,20 @@ impl Connection {
         st: &mut OpState,
         deadline: Option<Instant>,
         watch_interrupt: bool,
+    ) -> Result<Option<WaitEnd>, SshError> {
+        self.wait_socket_or_input(st, deadline, watch_interrupt, &[], None)
+    }
+
+    /// [`wait_socket`](Connection::wait_socket), also returning (with
+    /// `Ok(None)`) when one of `input` is readable or `input_at` comes:
+    /// local input for a running command, or the time it may go.
+    pub(super) fn wait_socket_or_input(
+        &self,
+        st: &mut OpState,
+        deadline: Option<Instant>,
+        watch_interrupt: bool,
+        input: &[RawFd],
+        input_at: Option<Instant>,
     ) -> Result<Option<WaitEnd>, SshError> {
         let now = Instant::now();
         if let Some(d) = deadline {
@@ -66,6 +81,12 @@ impl Connection {
             let check = st.next_keepalive.min(st.last_rx + limit);
             until = Some(until.map_or(check, |u| u.min(check)));
         }
+        if let Some(at) = input_at {
+            if now >= at {
+                return Ok(None);
+            }
+            until = Some(until.map_or(at, |u| u.min(at)));
+        }
         let events = io::wanted_events(&self.session);
         if self.tunnel.is_none() {
             io::quickack(self.fd);
@@ -76,7 +97,7 @@ impl Connection {
             None
         };
         let timeout = until.map(|u| u.saturating_duration_since(Instant::now()));
-        match io::wait_fd(self.fd, events, wake, timeout) {
+        match io::wait_fd_or_input(self.fd, events, wake, input, timeout) {
             Ok(ready) => {
                 if ready.readable {
                     st.last_rx = Instant::now();

@@ -291,6 +291,10 @@ table! {
         combine_stderr: bool = true;
         /// Request a pty for remote commands (default true).
         always_use_pty: bool = true;
+        /// Echo what is typed for a remote command without a pty (default true).
+        echo_stdin: bool = true;
+        /// Ctrl-C goes to the remote program as a key (with a pty) instead of stopping the command; unset: only in [`open_shell`](crate::open_shell).
+        remote_interrupt: bool;
         /// Run tasks on all hosts in parallel (default false).
         parallel: bool = false;
         /// Connection failures become per-host results instead of aborting (default false).
