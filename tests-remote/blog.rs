@@ -12,6 +12,7 @@ use std::process::{Command, Output};
 use twill::{run, with_settings};
 
 use crate::support::{as_user, example, port, text, var};
+use crate::terminal::{assert_cooked, Pane};
 
 /// A place for one run of the fabfile: the server's `/srv/blog` and
 /// nginx's `sites-enabled` in a temporary directory, an ssh_config that
@@ -287,4 +288,32 @@ fn server(command: &str) -> String {
     with_settings(as_user(&var("TWILL_TEST_SUDO_USER")), || run(command))
         .unwrap()
         .to_string()
+}
+
+/// `manage.py createsuperuser` asks for a name and a hidden password: at a
+/// terminal, through the remote pty, the questions show and the answers go.
+#[test]
+fn the_ported_django_fabfile_creates_a_superuser_at_the_terminal() {
+    let site = Site::new();
+    site.fab(&["staging", "bootstrap", "deploy"]);
+    let mut command = vec![example("blog").display().to_string()];
+    command.extend(site.options());
+    command.extend(["staging".into(), "createsuperuser".into()]);
+    let pane = Pane::start(&command);
+    pane.wait_for("out: Username: ");
+    pane.type_line("admin");
+    pane.wait_for("out: Password: ");
+    pane.type_line("correct-horse");
+    let (code, modes, shown) = pane.wait_for_exit();
+    assert_eq!(code, 0, "{shown}");
+    assert!(
+        shown.contains("[staging.blog.example] out: Superuser created successfully."),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("correct-horse"),
+        "the password showed: {shown}"
+    );
+    assert_eq!(lines(&site.read("shared/superusers")), ["admin"]);
+    assert_cooked(&modes);
 }

@@ -18,12 +18,12 @@ use crate::support::{child_command, is_child, port, text, twill, unique, var};
 /// A tmux server of its own running one command in a pane, killed
 /// afterwards. When the command ends the pane shows `EXIT:<code>` and the
 /// terminal's modes (`stty -a`), then waits.
-struct Pane {
+pub(crate) struct Pane {
     socket: String,
 }
 
 impl Pane {
-    fn start(command: &[String]) -> Pane {
+    pub(crate) fn start(command: &[String]) -> Pane {
         let socket = unique("twill-tmux-");
         let shell_line = command
             .iter()
@@ -71,7 +71,7 @@ impl Pane {
         }
     }
 
-    fn wait_for(&self, needle: &str) -> String {
+    pub(crate) fn wait_for(&self, needle: &str) -> String {
         self.wait_for_n(needle, 1)
     }
 
@@ -85,7 +85,7 @@ impl Pane {
         self.tmux(&["send-keys", key]);
     }
 
-    fn type_line(&self, line: &str) {
+    pub(crate) fn type_line(&self, line: &str) {
         self.type_text(line);
         self.press("Enter");
     }
@@ -102,7 +102,7 @@ impl Pane {
 
     /// Waits for the command's end; its exit code and the modes the
     /// terminal was left in.
-    fn wait_for_exit(&self) -> (i32, String, String) {
+    pub(crate) fn wait_for_exit(&self) -> (i32, String, String) {
         let shown = self.wait_for("MODES:");
         let code = shown
             .split("EXIT:")
@@ -130,7 +130,7 @@ fn mode_set(modes: &str, flag: &str) -> bool {
 
 /// The modes a shell gives a terminal: whole lines, echoed, Ctrl-C a
 /// signal.
-fn assert_cooked(modes: &str) {
+pub(crate) fn assert_cooked(modes: &str) {
     for flag in ["icanon", "echo", "isig", "icrnl", "opost"] {
         assert!(mode_set(modes, flag), "{flag} is off: {modes}");
     }
