@@ -662,3 +662,43 @@ fn sudo_input_waits_for_the_password_prompt() {
     assert_eq!(code, 0, "{shown}");
     assert!(shown.contains("cat ended"), "{shown}");
 }
+
+/// `-I` asks for the password, hidden, before anything runs, and that
+/// answer serves sudo: no second question.
+#[test]
+fn initial_password_prompt_asks_once_before_anything_runs() {
+    let mut command: Vec<String> = ["env", "-u", "TWILL_PASSWORD", "-u", "TWILL_SUDO_PASSWORD"]
+        .map(String::from)
+        .to_vec();
+    command.push(twill_binary());
+    command.extend(crate::support::cli_options(true));
+    command.extend([
+        "-I".into(),
+        "-H".into(),
+        format!(
+            "{}@{}:{}",
+            var("TWILL_TEST_SUDOPW_USER"),
+            var("TWILL_TEST_HOST"),
+            port()
+        ),
+        "--sudo".into(),
+        "--".into(),
+        "whoami".into(),
+    ]);
+    let pane = Pane::start(&command);
+    let asked = pane.wait_for("Initial value for env.password: ");
+    assert!(!asked.contains("sudo: whoami"), "asked first: {asked}");
+    pane.type_line(&var("TWILL_TEST_SUDO_PASSWORD"));
+    let (code, modes, shown) = pane.wait_for_exit();
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("out: root"), "{shown}");
+    // The remote prompt shows as output (as in Fabric) and is answered;
+    // nothing else asks.
+    assert_eq!(shown.matches("Initial value").count(), 1, "{shown}");
+    assert!(!shown.contains("Login password"), "{shown}");
+    for line in shown.lines().filter(|l| l.contains("sudo password")) {
+        assert!(line.contains("] out: sudo password"), "asked again: {line}");
+    }
+    assert!(!shown.contains(&var("TWILL_TEST_SUDO_PASSWORD")), "{shown}");
+    assert_cooked(&modes);
+}

@@ -12,6 +12,7 @@ use super::argv::{self, Span};
 use super::{Task, TaskArgs, Tasks};
 use crate::error::{ErrorKind, Result};
 use crate::execute::{Execute, HostResults};
+use crate::operations::prompt::ask_password;
 use crate::operations::{remote, session};
 use crate::output;
 use crate::ssh::Target;
@@ -78,6 +79,10 @@ struct Options {
         conflicts_with = "sudo_password"
     )]
     sudo_password_file: Option<PathBuf>,
+    /// Ask for the password for login and sudo (hidden) before anything
+    /// runs.
+    #[arg(short = 'I', long = "initial-password-prompt")]
+    initial_password_prompt: bool,
     /// Private key file (repeatable).
     #[arg(short = 'i', value_name = "PATH")]
     key_filename: Vec<String>,
@@ -548,6 +553,19 @@ where
             return usage_exit(&program, e.message());
         }
     }
+    // Fabric's -I: asked once everything else on the command line is
+    // known to be right.
+    let run_settings = if options.initial_password_prompt {
+        match ask_password("Initial value for env.password: ") {
+            Ok(Some(p)) => run_settings.password(p),
+            Ok(None) => {
+                return usage_exit(&program, "-I needs a terminal to ask for the password on")
+            }
+            Err(e) => return usage_exit(&program, e.message()),
+        }
+    } else {
+        run_settings
+    };
     let warnings = options.password_warnings();
     // The run's settings are a scope of their own, so that `set_env` in one
     // task reaches the tasks after it, and nothing outlives the run.
