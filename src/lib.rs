@@ -122,6 +122,11 @@
 //! [`comment`](contrib::files::comment) and
 //! [`upload_template`](contrib::files::upload_template) (Python `%(name)s`
 //! or Jinja templates), with Fabric's command strings.
+//! [`contrib::project`] is `fabric.contrib.project`:
+//! [`rsync_project`](contrib::project::rsync_project), whose ssh connects
+//! exactly as twill does, and [`upload_project`](contrib::project::upload_project).
+//! Fabric's [`reboot`], [`require`], [`error`] and `'%(key)s' % env`
+//! ([`env_format`]) are at the top.
 //!
 //! # Command line
 //!
@@ -156,9 +161,15 @@
 //! | `env.user = "deploy"` | `set_env(Settings::new().user("deploy"))` |
 //! | `env.hosts = ["web1"]`, `env.roledefs = {...}` | `set_env(Settings::new().hosts(["web1"]))`, `.roledefs([("web", ["web1"])])` |
 //! | `env.project = "/srv/app"` | `set_env(Settings::new().set("project", "/srv/app"))` |
+//! | `"%(root)s/current" % env`, `"{root}".format(**env)` | `env_format("%(root)s/current")?` |
+//! | `append(f, lines, use_sudo=True)`, `exists(p)`, `sed(f, a, b)` | `append_with(f, lines, &AppendOptions::new().use_sudo(true))?`, `exists(p)?`, `sed(f, a, b)?` (in `contrib::files`) |
+//! | `upload_template(t, dest, context=env, use_jinja=True)` | `upload_template_with(t, dest, &env(), &TemplateOptions::new().use_jinja(true))?` |
+//! | `rsync_project(remote_dir=d, exclude=["*.pyc"])` | `rsync_project_with(d, &RsyncOptions::new().exclude("*.pyc"))?` |
+//! | `reboot(wait=120)` | `reboot(Duration::from_secs(120))?` |
+//! | `require("site", provided_by=[staging])` | `require_with(["site"], &RequireOptions::new().provided_by(["staging"]))?` |
 //! | `abort("msg")` | `return Err(abort("msg"))` |
 //! | `prompt("Branch?", default="main")` | `Prompt::new("Branch?").default("main").ask()?` |
-//! | `@task` and its docstring | `task! { /// doc ... fn name() -> twill::Result<()> { ... } }` |
+//! | `@task` and its docstring | `task! { /// doc ... fn name() -> twill::Result<()> { ... } }` (several tasks may share one block; a task that only sets `env` returns nothing) |
 //! | `@roles("web")`, `@hosts("web1")` | `#[roles("web")]`, `#[hosts("web1")]` inside `task!` |
 //! | `@parallel(pool_size=5)`, `@serial`, `@runs_once` | `#[parallel(pool_size = 5)]`, `#[serial]`, `#[runs_once]` |
 //! | `@task(alias="up", name="type", default=True)` | `#[task(alias = "up", name = "type", default)]` |
@@ -170,7 +181,8 @@
 //! | `fab -H web1 deploy:branch=x` | `my-fab -H web1 deploy:branch=x` (a program whose `main` is `tasks().main()`) |
 //!
 //! `examples/fabfile.rs` is a whole fabfile ported this way, the Python
-//! beside the Rust.
+//! beside the Rust, and `examples/blog.rs` a Django provisioning fabfile
+//! (`examples/blog_site/fabfile.py`) ported line for line.
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
