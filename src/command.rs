@@ -554,6 +554,75 @@ pub(crate) fn forget_host_key(name: &str, file: &Path) -> String {
     )
 }
 
+// --- over SCP ---------------------------------------------------------------
+//
+// Where the server has no SFTP subsystem, files go over SCP and what SFTP
+// gives besides the bytes comes from these commands, run in `sh` (see
+// [`posix_sh`]) whatever the login shell. Every path is quoted; the paths
+// they print back are data the caller reads, ended by NUL bytes.
+
+/// `script` run by `sh`, whatever the user's login shell is.
+pub(crate) fn posix_sh(script: &str) -> String {
+    format!("sh -c {}", quote(script))
+}
+
+/// Prints the login directory, symlinks resolved, as SFTP's
+/// `realpath(".")` gives it.
+pub(crate) fn login_dir() -> String {
+    "pwd -P".to_string()
+}
+
+/// Prepares an upload to `target` over SCP: follows symlinks at `target`
+/// as `open(2)` would write through them (a relative link from the link's
+/// directory, at most 40 of them), refuses a directory, creates missing
+/// directories, then creates an empty temporary file beside the file
+/// (`.<name>.twill-upload-XXXXXXXX`, mode 0600, made by `mktemp`) and
+/// prints its path and the file's, each ended by a NUL byte.
+pub(crate) fn scp_temp(target: &str) -> String {
+    // `$(...)` drops trailing newlines, which a name may end with: the
+    // `.` printed after each path keeps them, and is cut off again.
+    format!(
+        "t={q}; n=0; while [ -L \"$t\" ]; do n=$((n + 1)); if [ \"$n\" -gt 40 ]; then \
+         printf '%s: too many levels of symbolic links\\n' {q} >&2; exit 1; fi; \
+         l=$(readlink -- \"$t\" && echo .) || exit 1; l=${{l%??}}; case $l in \
+         /*) t=$l ;; *) t=$(dirname -- \"$t\" && echo .) || exit 1; t=${{t%??}}/$l ;; esac; done; \
+         if [ -d \"$t\" ]; then printf '%s is a directory\\n' \"$t\" >&2; exit 1; fi; \
+         d=$(dirname -- \"$t\" && echo .) && d=${{d%??}} && mkdir -p -- \"$d\" && \
+         f=$(mktemp -- \"$d/.${{t##*/}}.twill-upload-XXXXXXXX\") && printf '%s\\0%s\\0' \"$f\" \"$t\"",
+        q = quote(target)
+    )
+}
+
+/// Moves the finished upload `tmp` onto `target` (a file, not a link),
+/// after giving it `mode`, else the mode of the file it replaces, else
+/// 0644 less the umask (what a new file gets over SFTP): the target
+/// changes at once, mode and content together.
+pub(crate) fn scp_place(tmp: &str, target: &str, mode: Option<u32>) -> String {
+    let mode = match mode {
+        Some(m) => format!("m={:o}", m & 0o7777),
+        None => "if [ -e \"$t\" ]; then m=$(stat -c %a -- \"$t\") || exit 1; \
+                 else m=$(printf %o $((0644 & ~0$(umask)))); fi"
+            .to_string(),
+    };
+    format!(
+        "f={}; t={}; if [ -d \"$t\" ]; then printf '%s is a directory\\n' \"$t\" >&2; exit 1; fi; \
+         {mode}; chmod \"$m\" -- \"$f\" && mv -f -- \"$f\" \"$t\"",
+        quote(tmp),
+        quote(target)
+    )
+}
+
+/// Prints why the file `path` cannot be read, if it cannot: it is a
+/// directory, it does not exist, or the user may not read it.
+pub(crate) fn why_unreadable(path: &str) -> String {
+    format!(
+        "p={}; if [ -d \"$p\" ]; then echo 'it is a directory'; \
+         elif [ ! -e \"$p\" ]; then echo 'No such file or directory'; \
+         elif [ ! -r \"$p\" ]; then echo 'Permission denied'; fi",
+        quote(path)
+    )
+}
+
 // --- fabric.contrib.files ---------------------------------------------------
 //
 // The commands of `contrib::files`, byte for byte those of Fabric 1.x's
@@ -1123,10 +1192,76 @@ mod unit {
         assert_eq!(remove("/tmp/a'b"), "rm -rf -- '/tmp/a'\\''b'");
         assert!(copy_out("/x/$(id)", "/tmp", "u").contains("cp -pRH -- '/x/$(id)' \"$d\"/"));
         assert!(install("/tmp/t", "/etc/a`id`", Some(0o640)).starts_with("t='/etc/a`id`'; "));
+        assert_eq!(posix_sh("test -d 'a b'"), r#"sh -c 'test -d '\''a b'\'''"#);
+        assert!(scp_temp("/x/it's $(id)").starts_with(r#"t='/x/it'\''s $(id)'; "#));
+        let place = scp_place("/x/.t", "/x/a;b", Some(0o640));
+        assert!(place.starts_with("f=/x/.t; t='/x/a;b'; "), "{place}");
+        assert!(place.contains("; m=640; chmod"), "{place}");
+        assert!(why_unreadable("/x`id`").starts_with("p='/x`id`'; "));
         assert_eq!(
             forget_host_key("[127.0.0.1]:2222", Path::new("/home/u/it's/known_hosts")),
             "ssh-keygen -R '[127.0.0.1]:2222' -f '/home/u/it'\\''s/known_hosts'"
         );
+    }
+
+    /// Runs `script` in `sh`; returns whether it succeeded, its stdout and
+    /// its stderr.
+    fn sh(script: &str) -> (bool, Vec<u8>, String) {
+        let out = std::process::Command::new("sh")
+            .args(["-c", script])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.success(), out.stdout, err)
+    }
+
+    /// The commands of an upload over SCP, run by a local `sh` on a local
+    /// directory.
+    #[test]
+    fn the_scp_commands_place_an_upload_as_they_say() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode_of = |p: &str| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        // A name a shell would run, and one that ends in a newline, behind
+        // a symlink, in a directory that does not exist yet.
+        let real = format!("{d}/new dir/$(touch ran) it's\n");
+        let link = format!("{d}/link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let (ok, out, err) = sh(&scp_temp(&link));
+        assert!(ok, "{err}");
+        let printed: Vec<&[u8]> = out.split(|b| *b == 0).collect();
+        let tmp = std::str::from_utf8(printed[0]).unwrap().to_string();
+        assert_eq!(std::str::from_utf8(printed[1]).unwrap(), real);
+        assert_eq!(printed[2], b"");
+        let prefix = format!("{d}/new dir/.$(touch ran) it's\n.twill-upload-");
+        assert!(tmp.starts_with(&prefix), "{tmp:?}");
+        assert_eq!(std::fs::metadata(&tmp).unwrap().len(), 0);
+        assert_eq!(mode_of(&tmp), 0o600);
+        std::fs::write(&tmp, "new").unwrap();
+        let (ok, _, err) = sh(&scp_place(&tmp, &real, Some(0o640)));
+        assert!(ok, "{err}");
+        assert_eq!(std::fs::read_to_string(&link).unwrap(), "new");
+        assert_eq!(mode_of(&real), 0o640);
+        assert!(!std::path::Path::new(&tmp).exists());
+        // Without a mode, the file replaced keeps its own.
+        let (_, out, _) = sh(&scp_temp(&real));
+        let tmp = out.split(|b| *b == 0).next().unwrap().to_vec();
+        let tmp = String::from_utf8(tmp).unwrap();
+        let (ok, _, err) = sh(&scp_place(&tmp, &real, None));
+        assert!(ok, "{err}");
+        assert_eq!(mode_of(&real), 0o640);
+        assert!(!dir.path().join("ran").exists());
+        assert!(!std::path::Path::new("ran").exists());
+        // A directory is refused, and says so.
+        let (ok, out, err) = sh(&scp_temp(d));
+        assert!(
+            !ok && out.is_empty() && err.contains("is a directory"),
+            "{err}"
+        );
+        let (ok, out, _) = sh(&why_unreadable(&format!("{d}/nothing")));
+        assert!(ok);
+        assert_eq!(out, b"No such file or directory\n");
     }
 
     fn client(host: &str) -> SshClient {

@@ -11,6 +11,7 @@ mod hostkey;
 mod project;
 mod reboot;
 mod run;
+mod scp;
 mod security;
 mod stall;
 mod sudo;

@@ -5,7 +5,8 @@
 #
 #   Checks key logins (every user, every key type, the encrypted key), the
 #   first, second and last loopback host, pty allocation, sudo with and
-#   without password, sftp, password login, and that the test users exist
+#   without password, sftp, scp where the server has no SFTP subsystem (and
+#   sftp refused there), password login, and that the test users exist
 #   only on the server's side (homes in STATE_DIR, unknown to the host).
 #   Exit 1 if any check fails.
 #   --bench also times 20 new connections and 100 commands over a
@@ -150,6 +151,31 @@ if sftp -F /dev/null -q -b "$work/batch" -o UserKnownHostsFile="$TWILL_TEST_KNOW
 else
     fail "sftp put/get 1 MiB" "$(tr '\n' ' ' <"$work/err")"
 fi
+
+# The server without an SFTP subsystem: sftp is refused there, scp works.
+client_opts=(-F /dev/null -o UserKnownHostsFile="$TWILL_TEST_KNOWN_HOSTS"
+    -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes
+    -o BatchMode=yes -o LogLevel=ERROR -i "$TWILL_TEST_KEY")
+echo pwd >"$work/batch"
+if sftp "${client_opts[@]}" -o LogLevel=INFO -b "$work/batch" -P "$TWILL_TEST_NO_SFTP_PORT" \
+    "$TWILL_TEST_USER@$host" >"$work/err" 2>&1; then
+    fail "sftp refused at port $TWILL_TEST_NO_SFTP_PORT (no SFTP subsystem)" "sftp worked"
+elif grep -q 'subsystem request failed' "$work/err"; then
+    pass "sftp refused at port $TWILL_TEST_NO_SFTP_PORT (no SFTP subsystem)"
+else
+    fail "sftp refused at port $TWILL_TEST_NO_SFTP_PORT (no SFTP subsystem)" "$(tr '\n' ' ' <"$work/err")"
+fi
+remote_scp=/tmp/twill-selftest-$$.scp
+if scp "${client_opts[@]}" -O -q -P "$TWILL_TEST_NO_SFTP_PORT" "$work/up.bin" \
+    "$TWILL_TEST_USER@$host:$remote_scp" >"$work/err" 2>&1 &&
+    scp "${client_opts[@]}" -O -q -P "$TWILL_TEST_NO_SFTP_PORT" \
+        "$TWILL_TEST_USER@$host:$remote_scp" "$work/scp.bin" >>"$work/err" 2>&1 &&
+    cmp -s "$work/up.bin" "$work/scp.bin"; then
+    pass "scp put/get 1 MiB at port $TWILL_TEST_NO_SFTP_PORT"
+else
+    fail "scp put/get 1 MiB at port $TWILL_TEST_NO_SFTP_PORT" "$(tr '\n' ' ' <"$work/err")"
+fi
+rm -f -- "$remote_scp"
 
 # Password login (keys disabled).
 pw_opts=(-o PubkeyAuthentication=no -o PreferredAuthentications=password)

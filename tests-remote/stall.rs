@@ -1,7 +1,8 @@
 //! A server that goes silent in the middle of a command or a transfer, as
 //! a cut network cable or a firewall that drops packets makes it: the
 //! keepalive ends the wait, Ctrl-C ends it at once, and an interrupted
-//! upload leaves nothing behind.
+//! upload leaves nothing behind, over SFTP and over SCP (the server
+//! without an SFTP subsystem).
 //!
 //! The test runs twill in a child process, finds the sshd processes that
 //! serve that child's connection (through the sockets in /proc: the server
@@ -50,9 +51,10 @@ fn tcp_sockets() -> Vec<(String, String, u64)> {
         .collect()
 }
 
-/// The sshd processes serving `client`'s connections to the test server.
-fn server_processes(client: u32) -> Vec<u32> {
-    let port_hex = format!("{:04X}", port().parse::<u16>().unwrap());
+/// The sshd processes serving `client`'s connections to the test server
+/// at `port`.
+fn server_processes(client: u32, port: &str) -> Vec<u32> {
+    let port_hex = format!("{:04X}", port.parse::<u16>().unwrap());
     let mine = socket_inodes(client);
     let sockets = tcp_sockets();
     // The client's ends: local addresses of its sockets to the server port.
@@ -89,12 +91,12 @@ fn signal(pids: &[u32], sig: libc::c_int) {
 struct Stopped(Vec<u32>);
 
 impl Stopped {
-    /// Waits until `child` has a connection to the server, then stops the
-    /// processes serving it.
-    fn server_of(child: u32) -> Stopped {
+    /// Waits until `child` has a connection to the server at `port`, then
+    /// stops the processes serving it.
+    fn server_of(child: u32, port: &str) -> Stopped {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let pids = server_processes(child);
+            let pids = server_processes(child, port);
             if !pids.is_empty() {
                 signal(&pids, libc::SIGSTOP);
                 return Stopped(pids);
@@ -186,7 +188,7 @@ fn a_silent_server_ends_a_command_by_the_keepalive() {
             ],
         );
         wait_for_process(&format!("sleep 60.{marker}"));
-        let stopped = Stopped::server_of(child.id());
+        let stopped = Stopped::server_of(child.id(), &port());
         let (took, out) = finish(child, Duration::from_secs(30));
         drop(stopped);
         kill_matching(&format!("sleep 60.{marker}"));
@@ -210,7 +212,7 @@ fn keepalives_are_on_by_default() {
     let marker = unique("8");
     let child = spawn(name, &[("MARKER", &marker)]);
     wait_for_process(&format!("sleep 120.{marker}"));
-    let stopped = Stopped::server_of(child.id());
+    let stopped = Stopped::server_of(child.id(), &port());
     let (took, out) = finish(child, Duration::from_secs(100));
     drop(stopped);
     kill_matching(&format!("sleep 120.{marker}"));
@@ -267,11 +269,11 @@ fn upload_child(name: &str) -> bool {
             .keepalive_count(2),
         Err(_) => twill().keepalive(Duration::from_secs(300)),
     };
+    let port = std::env::var("PORT").unwrap_or_else(|_| port());
     let host = format!(
-        "{}@{}:{}",
+        "{}@{}:{port}",
         var("TWILL_TEST_USER"),
         var("TWILL_TEST_HOST"),
-        port()
     );
     report(with_settings(settings, || {
         Execute::new("upload")
@@ -377,7 +379,7 @@ fn ctrl_c_ends_a_stalled_transfer_at_once() {
         return;
     }
     let mut upload = Upload::start(name, None, 4 << 20);
-    let stopped = Stopped::server_of(upload.pid());
+    let stopped = Stopped::server_of(upload.pid(), &port());
     // Enough to fill every buffer on the way, so that the child waits on
     // the server.
     upload.more.send(16 << 20).unwrap();
@@ -396,7 +398,7 @@ fn a_silent_server_ends_a_transfer_by_the_keepalive() {
         return;
     }
     let mut upload = Upload::start(name, Some("1"), 4 << 20);
-    let stopped = Stopped::server_of(upload.pid());
+    let stopped = Stopped::server_of(upload.pid(), &port());
     upload.more.send(16 << 20).unwrap();
     let (took, out) = upload.finish(Duration::from_secs(40));
     drop(stopped);
@@ -417,6 +419,113 @@ fn an_interrupted_upload_leaves_nothing_behind() {
     let _ = upload.more.send(1 << 20);
     let (_, out) = upload.finish(Duration::from_secs(30));
     assert!(out.contains("RESULT Interrupted"), "{out}");
+    assert_eq!(partial_files(&upload.dir.0), Vec::<String>::new(), "{out}");
+    assert!(!upload.target.exists(), "the target was not made: {out}");
+}
+
+/// An upload over SCP, to the server without an SFTP subsystem, running
+/// in a child copy of this test binary: a large sparse file (SCP states
+/// the size first, so the source is a file, not a FIFO) to a fresh remote
+/// directory. Holds the lock of the tests on that server.
+struct ScpUpload {
+    dir: RemoteDir,
+    target: PathBuf,
+    child: Option<Child>,
+    _source: tempfile::TempDir,
+    _one: std::sync::MutexGuard<'static, ()>,
+}
+
+impl ScpUpload {
+    /// Starts the child (`keepalive` as [`Upload::start`] takes it) and
+    /// waits until its unfinished file on the server holds a MiB.
+    fn start(name: &str, keepalive: Option<&str>) -> ScpUpload {
+        let one = crate::scp::serial();
+        let dir = remote_dir();
+        let source = tempfile::tempdir().unwrap();
+        let big = source.path().join("big.bin");
+        fs::File::create(&big).unwrap().set_len(16 << 30).unwrap();
+        let target = dir.0.join("big.bin");
+        let port = var("TWILL_TEST_NO_SFTP_PORT");
+        let mut env = vec![
+            ("SOURCE", big.to_str().unwrap()),
+            ("TARGET", target.to_str().unwrap()),
+            ("PORT", port.as_str()),
+        ];
+        if let Some(k) = keepalive {
+            env.push(("KEEPALIVE", k));
+        }
+        let child = spawn(name, &env);
+        wait_for("the upload to be under way", || {
+            fs::read_dir(&dir.0).unwrap().flatten().any(|e| {
+                e.file_name().to_string_lossy().contains(".twill-upload-")
+                    && e.metadata().is_ok_and(|m| m.len() >= 1 << 20)
+            })
+        });
+        ScpUpload {
+            dir,
+            target,
+            child: Some(child),
+            _source: source,
+            _one: one,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    fn interrupt(&self) {
+        // SAFETY: plain syscall.
+        unsafe { libc::kill(self.pid() as libc::pid_t, libc::SIGINT) };
+    }
+
+    fn finish(&mut self, limit: Duration) -> (Duration, String) {
+        finish(self.child.take().expect("running"), limit)
+    }
+}
+
+#[test]
+fn ctrl_c_ends_a_stalled_scp_transfer_at_once() {
+    let name = "stall::ctrl_c_ends_a_stalled_scp_transfer_at_once";
+    if upload_child(name) {
+        return;
+    }
+    let mut upload = ScpUpload::start(name, None);
+    let stopped = Stopped::server_of(upload.pid(), &var("TWILL_TEST_NO_SFTP_PORT"));
+    std::thread::sleep(Duration::from_millis(500));
+    upload.interrupt();
+    let (took, out) = upload.finish(Duration::from_secs(30));
+    drop(stopped);
+    assert!(out.contains("RESULT Interrupted"), "{out}");
+    assert!(took < Duration::from_secs(10), "took {took:?}: {out}");
+}
+
+#[test]
+fn a_silent_server_ends_an_scp_transfer_by_the_keepalive() {
+    let name = "stall::a_silent_server_ends_an_scp_transfer_by_the_keepalive";
+    if upload_child(name) {
+        return;
+    }
+    let mut upload = ScpUpload::start(name, Some("1"));
+    let stopped = Stopped::server_of(upload.pid(), &var("TWILL_TEST_NO_SFTP_PORT"));
+    let (took, out) = upload.finish(Duration::from_secs(40));
+    drop(stopped);
+    assert!(out.contains("RESULT Disconnected"), "{out}");
+    assert!(out.contains("no answer to keepalive"), "{out}");
+    assert!(took < Duration::from_secs(20), "took {took:?}: {out}");
+}
+
+#[test]
+fn an_interrupted_scp_upload_leaves_nothing_behind() {
+    let name = "stall::an_interrupted_scp_upload_leaves_nothing_behind";
+    if upload_child(name) {
+        return;
+    }
+    let mut upload = ScpUpload::start(name, None);
+    upload.interrupt();
+    let (took, out) = upload.finish(Duration::from_secs(30));
+    assert!(out.contains("RESULT Interrupted"), "{out}");
+    assert!(took < Duration::from_secs(10), "took {took:?}: {out}");
     assert_eq!(partial_files(&upload.dir.0), Vec::<String>::new(), "{out}");
     assert!(!upload.target.exists(), "the target was not made: {out}");
 }

@@ -206,6 +206,7 @@ fn execute(command: &str, opts: &RunOptions, sudo: bool) -> Result<Output> {
         pty,
         term: None,
         timeout,
+        despite_interrupt: false,
     };
     let status = conn.exec(&real, &exec_opts, &mut run);
     run.finish();
@@ -830,6 +831,7 @@ pub fn open_shell<'a>(command: impl Into<Option<&'a str>>) -> Result<()> {
         pty: true,
         term: std::env::var("TERM").ok().filter(|t| !t.is_empty()),
         timeout: None,
+        despite_interrupt: false,
     };
     let status = conn.shell(&opts, &mut shell);
     // The terminal is put back before anything is reported.

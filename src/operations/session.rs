@@ -280,7 +280,7 @@ pub(crate) fn ssh_error(e: SshError, host: &str) -> Error {
         SshErrorKind::KeyFile => ErrorKind::KeyFile,
         SshErrorKind::HostKeyUnknown | SshErrorKind::HostKeyChanged => ErrorKind::HostKey,
         SshErrorKind::Disconnected => ErrorKind::Disconnected,
-        SshErrorKind::Sftp => ErrorKind::Transfer,
+        SshErrorKind::Sftp | SshErrorKind::NoSftp | SshErrorKind::Scp => ErrorKind::Transfer,
         SshErrorKind::Io => ErrorKind::Io,
         SshErrorKind::Config => ErrorKind::Settings,
         SshErrorKind::Interrupted => ErrorKind::Interrupted,

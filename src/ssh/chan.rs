@@ -119,6 +119,11 @@ impl RawChannel {
         self.start("exec", command)
     }
 
+    /// Starts the subsystem `name` (the "subsystem" request).
+    pub(crate) fn subsystem(&self, name: &str) -> R<()> {
+        self.start("subsystem", name)
+    }
+
     /// Starts the user's login shell (the "shell" request).
     pub(crate) fn shell(&self) -> R<()> {
         self.start("shell", "")

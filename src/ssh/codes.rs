@@ -48,6 +48,29 @@ pub(crate) fn is_disconnect(e: &ssh2::Error) -> bool {
     is(e, raw::LIBSSH2_ERROR_SOCKET_DISCONNECT)
 }
 
+/// The server refused a channel request (`SSH_MSG_CHANNEL_FAILURE`): for
+/// a `subsystem` request, it has no such subsystem.
+pub(crate) fn is_request_denied(e: &ssh2::Error) -> bool {
+    is(e, raw::LIBSSH2_ERROR_CHANNEL_REQUEST_DENIED)
+}
+
+/// libssh2's words when its SFTP start fails at the `subsystem` request,
+/// whether the server refused it or the connection failed: it passes on
+/// neither, and keeps the request's channel for its next call to free.
+const SFTP_REQUEST_FAILED: &str = "Unable to request SFTP subsystem";
+
+/// Starting SFTP failed at the `subsystem` request (see
+/// [`SFTP_REQUEST_FAILED`]).
+pub(crate) fn is_sftp_request_failure(e: &ssh2::Error) -> bool {
+    is(e, raw::LIBSSH2_ERROR_CHANNEL_FAILURE) && e.message() == SFTP_REQUEST_FAILED
+}
+
+/// libssh2's SCP exchange went wrong: the remote `scp` refused the file,
+/// answered what libssh2 did not expect, or ended.
+pub(crate) fn is_scp_protocol(e: &ssh2::Error) -> bool {
+    is(e, raw::LIBSSH2_ERROR_SCP_PROTOCOL)
+}
+
 /// libssh2 errors that mean the transport is gone.
 pub(crate) fn is_transport_error(e: &ssh2::Error) -> bool {
     matches!(

@@ -22,6 +22,9 @@ pub(crate) struct OpState {
     pub(super) sftp: Option<Arc<ssh2::Sftp>>,
     /// A second SFTP channel for the extensions (`posix-rename`, `statvfs`).
     pub(super) raw_sftp: Option<RawSftp>,
+    /// The server refused the `sftp` subsystem: SFTP is not asked for
+    /// again on this connection.
+    pub(super) sftp_refused: bool,
     /// Last time bytes were seen arriving on the socket.
     pub(super) last_rx: Instant,
     pub(super) next_keepalive: Instant,
@@ -88,6 +91,7 @@ impl Connection {
             op: Mutex::new(OpState {
                 sftp: None,
                 raw_sftp: None,
+                sftp_refused: false,
                 last_rx: now,
                 next_keepalive: now + r.keepalive.unwrap_or(Duration::ZERO),
             }),

@@ -92,6 +92,10 @@ pub(crate) struct ExecOptions {
     /// Stop the remote command and fail with [`SshErrorKind::Timeout`]
     /// after this long.
     pub(crate) timeout: Option<Duration>,
+    /// Run even after Ctrl-C, and let Ctrl-C not stop it: a command that
+    /// cleans up after an interrupted operation (removing an unfinished
+    /// upload). Give it a `timeout`.
+    pub(crate) despite_interrupt: bool,
 }
 
 /// How the remote command ended.
@@ -188,7 +192,7 @@ impl Connection {
         exchange: &mut dyn Exchange,
     ) -> Result<ExitStatus, SshError> {
         let mut st = self.begin()?;
-        if io::interrupted() {
+        if io::interrupted() && !opts.despite_interrupt {
             return Err(SshError::new(
                 SshErrorKind::Interrupted,
                 format!("The command on {} was interrupted", self.name),
@@ -362,7 +366,8 @@ impl Connection {
             } else {
                 None
             };
-            match self.wait_socket_or_input(st, deadline, true, &input_fds, input_at)? {
+            let watch = !opts.despite_interrupt;
+            match self.wait_socket_or_input(st, deadline, watch, &input_fds, input_at)? {
                 None => {}
                 Some(end) => return Err(self.stop_for(st, &ch, end, opts.timeout)),
             }
@@ -373,10 +378,12 @@ impl Connection {
         loop {
             match ch.wait_closed() {
                 Ok(()) => break,
-                Err(e) if is_eagain(&e) => match self.wait_socket(st, deadline, true)? {
-                    None => {}
-                    Some(end) => return Err(self.stop_for(st, &ch, end, opts.timeout)),
-                },
+                Err(e) if is_eagain(&e) => {
+                    match self.wait_socket(st, deadline, !opts.despite_interrupt)? {
+                        None => {}
+                        Some(end) => return Err(self.stop_for(st, &ch, end, opts.timeout)),
+                    }
+                }
                 Err(e) => return Err(self.map_err(&e, "Waiting for the command to end")),
             }
         }

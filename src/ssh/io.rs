@@ -1,5 +1,6 @@
 //! Low-level waiting: `poll(2)` on the session socket, the process-wide
-//! interrupt and its wake-up socket pair, socket liveness.
+//! interrupt and its wake-up socket pair, socket liveness; and reading a
+//! local source a buffer at a time.
 
 use std::io::{Read, Write};
 use std::os::unix::io::{AsRawFd, RawFd};
@@ -8,6 +9,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+
+/// Reads from `src` until `buf` is full or the source ends; returns the
+/// number of bytes read.
+pub(crate) fn read_full(src: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match src.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
 
 /// What `poll` reported.
 #[derive(Debug, Clone, Copy, Default)]

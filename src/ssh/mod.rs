@@ -4,7 +4,8 @@
 //! `ssh2` crate). The rest of the crate uses the small interface below:
 //! [`connect`] returns a cached [`Connection`] per `user@host:port`, on
 //! which [`Connection::exec`] runs a command and the SFTP methods move
-//! files; [`reconnect`] replaces a cached connection with a new one, and
+//! files (the SCP ones single files, where the server has no SFTP
+//! subsystem); [`reconnect`] replaces a cached connection with a new one, and
 //! [`client_args`] says what an OpenSSH client needs to connect the same
 //! way. Every socket gets `TCP_NODELAY`; every wait is a `poll(2)` with a
 //! deadline, never a busy loop; a connection found dead is dropped from
@@ -17,7 +18,8 @@
 //! import points down, from the cache to the files that know libssh2:
 //!
 //! - `cache`: the connections by name, and the switches over all of them;
-//! - `exec`, `sftp`: operations on a [`Connection`], waiting in `wait`;
+//! - `exec`, `sftp`, `scp`: operations on a [`Connection`], waiting in
+//!   `wait`;
 //! - `connection`: one connection and its life;
 //! - `transport`: opening a session, through `proxy` for jump hosts, with
 //!   `auth` and `hostkey`; `resolve` applies `config` (ssh_config) to a
@@ -39,6 +41,7 @@ mod hostkey;
 mod io;
 mod proxy;
 mod resolve;
+mod scp;
 mod sftp;
 mod transport;
 mod wait;
@@ -135,6 +138,17 @@ fn port_problem(text: &str) -> Option<String> {
     } else {
         Some(format!("{text} is out of range (ports are 1 to 65535)"))
     }
+}
+
+/// Facts about a remote file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RemoteStat {
+    pub(crate) is_dir: bool,
+    pub(crate) is_file: bool,
+    pub(crate) is_symlink: bool,
+    /// Permission bits (`0o7777` part of st_mode).
+    pub(crate) mode: u32,
+    pub(crate) size: u64,
 }
 
 /// What to do with a host key that is not in known_hosts.
@@ -236,6 +250,11 @@ pub(crate) enum SshErrorKind {
     Disconnected,
     /// An SFTP operation failed; the message names the remote path.
     Sftp,
+    /// The server refuses the SFTP subsystem, so that an operation only
+    /// SFTP offers cannot be done (see [`Connection::has_sftp`]).
+    NoSftp,
+    /// An SCP transfer failed; the message names the remote path.
+    Scp,
     /// A local I/O error (reading the upload source, writing the download
     /// destination, known_hosts).
     Io,

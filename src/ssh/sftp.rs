@@ -15,6 +15,14 @@
 //! temporary file is removed on every error that leaves the connection
 //! usable. A target that is a symlink is written through, as `open(2)`
 //! would: the temporary file goes beside the file the link points to.
+//!
+//! A server may refuse the `sftp` subsystem (an sshd_config without a
+//! `Subsystem sftp` line). libssh2 then fails to start SFTP with
+//! `LIBSSH2_ERROR_CHANNEL_FAILURE` and "Unable to request SFTP
+//! subsystem", the same answer it gives when the connection fails during
+//! the request; a request on a channel of its own tells the two apart
+//! (see [`Connection::has_sftp`]). The refusal is remembered for the
+//! connection, and its transfers go over SCP (`scp.rs`).
 
 use std::ffi::{CString, OsString};
 use std::io::{Read, Write};
@@ -27,11 +35,12 @@ use std::time::{Duration, Instant};
 use libssh2_sys as raw;
 use ssh2::{ErrorCode, FileStat, OpenFlags, OpenType, RenameFlags};
 
-use super::chan::RawSftp;
+use super::chan::{RawChannel, RawSftp};
 use super::codes;
 use super::connection::{Connection, OpState};
-use super::wait::{WaitEnd, GRACE};
-use super::{io, SshError, SshErrorKind};
+use super::io::{self, read_full};
+use super::wait::{io_step, step, Step, TransferOp, Wake, GRACE};
+use super::{RemoteStat, SshError, SshErrorKind};
 use crate::sys::seconds;
 
 /// Download buffer. libssh2 keeps up to four times the buffer (at most
@@ -78,18 +87,8 @@ extern "C" {
 /// `ST_RDONLY` in `statvfs@openssh.com`'s flags.
 const SSH_FXE_STATVFS_ST_RDONLY: u64 = 0x1;
 
-/// Facts about a remote file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RemoteStat {
-    pub(crate) is_dir: bool,
-    pub(crate) is_file: bool,
-    pub(crate) is_symlink: bool,
-    /// Permission bits (`0o7777` part of st_mode).
-    pub(crate) mode: u32,
-    pub(crate) size: u64,
-}
-
 impl RemoteStat {
+    /// The facts of an SFTP stat.
     fn from_stat(s: &FileStat) -> RemoteStat {
         let perm = s.perm.unwrap_or(0);
         RemoteStat {
@@ -102,62 +101,11 @@ impl RemoteStat {
     }
 }
 
-/// Whether a waiting SFTP call gives way to Ctrl-C.
-#[derive(Clone, Copy)]
-enum Wake {
-    /// Calls of a transfer: an interrupt lets the call in progress finish
-    /// (within [`GRACE`]) so that the session stays usable, then ends the
-    /// operation with [`SshErrorKind::Interrupted`].
-    OnInterrupt,
-    /// Short calls that must not be cut (closing, renaming, cleaning up),
-    /// which give up at the deadline.
-    Never(Instant),
-}
-
-/// One attempt of a non-blocking call.
-enum Step<T> {
-    Done(T),
-    Again,
-}
-
-/// An ssh2 call as a [`Step`].
-fn step<T>(r: Result<T, ssh2::Error>) -> Result<Step<T>, ssh2::Error> {
-    match r {
-        Ok(v) => Ok(Step::Done(v)),
-        Err(e) if codes::is_eagain(&e) => Ok(Step::Again),
-        Err(e) => Err(e),
-    }
-}
-
-/// An I/O call on an ssh2 file as a [`Step`].
-fn io_step<T>(r: std::io::Result<T>) -> std::io::Result<Step<T>> {
-    match r {
-        Ok(v) => Ok(Step::Done(v)),
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(Step::Again),
-        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(Step::Again),
-        Err(e) => Err(e),
-    }
-}
-
 fn io_error(path: &Path, what: &str, e: std::io::Error) -> SshError {
     SshError::new(
         SshErrorKind::Io,
         format!("{what} failed while transferring {}: {e}", path.display()),
     )
-}
-
-/// Reads until `buf` is full or EOF; returns the number of bytes read.
-fn read_full(src: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match src.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 fn c_path(p: &Path) -> Result<CString, SshError> {
@@ -190,20 +138,6 @@ fn parent_of(p: &Path) -> PathBuf {
     }
 }
 
-/// The operation lock with SFTP started and the session in non-blocking
-/// mode; back to blocking mode when dropped.
-struct SftpOp<'a> {
-    conn: &'a Connection,
-    st: parking_lot::MutexGuard<'a, OpState>,
-    sftp: Arc<ssh2::Sftp>,
-}
-
-impl Drop for SftpOp<'_> {
-    fn drop(&mut self) {
-        self.conn.session.set_blocking(true);
-    }
-}
-
 impl Connection {
     /// Error for a failed SFTP operation on `path`.
     fn sftp_err(&self, e: &ssh2::Error, verb: &str, path: &Path) -> SshError {
@@ -221,75 +155,12 @@ impl Connection {
         }
     }
 
-    fn interrupted_err(&self, what: &str) -> SshError {
-        SshError::new(
-            SshErrorKind::Interrupted,
-            format!("{what} on {} was interrupted", self.name),
-        )
-    }
-
     /// How long the server may stay silent before a call gives up: the
     /// keepalive's limit, else the I/O timeout.
     fn silence_limit(&self) -> Duration {
         match self.keepalive {
             Some(k) => k * self.keepalive_count.max(1),
             None => self.io_timeout,
-        }
-    }
-
-    /// Drives one non-blocking call to its end, waiting on the socket
-    /// between attempts (keepalives go out, a silent server ends it).
-    fn drive<T>(
-        &self,
-        st: &mut OpState,
-        what: &str,
-        wake: Wake,
-        mut attempt: impl FnMut() -> Result<Step<T>, SshError>,
-    ) -> Result<T, SshError> {
-        if matches!(wake, Wake::OnInterrupt) && io::interrupted() {
-            return Err(self.interrupted_err(what));
-        }
-        let mut interrupted = false;
-        let mut limit = match wake {
-            Wake::Never(deadline) => Some(deadline),
-            Wake::OnInterrupt => None,
-        };
-        loop {
-            if let Step::Done(v) = attempt()? {
-                return if interrupted {
-                    Err(self.interrupted_err(what))
-                } else {
-                    Ok(v)
-                };
-            }
-            let silence = st.last_rx + self.io_timeout;
-            let deadline = limit.map_or(silence, |l| l.min(silence));
-            let watch = matches!(wake, Wake::OnInterrupt) && !interrupted;
-            match self.wait_socket(st, Some(deadline), watch)? {
-                None => {}
-                Some(WaitEnd::Interrupted) => {
-                    // Let the call finish so that libssh2 is not left in
-                    // the middle of a packet; give up on it after GRACE.
-                    interrupted = true;
-                    limit = Some(Instant::now() + GRACE);
-                }
-                Some(WaitEnd::Deadline) => {
-                    let silent = Instant::now().saturating_duration_since(st.last_rx);
-                    self.mark_dead(&format!("no answer while {what}"));
-                    return Err(if interrupted {
-                        self.interrupted_err(what)
-                    } else {
-                        SshError::new(
-                            SshErrorKind::Timeout,
-                            format!(
-                                "Timed out on {} ({what}): no answer for {} seconds",
-                                self.name,
-                                seconds(silent)
-                            ),
-                        )
-                    });
-                }
-            }
         }
     }
 
@@ -346,44 +217,124 @@ impl Connection {
                 }
                 Err(e) if codes::is_transport_error(&e) => return Err(self.map_err(&e, what)),
                 Err(e) => {
+                    if codes::is_sftp_request_failure(&e) {
+                        // libssh2 keeps the channel of the failed request
+                        // for its next call, which frees it and returns no
+                        // handle.
+                        self.session.set_timeout(slice);
+                        let again = f();
+                        self.session.set_timeout(0);
+                        if let Ok(v) = again {
+                            return Ok(v);
+                        }
+                    }
                     return Err(SshError::new(
                         SshErrorKind::Sftp,
                         format!("SFTP is not available on {}: {}", self.name, e.message()),
-                    ))
+                    ));
                 }
             }
         }
     }
 
     /// Takes the operation lock, starts SFTP on first use, and puts the
-    /// session in non-blocking mode for the operation.
-    fn sftp_op(&self) -> Result<SftpOp<'_>, SshError> {
-        let mut st = self.begin()?;
-        if io::interrupted() {
-            return Err(self.interrupted_err("Starting a transfer"));
+    /// session in non-blocking mode for the operation. On a server that
+    /// refuses the `sftp` subsystem this is an error of kind
+    /// [`SshErrorKind::NoSftp`], found once and remembered for the
+    /// connection, so that SFTP is not asked for again.
+    fn sftp_op(&self) -> Result<(TransferOp<'_>, Arc<ssh2::Sftp>), SshError> {
+        let mut op = self.transfer_op()?;
+        let sftp = self.started_sftp(&mut op.st)?;
+        Ok((op, sftp))
+    }
+
+    /// Whether the server runs SFTP, starting it on first use: `false` for
+    /// a server that refuses the `sftp` subsystem (an sshd_config without
+    /// a `Subsystem sftp` line), where files go over SCP instead. The
+    /// answer is remembered for the connection.
+    pub(crate) fn has_sftp(&self) -> Result<bool, SshError> {
+        match self.sftp_op() {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind == SshErrorKind::NoSftp => Ok(false),
+            Err(e) => Err(e),
         }
-        if self.tunnel.is_none() {
-            io::quickack(self.fd);
+    }
+
+    /// The SFTP channel, started in blocking mode on first use; the
+    /// session is in non-blocking mode again afterwards.
+    fn started_sftp(&self, st: &mut OpState) -> Result<Arc<ssh2::Sftp>, SshError> {
+        if let Some(s) = &st.sftp {
+            return Ok(s.clone());
         }
-        if st.sftp.is_none() {
-            let s = self.start_blocking("starting SFTP", || self.session.sftp())?;
-            st.sftp = Some(Arc::new(s));
+        if st.sftp_refused {
+            return Err(self.no_sftp());
         }
-        let sftp = st.sftp.clone().expect("sftp set above");
-        // A file handle dropped without a close closes itself in blocking
-        // mode; this bounds that wait.
-        self.session
-            .set_timeout(GRACE.as_millis().min(u128::from(u32::MAX)) as u32);
-        self.session.set_blocking(false);
-        st.last_rx = Instant::now();
-        if let Some(k) = self.keepalive {
-            st.next_keepalive = Instant::now() + k;
+        let started = self.start_blocking("starting SFTP", || self.session.sftp());
+        self.go_nonblocking(st);
+        match started {
+            Ok(s) => {
+                let s = Arc::new(s);
+                st.sftp = Some(s.clone());
+                Ok(s)
+            }
+            // libssh2 says only that the subsystem request did not succeed
+            // (LIBSSH2_ERROR_CHANNEL_FAILURE, "Unable to request SFTP
+            // subsystem"), whether the server refused it or the connection
+            // failed meanwhile: a channel of its own asks again.
+            Err(e) if e.kind == SshErrorKind::Sftp => {
+                if self.refuses_sftp(st)? {
+                    st.sftp_refused = true;
+                    return Err(self.no_sftp());
+                }
+                Err(e)
+            }
+            Err(e) => Err(e),
         }
-        Ok(SftpOp {
-            conn: self,
+    }
+
+    /// Whether the server refuses the `sftp` subsystem, asked on a new
+    /// channel whose answer libssh2 passes on as it is: a refusal is
+    /// `LIBSSH2_ERROR_CHANNEL_REQUEST_DENIED` (the server's
+    /// `SSH_MSG_CHANNEL_FAILURE`). A channel that cannot be opened or any
+    /// other answer is no proof (`false`); a lost connection is an error.
+    fn refuses_sftp(&self, st: &mut OpState) -> Result<bool, SshError> {
+        let what = "asking whether the server has SFTP";
+        let sess = &*self.session;
+        let opened = self.drive(
             st,
-            sftp,
-        })
+            what,
+            Wake::OnInterrupt,
+            || match RawChannel::open_session(sess) {
+                Ok(ch) => Ok(Step::Done(Some(ch))),
+                Err(e) if codes::is_eagain(&e) => Ok(Step::Again),
+                Err(e) if codes::is_transport_error(&e) => Err(self.map_err(&e, what)),
+                Err(_) => Ok(Step::Done(None)),
+            },
+        )?;
+        let Some(ch) = opened else { return Ok(false) };
+        let refused = self.drive(st, what, Wake::OnInterrupt, || match ch.subsystem("sftp") {
+            Ok(()) => Ok(Step::Done(false)),
+            Err(e) if codes::is_eagain(&e) => Ok(Step::Again),
+            Err(e) if codes::is_request_denied(&e) => Ok(Step::Done(true)),
+            Err(e) if codes::is_transport_error(&e) => Err(self.map_err(&e, what)),
+            Err(_) => Ok(Step::Done(false)),
+        });
+        let closing = Wake::Never(Instant::now() + self.io_timeout);
+        let _ = self.drive(st, "closing a channel", closing, || {
+            step(ch.close()).map_err(|e| self.map_err(&e, "closing a channel"))
+        });
+        refused
+    }
+
+    /// The error of an SFTP call on a server that refuses the subsystem.
+    fn no_sftp(&self) -> SshError {
+        SshError::new(
+            SshErrorKind::NoSftp,
+            format!(
+                "{} has no SFTP subsystem (the server refuses it)",
+                self.name
+            ),
+        )
     }
 
     /// The raw SFTP channel for the extensions, started on first use.
@@ -426,8 +377,7 @@ impl Connection {
         remote: &Path,
         mode: Option<u32>,
     ) -> Result<u64, SshError> {
-        let mut op = self.sftp_op()?;
-        let sftp = op.sftp.clone();
+        let (mut op, sftp) = self.sftp_op()?;
         let st = &mut *op.st;
         if remote.file_name().is_none() {
             return Err(SshError::new(
@@ -732,8 +682,7 @@ impl Connection {
         remote: &Path,
         dst: &mut dyn Write,
     ) -> Result<RemoteStat, SshError> {
-        let mut op = self.sftp_op()?;
-        let sftp = op.sftp.clone();
+        let (mut op, sftp) = self.sftp_op()?;
         let st = &mut *op.st;
         let mut file = self.call(st, "open", remote, Wake::OnInterrupt, || {
             sftp.open_mode(remote, OpenFlags::READ, 0, OpenType::File)
@@ -785,8 +734,7 @@ impl Connection {
     }
 
     fn stat_with(&self, remote: &Path, follow: bool) -> Result<Option<RemoteStat>, SshError> {
-        let mut op = self.sftp_op()?;
-        let sftp = op.sftp.clone();
+        let (mut op, sftp) = self.sftp_op()?;
         self.drive(&mut op.st, "stat", Wake::OnInterrupt, || {
             let r = if follow {
                 sftp.stat(remote)
@@ -805,8 +753,7 @@ impl Connection {
     /// Entries of a remote directory (names only, without `.` and `..`,
     /// sorted by their bytes); symlinks are reported as such, not followed.
     pub(crate) fn read_dir(&self, remote: &Path) -> Result<Vec<(OsString, RemoteStat)>, SshError> {
-        let mut op = self.sftp_op()?;
-        let sftp = op.sftp.clone();
+        let (mut op, sftp) = self.sftp_op()?;
         let st = &mut *op.st;
         let mut dir = self.call(st, "list", remote, Wake::OnInterrupt, || {
             sftp.opendir(remote)
@@ -836,8 +783,7 @@ impl Connection {
 
     /// What the symlink `remote` points to, as stored.
     pub(crate) fn read_link(&self, remote: &Path) -> Result<PathBuf, SshError> {
-        let mut op = self.sftp_op()?;
-        let sftp = op.sftp.clone();
+        let (mut op, sftp) = self.sftp_op()?;
         self.call(
             &mut op.st,
             "read the link",
@@ -850,8 +796,7 @@ impl Connection {
     /// Makes `link` a symlink to `target`, replacing a symlink or file
     /// already at `link`, and creating missing parent directories.
     pub(crate) fn symlink(&self, target: &Path, link: &Path) -> Result<(), SshError> {
-        let mut op = self.sftp_op()?;
-        let sftp = op.sftp.clone();
+        let (mut op, sftp) = self.sftp_op()?;
         let st = &mut *op.st;
         self.mkdir_p_locked(st, &sftp, &parent_of(link), 0o755)?;
         let existing = self.drive(st, "stat", Wake::OnInterrupt, || {
@@ -885,8 +830,7 @@ impl Connection {
 
     /// The login directory (SFTP `realpath(".")`).
     pub(crate) fn home_dir(&self) -> Result<PathBuf, SshError> {
-        let mut op = self.sftp_op()?;
-        let sftp = op.sftp.clone();
+        let (mut op, sftp) = self.sftp_op()?;
         self.call(
             &mut op.st,
             "resolve",
@@ -955,8 +899,7 @@ impl Connection {
 
     /// Removes the file `remote`.
     pub(crate) fn remove_file(&self, remote: &Path) -> Result<(), SshError> {
-        let mut op = self.sftp_op()?;
-        let sftp = op.sftp.clone();
+        let (mut op, sftp) = self.sftp_op()?;
         self.call(&mut op.st, "remove", remote, Wake::OnInterrupt, || {
             sftp.unlink(remote)
         })
@@ -1045,15 +988,6 @@ impl Connection {
                 let e = ssh2::Error::from_errno(ErrorCode::Session(other));
                 Err(self.map_err(&e, &format!("renaming to {}", to.display())))
             }
-        }
-    }
-}
-
-impl<T> Step<T> {
-    fn map_done<U>(self, f: impl FnOnce(T) -> U) -> Step<U> {
-        match self {
-            Step::Done(v) => Step::Done(f(v)),
-            Step::Again => Step::Again,
         }
     }
 }

@@ -1,10 +1,13 @@
 //! Waiting for the session socket between non-blocking libssh2 calls:
 //! the directions libssh2 asks for, keepalives, a silent server, the
-//! process-wide interrupt and deadlines. Command channels and SFTP calls
-//! both wait here.
+//! process-wide interrupt and deadlines. Command channels, SFTP and SCP
+//! calls all wait here; transfers drive each call to its end through
+//! [`Connection::drive`].
 
 use std::os::unix::io::RawFd;
 use std::time::{Duration, Instant};
+
+use parking_lot::MutexGuard;
 
 use super::codes;
 use super::connection::{Connection, OpState};
@@ -22,7 +25,159 @@ pub(super) enum WaitEnd {
     Interrupted,
 }
 
+/// Whether a waiting transfer call gives way to Ctrl-C.
+#[derive(Clone, Copy)]
+pub(super) enum Wake {
+    /// Calls of a transfer: an interrupt lets the call in progress finish
+    /// (within [`GRACE`]) so that the session stays usable, then ends the
+    /// operation with [`SshErrorKind::Interrupted`].
+    OnInterrupt,
+    /// Short calls that must not be cut (closing, renaming, cleaning up),
+    /// which give up at the deadline.
+    Never(Instant),
+}
+
+/// One attempt of a non-blocking call.
+pub(super) enum Step<T> {
+    Done(T),
+    Again,
+}
+
+impl<T> Step<T> {
+    /// The value of a finished attempt turned by `f`.
+    pub(super) fn map_done<U>(self, f: impl FnOnce(T) -> U) -> Step<U> {
+        match self {
+            Step::Done(v) => Step::Done(f(v)),
+            Step::Again => Step::Again,
+        }
+    }
+}
+
+/// An ssh2 call as a [`Step`].
+pub(super) fn step<T>(r: Result<T, ssh2::Error>) -> Result<Step<T>, ssh2::Error> {
+    match r {
+        Ok(v) => Ok(Step::Done(v)),
+        Err(e) if codes::is_eagain(&e) => Ok(Step::Again),
+        Err(e) => Err(e),
+    }
+}
+
+/// An I/O call on an ssh2 file or channel as a [`Step`].
+pub(super) fn io_step<T>(r: std::io::Result<T>) -> std::io::Result<Step<T>> {
+    match r {
+        Ok(v) => Ok(Step::Done(v)),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(Step::Again),
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(Step::Again),
+        Err(e) => Err(e),
+    }
+}
+
+/// The operation lock of a transfer, with the session in non-blocking
+/// mode; back in blocking mode when dropped.
+pub(super) struct TransferOp<'a> {
+    conn: &'a Connection,
+    pub(super) st: MutexGuard<'a, OpState>,
+}
+
+impl Drop for TransferOp<'_> {
+    fn drop(&mut self) {
+        self.conn.session.set_blocking(true);
+    }
+}
+
 impl Connection {
+    /// Takes the operation lock for a transfer and puts the session in
+    /// non-blocking mode (see [`Connection::go_nonblocking`]).
+    pub(super) fn transfer_op(&self) -> Result<TransferOp<'_>, SshError> {
+        let mut st = self.begin()?;
+        if io::interrupted() {
+            return Err(self.interrupted_err("Starting a transfer"));
+        }
+        if self.tunnel.is_none() {
+            io::quickack(self.fd);
+        }
+        self.go_nonblocking(&mut st);
+        Ok(TransferOp { conn: self, st })
+    }
+
+    /// Puts the session in non-blocking mode for the calls of a transfer,
+    /// and measures the server's silence from now.
+    pub(super) fn go_nonblocking(&self, st: &mut OpState) {
+        // A handle dropped without a close closes itself in blocking mode;
+        // this bounds that wait.
+        self.session
+            .set_timeout(GRACE.as_millis().min(u128::from(u32::MAX)) as u32);
+        self.session.set_blocking(false);
+        st.last_rx = Instant::now();
+        if let Some(k) = self.keepalive {
+            st.next_keepalive = Instant::now() + k;
+        }
+    }
+
+    /// The error of an operation that Ctrl-C ended.
+    pub(super) fn interrupted_err(&self, what: &str) -> SshError {
+        SshError::new(
+            SshErrorKind::Interrupted,
+            format!("{what} on {} was interrupted", self.name),
+        )
+    }
+
+    /// Drives one non-blocking call to its end, waiting on the socket
+    /// between attempts (keepalives go out, a silent server ends it).
+    pub(super) fn drive<T>(
+        &self,
+        st: &mut OpState,
+        what: &str,
+        wake: Wake,
+        mut attempt: impl FnMut() -> Result<Step<T>, SshError>,
+    ) -> Result<T, SshError> {
+        if matches!(wake, Wake::OnInterrupt) && io::interrupted() {
+            return Err(self.interrupted_err(what));
+        }
+        let mut interrupted = false;
+        let mut limit = match wake {
+            Wake::Never(deadline) => Some(deadline),
+            Wake::OnInterrupt => None,
+        };
+        loop {
+            if let Step::Done(v) = attempt()? {
+                return if interrupted {
+                    Err(self.interrupted_err(what))
+                } else {
+                    Ok(v)
+                };
+            }
+            let silence = st.last_rx + self.io_timeout;
+            let deadline = limit.map_or(silence, |l| l.min(silence));
+            let watch = matches!(wake, Wake::OnInterrupt) && !interrupted;
+            match self.wait_socket(st, Some(deadline), watch)? {
+                None => {}
+                Some(WaitEnd::Interrupted) => {
+                    // Let the call finish so that libssh2 is not left in
+                    // the middle of a packet; give up on it after GRACE.
+                    interrupted = true;
+                    limit = Some(Instant::now() + GRACE);
+                }
+                Some(WaitEnd::Deadline) => {
+                    let silent = Instant::now().saturating_duration_since(st.last_rx);
+                    self.mark_dead(&format!("no answer while {what}"));
+                    return Err(if interrupted {
+                        self.interrupted_err(what)
+                    } else {
+                        SshError::new(
+                            SshErrorKind::Timeout,
+                            format!(
+                                "Timed out on {} ({what}): no answer for {} seconds",
+                                self.name,
+                                seconds(silent)
+                            ),
+                        )
+                    });
+                }
+            }
+        }
+    }
+
     /// Waits for the session socket (directions from libssh2), `deadline`
     /// or, when `watch_interrupt`, the process-wide interrupt. Sends
     /// keepalives while it waits; a server silent for `keepalive_count`

@@ -22,6 +22,12 @@ use crate::output;
 /// temporary name and renamed into place, and gets the remote file's
 /// permission bits less the local umask (as `scp` does). Symlinks in a
 /// downloaded directory are made as symlinks.
+///
+/// On a server without an SFTP subsystem (no `Subsystem sftp` in its
+/// sshd_config), a single file comes over SCP with the same rules; a
+/// directory or a glob is an error of kind
+/// [`ErrorKind::Transfer`](crate::ErrorKind::Transfer), since only SFTP
+/// carries those.
 #[doc(alias = "get")]
 pub fn download(remote: impl AsRef<str>, local: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
     download_with(remote, local, &DownloadOptions::new())
@@ -49,6 +55,9 @@ pub fn download_with(
     };
     let mut written = Vec::new();
     for src in sources {
+        if r.scp && r.is_dir(&src, opts.use_sudo)? {
+            return Err(r.needs_sftp("get", "the directory", &src));
+        }
         if opts.use_sudo {
             let copy = SudoCopy::make(&r, &src, opts)?;
             let got = get_path(&r, &copy.path, &src, &template, &mut written);
@@ -71,7 +80,7 @@ pub fn download_data(remote: impl AsRef<str>) -> Result<Vec<u8>> {
         &format!("download: <data> <- {}", output::path_text(&path)),
     );
     let mut data = Vec::new();
-    r.conn.download(&path, &mut data).map_err(|e| r.err(e))?;
+    r.read_file(&path, &mut data)?;
     Ok(data)
 }
 
@@ -87,8 +96,13 @@ fn get_path(
     let home = std::env::var_os("HOME");
     let place = |p: &Path| paths::local_path(p, &r.env.lcwd(), home.as_deref());
     let is_dir = |p: &Path| p.is_dir();
-    let stat = r.conn.stat(from).map_err(|e| r.err(e))?;
-    if !stat.is_some_and(|s| s.is_dir) {
+    // Over SCP the caller has refused directories.
+    let remote_dir = !r.scp
+        && r.conn
+            .stat(from)
+            .map_err(|e| r.err(e))?
+            .is_some_and(|s| s.is_dir);
+    if !remote_dir {
         let dest = paths::local_target(&r.host, template, shown, None, place, is_dir);
         written.push(get_file(r, from, shown, dest)?);
         return Ok(());
@@ -147,10 +161,7 @@ fn get_file(r: &Remote, from: &Path, shown: &Path, dest: PathBuf) -> Result<Path
             )
             .with_host(&r.host)
         })?;
-    let stat = r
-        .conn
-        .download(from, tmp.as_file_mut())
-        .map_err(|e| r.err(e))?;
+    let stat = r.read_file(from, tmp.as_file_mut())?;
     let mode = stat.mode & 0o777 & !umask();
     tmp.as_file()
         .set_permissions(fs::Permissions::from_mode(mode))
@@ -246,7 +257,11 @@ fn walk_remote(r: &Remote, root: &Path) -> Result<Vec<Found>> {
 /// The paths a glob (`*`, `?`, `[...]`) matches, or the path itself.
 fn expand(r: &Remote, p: &Path, sudo: bool) -> Result<Vec<PathBuf>> {
     let pattern_text = text(p);
-    if !pattern_text.contains(['*', '?', '[']) {
+    let is_glob = pattern_text.contains(['*', '?', '[']);
+    if is_glob && r.scp {
+        return Err(r.needs_sftp("get", "the glob", p));
+    }
+    if !is_glob {
         if !r.exists(p, sudo)? {
             return Err(r.error(format!(
                 "get() on {}: remote path '{}' does not exist",

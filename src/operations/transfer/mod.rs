@@ -1,17 +1,22 @@
-//! `upload`/`put` and `download`/`get` over SFTP.
+//! `upload`/`put` and `download`/`get` over SFTP, or over SCP where the
+//! server has no SFTP subsystem.
 //!
 //! `paths.rs` holds the path rules (no I/O), `upload.rs` and
-//! `download.rs` the two directions; this file the options and what both
-//! share: the host and its connection, remote paths resolved against the
-//! home directory and `cd`, and the view of remote paths through sudo.
+//! `download.rs` the two directions, `scp.rs` single files over SCP; this
+//! file the options and what both directions share: the host and its
+//! connection, remote paths resolved against the home directory and `cd`,
+//! the view of remote paths through sudo, and the choice between SFTP
+//! and SCP for each call on the host.
 //!
 //! Remote paths are byte strings (`PathBuf`), so that names which are not
 //! UTF-8 transfer intact; they are shown lossily.
 
 mod download;
 mod paths;
+mod scp;
 mod upload;
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -24,7 +29,7 @@ use crate::operations::options::{RunOptions, Sink};
 use crate::operations::remote::{run_with, sudo_with};
 use crate::operations::session::{connection, current_host, ssh_error};
 use crate::result::Output;
-use crate::ssh::{Connection, SshError};
+use crate::ssh::{Connection, RemoteStat, SshError};
 use crate::state::{env, Env};
 use paths::RemoteStart;
 
@@ -112,19 +117,25 @@ struct Remote {
     env: Env,
     host: String,
     conn: Arc<Connection>,
+    /// The server refuses the SFTP subsystem: single files go over SCP,
+    /// and what SFTP would tell comes from remote commands.
+    scp: bool,
 }
 
 impl Remote {
     /// The current host's connection; `which` names the operation in
-    /// errors (`put`, `get`).
+    /// errors (`put`, `get`). Whether the server has SFTP is found here,
+    /// once per connection.
     fn open(which: &str) -> Result<Remote> {
         let env = env();
         let host = current_host(&env, which)?;
         let conn = connection(&env, &host)?;
+        let scp = !conn.has_sftp().map_err(|e| ssh_error(e, &host.name))?;
         Ok(Remote {
             env,
             host: host.name,
             conn,
+            scp,
         })
     }
 
@@ -137,6 +148,9 @@ impl Remote {
     }
 
     fn home(&self) -> Result<PathBuf> {
+        if self.scp {
+            return self.scp_home();
+        }
         self.conn.home_dir().map_err(|e| self.err(e))
     }
 
@@ -191,11 +205,14 @@ impl Remote {
         Ok((out, bytes))
     }
 
-    /// Whether `p` is a directory (over SFTP, or through sudo for paths
-    /// the login user may not look at).
+    /// Whether `p` is a directory (over SFTP, with a command over SCP, or
+    /// through sudo for paths the login user may not look at).
     fn is_dir(&self, p: &Path, sudo: bool) -> Result<bool> {
         if sudo {
             return Ok(self.sudo_raw(&command::test('d', &text(p)))?.0.succeeded());
+        }
+        if self.scp {
+            return self.scp_test('d', p);
         }
         Ok(self
             .conn
@@ -208,7 +225,47 @@ impl Remote {
         if sudo {
             return Ok(self.sudo_raw(&command::test('e', &text(p)))?.0.succeeded());
         }
+        if self.scp {
+            return self.scp_test('e', p);
+        }
         Ok(self.conn.lstat(p).map_err(|e| self.err(e))?.is_some())
+    }
+
+    /// Writes `src` to the file `target` atomically (a temporary file
+    /// beside it, renamed over it), over SFTP or SCP. `size` is how much
+    /// `src` holds, when known (SCP states it first); `mode` as
+    /// [`Connection::upload`] takes it.
+    fn write_file(
+        &self,
+        src: &mut dyn Read,
+        size: Option<u64>,
+        target: &Path,
+        mode: Option<u32>,
+    ) -> Result<()> {
+        if self.scp {
+            return self.scp_put(src, size, target, mode);
+        }
+        self.conn
+            .upload(src, target, mode)
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Copies the file `from` into `dst`, over SFTP or SCP; returns its
+    /// facts.
+    fn read_file(&self, from: &Path, dst: &mut dyn Write) -> Result<RemoteStat> {
+        if self.scp {
+            return self.scp_get(from, dst);
+        }
+        self.conn.download(from, dst).map_err(|e| self.err(e))
+    }
+
+    /// Removes the file `p`, over SFTP or with a command.
+    fn remove_file(&self, p: &Path) -> Result<()> {
+        if self.scp {
+            return self.scp_remove(p);
+        }
+        self.conn.remove_file(p).map_err(|e| self.err(e))
     }
 }
 

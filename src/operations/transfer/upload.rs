@@ -38,6 +38,14 @@ use crate::state::env;
 /// [`UploadOptions::follow_links`]. File names that are not UTF-8
 /// transfer unchanged.
 ///
+/// On a server without an SFTP subsystem (no `Subsystem sftp` in its
+/// sshd_config), a single file goes over SCP with the same rules (a
+/// temporary file beside the target, moved over it; `mode`,
+/// `mirror_local_mode`, `use_sudo`), except that a target whose directory
+/// the login user may not write in is refused rather than written in
+/// place (`use_sudo` places it); a directory or a glob is an error of
+/// kind [`ErrorKind::Transfer`], since only SFTP carries those.
+///
 /// ```no_run
 /// use twill::{put, with_settings, Settings};
 ///
@@ -70,8 +78,17 @@ pub fn upload_with(
     current_host(&env, "put")?;
     let home = std::env::var_os("HOME");
     let local = paths::local_path(local.as_ref(), &env.lcwd(), home.as_deref());
-    let sources = expand_local(&local, !opts.no_glob)?;
+    let (sources, globbed) = expand_local(&local, !opts.no_glob)?;
     let r = Remote::open("put")?;
+    if r.scp {
+        // Nothing goes when part of it cannot.
+        if globbed {
+            return Err(r.needs_sftp("put", "the glob", &local));
+        }
+        if let Some(dir) = sources.iter().find(|s| s.is_dir()) {
+            return Err(r.needs_sftp("put", "the directory", dir));
+        }
+    }
     let base = r.path(remote)?;
     // With sudo, the login user may not even be allowed to look at the target.
     let base_is_dir = r.is_dir(&base, opts.use_sudo)?;
@@ -138,9 +155,11 @@ pub fn upload_data(
         &r.host,
         &format!("put: <data> -> {}", output::path_text(&target)),
     );
+    let data = data.as_ref();
     put_file(
         &r,
-        &mut Cursor::new(data.as_ref()),
+        &mut Cursor::new(data),
+        Some(data.len() as u64),
         &target,
         opts.mode,
         opts,
@@ -165,38 +184,38 @@ fn put_one(r: &Remote, src: &Path, target: PathBuf, opts: &UploadOptions) -> Res
             src.display()
         ))
     })?;
+    let meta = file.metadata().ok();
     let mode = match (opts.mode, opts.mirror_local_mode) {
         (Some(m), _) => Some(m),
-        (None, true) => file
-            .metadata()
-            .ok()
-            .map(|m| m.permissions().mode() & 0o7777),
+        (None, true) => meta.as_ref().map(|m| m.permissions().mode() & 0o7777),
         _ => None,
     };
-    put_file(r, &mut file, &target, mode, opts)?;
+    // A pipe or a device holds what it gives, not what it states.
+    let size = meta.filter(|m| m.is_file()).map(|m| m.len());
+    put_file(r, &mut file, size, &target, mode, opts)?;
     Ok(text(&target))
 }
 
+/// Writes `src` (`size` bytes, when known) to the file `target`, through
+/// a temporary file and `sudo` when asked.
 fn put_file(
     r: &Remote,
     src: &mut dyn Read,
+    size: Option<u64>,
     target: &Path,
     mode: Option<u32>,
     opts: &UploadOptions,
 ) -> Result<()> {
     if !opts.use_sudo {
-        r.conn.upload(src, target, mode).map_err(|e| r.err(e))?;
-        return Ok(());
+        return r.write_file(src, size, target, mode);
     }
     let target_text = sudo_text(r, target)?;
     let dir = opts.temp_dir.as_deref().unwrap_or("/tmp");
     let tmp = Path::new(dir).join(format!(".twill-upload-{}", unique_suffix()));
-    r.conn
-        .upload(src, &tmp, Some(0o600))
-        .map_err(|e| r.err(e))?;
+    r.write_file(src, size, &tmp, Some(0o600))?;
     let (moved, _) = r.sudo_raw(&command::install(&text(&tmp), &target_text, mode))?;
     if moved.failed() {
-        let _ = r.conn.remove_file(&tmp);
+        let _ = r.remove_file(&tmp);
         return Err(r
             .error(format!(
                 "put() on {}: could not move the upload into place at '{}': {}",
@@ -251,7 +270,9 @@ fn sudo_text(r: &Remote, p: &Path) -> Result<String> {
     })
 }
 
-fn expand_local(p: &Path, use_glob: bool) -> Result<Vec<PathBuf>> {
+/// The local paths `p` names: the matches of a glob (and `true`), or `p`
+/// itself (and `false`).
+fn expand_local(p: &Path, use_glob: bool) -> Result<(Vec<PathBuf>, bool)> {
     let s = p.to_string_lossy();
     if use_glob && p.to_str().is_some() && s.contains(['*', '?', '[']) {
         let mut found: Vec<PathBuf> = glob::glob(&s)
@@ -270,7 +291,7 @@ fn expand_local(p: &Path, use_glob: bool) -> Result<Vec<PathBuf>> {
                 format!("put(): '{s}' is not a valid local path or glob"),
             ));
         }
-        return Ok(found);
+        return Ok((found, true));
     }
     if fs::symlink_metadata(p).is_err() {
         return Err(Error::new(
@@ -278,7 +299,7 @@ fn expand_local(p: &Path, use_glob: bool) -> Result<Vec<PathBuf>> {
             format!("put(): local path '{s}' does not exist"),
         ));
     }
-    Ok(vec![p.to_path_buf()])
+    Ok((vec![p.to_path_buf()], false))
 }
 
 /// What a local directory holds, in upload order.
