@@ -77,7 +77,7 @@ pub(crate) fn reconnection(env: &Env, host: &Host) -> Result<Arc<Connection>> {
 
 /// What an OpenSSH client needs to reach the current host exactly as twill
 /// does (from the same options the settings make for [`connection`]), for
-/// `command.rs` to write as a command line.
+/// `command/` to write as a command line.
 pub(crate) fn ssh_client(env: &Env, host: &Host) -> Result<command::SshClient> {
     let (target, opts) = connect_options(env, host);
     let args = ssh::client_args(&target, &opts).map_err(|e| ssh_error(e, &host.name))?;

@@ -373,7 +373,7 @@ fn nothing_prints_except_src_output_rs() {
 }
 
 // ---------------------------------------------------------------------------
-// Shell text is built only in `src/command.rs` (or a `src/command/`).
+// Shell text is built only in `src/command/` (or a `src/command.rs`).
 //
 // Every string literal in src/ outside it (comments, doc comments
 // and `#[cfg(test)]` code left out) is taken for shell text twill runs when
@@ -393,17 +393,17 @@ const SHELL_COMMANDS: &[&str] = &[
     "tar", "test", "touch", "umask",
 ];
 
-/// Literals outside command.rs that look like shell text and are not.
+/// Literals outside src/command/ that look like shell text and are not.
 const SHELL_ALLOWED: &[Allowed] = &[
     Allowed {
         file: "src/state",
         text: r#""sudo password:""#,
-        why: "Fabric's default sudo_prompt: the text sudo shows when it asks, which command.rs quotes into the sudo prefix",
+        why: "Fabric's default sudo_prompt: the text sudo shows when it asks, which src/command/ quotes into the sudo prefix",
     },
     Allowed {
         file: "src/state",
         text: r#""sudo -S -p '%(sudo_prompt)s' ""#,
-        why: "Fabric's default sudo_prefix, a setting users may replace; command.rs fills in the prompt and puts it before the command",
+        why: "Fabric's default sudo_prefix, a setting users may replace; src/command/ fills in the prompt and puts it before the command",
     },
     Allowed {
         file: "src/ssh/auth.rs",
@@ -444,7 +444,7 @@ fn shell_like(text: &str) -> Option<String> {
 
 #[test]
 fn shell_text_is_built_only_in_src_command_rs() {
-    let rule = "shell text is built only in src/command.rs (ARCHITECTURE.md: every value in it is quoted there)";
+    let rule = "shell text is built only in src/command/ (ARCHITECTURE.md: every value in it is quoted there)";
     let sources = sources("src");
     let test_files: Vec<String> = sources
         .iter()

@@ -1,7 +1,7 @@
 //! Single files over SCP, where the server has no SFTP subsystem.
 //!
 //! The engine moves the bytes (`scp -t`, `scp -f`); what SFTP gives
-//! besides them comes from small commands `command.rs` builds, run here in
+//! besides them comes from small commands `command/` builds, run here in
 //! `sh` over the same connection, quietly and not through `run` (no `cd`,
 //! prefixes, exported variables or printed lines): the login directory,
 //! whether a path is a directory or exists, a temporary file beside the
