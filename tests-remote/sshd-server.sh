@@ -321,6 +321,14 @@ ns_exec() {
     else
         binds+=("$etc/sudoers" /etc/sudoers)
     fi
+    # root's own start-up files on this machine (a pyenv or cargo set-up,
+    # say) would run in every `sudo` login shell of the tests and add their
+    # output, and their races, to it: the sessions see empty ones.
+    local dotfile
+    [[ -e $etc/empty ]] || : >"$etc/empty"
+    for dotfile in /root/.profile /root/.bashrc /root/.bash_profile /root/.bash_login; do
+        if [[ -f $dotfile ]]; then binds+=("$etc/empty" "$dotfile"); fi
+    done
     set -- "${binds[@]}" -- "$@"
     while [[ $1 != -- ]]; do
         target=$2
