@@ -28,6 +28,7 @@ use std::sync::LazyLock;
 use parking_lot::Mutex;
 
 use crate::ssh;
+use crate::terminal;
 
 /// How many `execute` calls are running.
 static ACTIVE: AtomicUsize = AtomicUsize::new(0);
@@ -124,14 +125,6 @@ pub(crate) fn in_worker() -> bool {
     IN_WORKER.load(Ordering::SeqCst)
 }
 
-/// Whether this process is the foreground process group of the terminal
-/// on its standard input.
-fn terminal_foreground() -> bool {
-    use std::io::IsTerminal;
-    // SAFETY: plain queries on descriptor 0 and this process.
-    io::stdin().is_terminal() && unsafe { libc::tcgetpgrp(0) == libc::getpgrp() }
-}
-
 /// A local command known to the handler until it is waited for.
 pub(crate) struct Registered {
     process: LocalProcess,
@@ -182,7 +175,7 @@ pub(crate) fn spawn_local(
     own_group: bool,
 ) -> io::Result<Option<(Child, Registered)>> {
     install();
-    let own_group = own_group || (!in_worker() && !terminal_foreground());
+    let own_group = own_group || (!in_worker() && !terminal::is_foreground_terminal());
     if own_group {
         cmd.process_group(0);
     }

@@ -4,11 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
-
 use super::resolve::Resolved;
-use super::{codes, ConnectOptions, SshError, SshErrorKind};
+use super::{codes, hostkey, ConnectOptions, SshError, SshErrorKind};
 use crate::sys;
 
 const DEFAULT_KEYS: &[&str] = &["id_ed25519", "id_ecdsa", "id_rsa"];
@@ -123,7 +120,7 @@ fn try_agent(session: &ssh2::Session, r: &Resolved, a: &mut Attempts) -> Result<
     let mut result = Ok(false);
     for id in identities {
         if let Some(allowed) = &allowed {
-            if !allowed.contains(&BASE64.encode(id.blob())) {
+            if !allowed.contains(&hostkey::base64(id.blob())) {
                 continue;
             }
         }

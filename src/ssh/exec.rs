@@ -193,10 +193,7 @@ impl Connection {
     ) -> Result<ExitStatus, SshError> {
         let mut st = self.begin()?;
         if io::interrupted() && !opts.despite_interrupt {
-            return Err(SshError::new(
-                SshErrorKind::Interrupted,
-                format!("The command on {} was interrupted", self.name),
-            ));
+            return Err(self.interrupted_err("The command"));
         }
         // Silence is measured from the start of this command, not from
         // the last time the connection was used.
@@ -420,10 +417,7 @@ impl Connection {
             }
             WaitEnd::Interrupted => {
                 self.stop_remote(st, ch, "INT");
-                SshError::new(
-                    SshErrorKind::Interrupted,
-                    format!("The command on {} was interrupted", self.name),
-                )
+                self.interrupted_err("The command")
             }
         }
     }

@@ -158,10 +158,7 @@ impl Connection {
     /// How long the server may stay silent before a call gives up: the
     /// keepalive's limit, else the I/O timeout.
     fn silence_limit(&self) -> Duration {
-        match self.keepalive {
-            Some(k) => k * self.keepalive_count.max(1),
-            None => self.io_timeout,
-        }
+        self.keepalive_limit().unwrap_or(self.io_timeout)
     }
 
     /// [`Connection::drive`] for an ssh2 call on `path`.
@@ -552,17 +549,7 @@ impl Connection {
     ) -> Result<(PathBuf, Option<RemoteStat>), SshError> {
         let mut current = path.to_path_buf();
         for _ in 0..MAX_LINKS {
-            let stat = self.drive(
-                st,
-                "looking at the target",
-                Wake::OnInterrupt,
-                || match step(sftp.lstat(&current)) {
-                    Ok(Step::Done(s)) => Ok(Step::Done(Some(RemoteStat::from_stat(&s)))),
-                    Ok(Step::Again) => Ok(Step::Again),
-                    Err(e) if codes::is_no_such_file(&e) => Ok(Step::Done(None)),
-                    Err(e) => Err(self.sftp_err(&e, "stat", &current)),
-                },
-            )?;
+            let stat = self.stat_locked(st, sftp, &current, false, "looking at the target")?;
             match stat {
                 Some(s) if s.is_symlink => {
                     let link =
@@ -735,17 +722,30 @@ impl Connection {
 
     fn stat_with(&self, remote: &Path, follow: bool) -> Result<Option<RemoteStat>, SshError> {
         let (mut op, sftp) = self.sftp_op()?;
-        self.drive(&mut op.st, "stat", Wake::OnInterrupt, || {
+        self.stat_locked(&mut op.st, &sftp, remote, follow, "stat")
+    }
+
+    /// Facts about `path` (through a symlink when `follow`), `None` if it
+    /// does not exist; `what` names the step in a timeout's message.
+    fn stat_locked(
+        &self,
+        st: &mut OpState,
+        sftp: &ssh2::Sftp,
+        path: &Path,
+        follow: bool,
+        what: &str,
+    ) -> Result<Option<RemoteStat>, SshError> {
+        self.drive(st, what, Wake::OnInterrupt, || {
             let r = if follow {
-                sftp.stat(remote)
+                sftp.stat(path)
             } else {
-                sftp.lstat(remote)
+                sftp.lstat(path)
             };
             match step(r) {
                 Ok(Step::Done(s)) => Ok(Step::Done(Some(RemoteStat::from_stat(&s)))),
                 Ok(Step::Again) => Ok(Step::Again),
                 Err(e) if codes::is_no_such_file(&e) => Ok(Step::Done(None)),
-                Err(e) => Err(self.sftp_err(&e, "stat", remote)),
+                Err(e) => Err(self.sftp_err(&e, "stat", path)),
             }
         })
     }
@@ -799,14 +799,7 @@ impl Connection {
         let (mut op, sftp) = self.sftp_op()?;
         let st = &mut *op.st;
         self.mkdir_p_locked(st, &sftp, &parent_of(link), 0o755)?;
-        let existing = self.drive(st, "stat", Wake::OnInterrupt, || {
-            match step(sftp.lstat(link)) {
-                Ok(Step::Done(s)) => Ok(Step::Done(Some(RemoteStat::from_stat(&s)))),
-                Ok(Step::Again) => Ok(Step::Again),
-                Err(e) if codes::is_no_such_file(&e) => Ok(Step::Done(None)),
-                Err(e) => Err(self.sftp_err(&e, "stat", link)),
-            }
-        })?;
+        let existing = self.stat_locked(st, &sftp, link, false, "stat")?;
         if let Some(s) = existing {
             if s.is_dir {
                 return Err(SshError::new(
@@ -847,14 +840,9 @@ impl Connection {
         path: &Path,
         mode: i32,
     ) -> Result<(), SshError> {
-        let existing = self.drive(st, "stat", Wake::OnInterrupt, || {
-            match step(sftp.stat(path)) {
-                Ok(Step::Done(s)) => Ok(Step::Done(Some(s.is_dir()))),
-                Ok(Step::Again) => Ok(Step::Again),
-                Err(e) if codes::is_no_such_file(&e) => Ok(Step::Done(None)),
-                Err(e) => Err(self.sftp_err(&e, "stat", path)),
-            }
-        })?;
+        let existing = self
+            .stat_locked(st, sftp, path, true, "stat")?
+            .map(|s| s.is_dir);
         match existing {
             Some(true) => return Ok(()),
             Some(false) => {

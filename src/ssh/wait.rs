@@ -114,6 +114,12 @@ impl Connection {
         }
     }
 
+    /// How long the server may stay silent with keepalives on: the
+    /// interval times the count (at least one, as resolved).
+    pub(super) fn keepalive_limit(&self) -> Option<Duration> {
+        self.keepalive.map(|k| k * self.keepalive_count)
+    }
+
     /// The error of an operation that Ctrl-C ended.
     pub(super) fn interrupted_err(&self, what: &str) -> SshError {
         SshError::new(
@@ -213,8 +219,7 @@ impl Connection {
             return Ok(Some(WaitEnd::Interrupted));
         }
         let mut until = deadline;
-        if let Some(k) = self.keepalive {
-            let limit = k * self.keepalive_count.max(1);
+        if let (Some(k), Some(limit)) = (self.keepalive, self.keepalive_limit()) {
             let silent = now.saturating_duration_since(st.last_rx);
             if silent >= limit {
                 return Err(self.lost(Some(&format!(
