@@ -52,36 +52,20 @@ pub(crate) enum Pipe {
 
 /// Writes `text` to stdout or stderr in one piece, under the print lock.
 pub(crate) fn emit(pipe: Pipe, text: &str) {
-    let _g = LOCK.lock();
-    if IN_WORKER.load(Ordering::Relaxed) {
-        write_fd(if pipe == Pipe::Out { 1 } else { 2 }, text.as_bytes());
-        return;
-    }
-    // Output that cannot be written (a closed pipe) is dropped, as a
-    // terminal program would; it must never turn into a failed command.
-    match pipe {
-        Pipe::Out => {
-            let mut o = std::io::stdout().lock();
-            let _ = o.write_all(text.as_bytes());
-            let _ = o.flush();
-        }
-        Pipe::Err => {
-            let mut e = std::io::stderr().lock();
-            let _ = e.write_all(text.as_bytes());
-            let _ = e.flush();
-        }
-    }
+    emit_raw(pipe, text.as_bytes());
 }
 
 /// Writes raw bytes to stdout or stderr as they are, under the print lock:
-/// a remote shell's output ([`open_shell`](crate::open_shell)), which is a
-/// terminal's stream and no lines of twill's.
+/// a line of twill's through [`emit`], or a remote shell's output
+/// ([`open_shell`](crate::open_shell)), which is a terminal's stream.
 pub(crate) fn emit_raw(pipe: Pipe, bytes: &[u8]) {
     let _g = LOCK.lock();
     if IN_WORKER.load(Ordering::Relaxed) {
         write_fd(if pipe == Pipe::Out { 1 } else { 2 }, bytes);
         return;
     }
+    // Output that cannot be written (a closed pipe) is dropped, as a
+    // terminal program would; it must never turn into a failed command.
     match pipe {
         Pipe::Out => {
             let mut o = std::io::stdout().lock();
