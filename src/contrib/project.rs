@@ -8,7 +8,8 @@ use crate::command::{self, Rsync, SshClient};
 use crate::error::{Error, ErrorKind, Result};
 use crate::operations::context::cd;
 use crate::operations::local::{local, local_with, LocalOptions};
-use crate::operations::remote::{run, sudo};
+use crate::operations::options::RunOptions;
+use crate::operations::remote::run_or_sudo;
 use crate::operations::session::{current_host, ssh_client};
 use crate::operations::transfer::{upload_with, UploadOptions};
 use crate::output;
@@ -306,7 +307,7 @@ pub fn upload_project_with(
         &target,
         &UploadOptions::new().use_sudo(use_sudo).use_glob(false),
     )?;
-    let runner = |c: &str| if use_sudo { sudo(c) } else { run(c) };
+    let runner = |c: &str| run_or_sudo(c, &RunOptions::new(), use_sudo);
     let scope = if remote_dir.is_empty() {
         Settings::new()
     } else {

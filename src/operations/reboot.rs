@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 use crate::command;
 use crate::error::{Error, ErrorKind, Result};
 use crate::interrupt;
-use crate::operations::remote::{run, sudo};
+use crate::operations::options::RunOptions;
+use crate::operations::remote::run_or_sudo;
 use crate::operations::session::{current_host, reconnection};
 use crate::state::{env, settings, Settings};
 
@@ -104,11 +105,7 @@ pub fn reboot_with(wait: Duration, opts: &RebootOptions) -> Result<()> {
     );
     let env = env();
     let host = current_host(&env, "reboot")?;
-    let ran = if opts.use_sudo {
-        sudo(command)
-    } else {
-        run(command)
-    };
+    let ran = run_or_sudo(command, &RunOptions::new(), opts.use_sudo);
     match ran {
         Err(e) if !went_down(&e) => return Err(e),
         _ => {}

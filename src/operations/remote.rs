@@ -126,12 +126,12 @@ pub fn remote_sudo(command: impl AsRef<str>) -> Result<Output> {
 
 /// [`run`] with explicit options.
 pub fn run_with(command: impl AsRef<str>, opts: &RunOptions) -> Result<Output> {
-    execute(command.as_ref(), opts, false)
+    run_or_sudo(command.as_ref(), opts, false)
 }
 
 /// [`sudo`] with explicit options (user, group, ...).
 pub fn sudo_with(command: impl AsRef<str>, opts: &RunOptions) -> Result<Output> {
-    execute(command.as_ref(), opts, true)
+    run_or_sudo(command.as_ref(), opts, true)
 }
 
 /// Whether `path` exists on the current host (Fabric's `exists`), checked
@@ -145,12 +145,7 @@ pub fn remote_file_exists(path: impl AsRef<str>) -> Result<bool> {
 /// another user can see.
 pub fn remote_file_exists_with(path: impl AsRef<str>, use_sudo: bool) -> Result<bool> {
     let command = crate::command::exists(path.as_ref());
-    let opts = RunOptions::new().quiet(true);
-    let out = if use_sudo {
-        sudo_with(&command, &opts)?
-    } else {
-        run_with(&command, &opts)?
-    };
+    let out = run_or_sudo(&command, &RunOptions::new().quiet(true), use_sudo)?;
     Ok(out.succeeded())
 }
 
@@ -176,7 +171,8 @@ fn denormalize(name: &str, current_user: &str) -> String {
     name.strip_suffix(":22").unwrap_or(name).to_string()
 }
 
-fn execute(command: &str, opts: &RunOptions, sudo: bool) -> Result<Output> {
+/// [`run_with`], or [`sudo_with`] when `sudo`: the one path of both.
+pub(crate) fn run_or_sudo(command: &str, opts: &RunOptions, sudo: bool) -> Result<Output> {
     // `quiet` is a scope of its own for this call.
     let _quiet = opts.quiet.then(|| settings(Settings::new().quiet()));
     let env = env();

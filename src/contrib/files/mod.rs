@@ -71,20 +71,11 @@ use crate::command;
 use crate::error::{Error, ErrorKind, Result};
 use crate::operations::context::hide;
 use crate::operations::options::RunOptions;
-use crate::operations::remote::{run_with, sudo_with};
+use crate::operations::remote::{run_or_sudo, run_with};
 use crate::operations::session::current_host;
 use crate::operations::transfer::{upload_data, UploadOptions};
 use crate::result::Output;
 use crate::state::{env, with_settings};
-
-/// `run_with`, or `sudo_with` when `use_sudo`.
-fn runner(use_sudo: bool) -> fn(&str, &RunOptions) -> Result<Output> {
-    if use_sudo {
-        |command, opts| sudo_with(command, opts)
-    } else {
-        |command, opts| run_with(command, opts)
-    }
-}
 
 /// An argument twill will not turn into a command, as an error naming the
 /// operation, the host and the cause.
@@ -129,7 +120,7 @@ fn check(command: &str, opts: &ExistsOptions) -> Result<bool> {
     } else {
         RunOptions::new().quiet(true)
     };
-    Ok(runner(opts.use_sudo)(command, &run_opts)?.succeeded())
+    Ok(run_or_sudo(command, &run_opts, opts.use_sudo)?.succeeded())
 }
 
 /// Whether `path` exists on the current host (Fabric's `exists`):
@@ -286,7 +277,7 @@ pub fn contains_with(
     let text = text.as_ref();
     let command = command::egrep(filename, text, opts.exact, opts.escape, opts.case_sensitive);
     let run_opts = RunOptions::new().quiet(true).shell(opts.shell);
-    Ok(runner(opts.use_sudo)(&command, &run_opts)?.succeeded())
+    Ok(run_or_sudo(&command, &run_opts, opts.use_sudo)?.succeeded())
 }
 
 /// Text to [`append`]: one line (`&str`, `String`) or several (a slice, an
@@ -439,7 +430,7 @@ pub fn append_with(
     opts: &AppendOptions,
 ) -> Result<()> {
     let filename = filename.as_ref();
-    let run = runner(opts.use_sudo);
+    let run = |command: &str, run_opts: &RunOptions| run_or_sudo(command, run_opts, opts.use_sudo);
     // Once the file is known to exist (it was found, or a line was
     // appended), it is not looked for again.
     let mut there = false;
@@ -590,7 +581,11 @@ pub fn sed_with(
         platform.stdout(),
         &format!("/tmp/{digest}"),
     );
-    runner(opts.use_sudo)(&command, &RunOptions::new().shell(opts.shell))
+    run_or_sudo(
+        &command,
+        &RunOptions::new().shell(opts.shell),
+        opts.use_sudo,
+    )
 }
 
 /// Options of [`comment_with`] and [`uncomment_with`] (Fabric's keywords,
@@ -950,7 +945,7 @@ pub fn upload_template_with<C: TemplateContext + ?Sized>(
         None => None,
     };
 
-    let run = runner(opts.use_sudo);
+    let run = |command: &str, run_opts: &RunOptions| run_or_sudo(command, run_opts, opts.use_sudo);
     let quiet = RunOptions::new().quiet(true);
     let mut destination = destination.to_string();
     if run(&command::test_expanded('d', &destination), &quiet)?.succeeded() {
