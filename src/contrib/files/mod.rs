@@ -73,7 +73,7 @@ use crate::operations::context::hide;
 use crate::operations::options::RunOptions;
 use crate::operations::remote::{run_or_sudo, run_with};
 use crate::operations::session::current_host;
-use crate::operations::transfer::{upload_data, UploadOptions};
+use crate::operations::transfer::{local_path, upload_data, UploadOptions};
 use crate::result::Output;
 use crate::state::{env, with_settings};
 
@@ -803,21 +803,6 @@ impl TemplateOptions {
     }
 }
 
-/// A local path as Fabric's `apply_lcwd` and `expanduser` make it: a
-/// leading `~` is the home directory, a relative path is below `lcd`.
-fn local_path(p: &Path, lcwd: &str) -> PathBuf {
-    let home = std::env::var_os("HOME");
-    let expanded = match (p.strip_prefix("~"), home) {
-        (Ok(rest), Some(home)) => Path::new(&home).join(rest),
-        _ => p.to_path_buf(),
-    };
-    if expanded.is_relative() && !lcwd.is_empty() {
-        Path::new(lcwd).join(expanded)
-    } else {
-        expanded
-    }
-}
-
 /// Renders the local template `filename` with `context` and uploads it to
 /// `destination` on the current host (Fabric's `upload_template`); returns
 /// the remote path written.
@@ -886,9 +871,12 @@ pub fn upload_template_with<C: TemplateContext + ?Sized>(
     let host = current_host(&env, "upload_template")?.name;
     // Rendered before the host is touched, so that a template that cannot
     // be rendered changes nothing there.
+    // Fabric's `apply_lcwd` and `expanduser`.
+    let (lcwd, home) = (env.lcwd(), std::env::var_os("HOME"));
     let dir = local_path(
         opts.template_dir.as_deref().unwrap_or(Path::new("")),
-        &env.lcwd(),
+        &lcwd,
+        home.as_deref(),
     );
     let local = if opts.use_jinja {
         dir.join(filename)
@@ -897,7 +885,7 @@ pub fn upload_template_with<C: TemplateContext + ?Sized>(
             Some(d) => d.join(filename),
             None => filename.to_path_buf(),
         };
-        local_path(&joined, &env.lcwd())
+        local_path(&joined, &lcwd, home.as_deref())
     };
     let fail = |msg: String| {
         Error::new(

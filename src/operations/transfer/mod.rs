@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use download::{download, download_data, download_with, get};
+pub(crate) use paths::local_path;
 pub use upload::{put, upload, upload_data, upload_with};
 
 use crate::command;

@@ -91,7 +91,7 @@ pub(super) fn parent(p: &Path) -> PathBuf {
 
 /// A local path with a leading `~` expanded (from `home`) and a relative
 /// one placed under `lcwd` (the `lcd` directory, possibly empty).
-pub(super) fn local_path(p: &Path, lcwd: &str, home: Option<&OsStr>) -> PathBuf {
+pub(crate) fn local_path(p: &Path, lcwd: &str, home: Option<&OsStr>) -> PathBuf {
     let expanded = match (p.strip_prefix("~"), home) {
         (Ok(rest), Some(home)) => Path::new(home).join(rest),
         _ => p.to_path_buf(),
