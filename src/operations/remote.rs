@@ -509,8 +509,6 @@ struct Capture {
     last: usize,
     /// The command has a pty.
     pty: bool,
-    /// sudo's prompt has been answered.
-    sudo_answered: bool,
     input: LocalInput,
 }
 
@@ -524,7 +522,7 @@ impl Capture {
         pty: bool,
         input: LocalInput,
     ) -> Capture {
-        let prompts = env.prompts().to_vec();
+        let prompts = env.prompts();
         let keep = prompts
             .iter()
             .map(|(k, _)| k.len())
@@ -547,7 +545,6 @@ impl Capture {
             keep,
             last: 0,
             pty,
-            sudo_answered: false,
             input,
         }
     }
@@ -616,13 +613,15 @@ impl Capture {
                 continue;
             }
 
-            let Some(prompt) = self.sudo_prompt.clone() else {
-                continue;
-            };
-            if !tail.ends_with(prompt.as_bytes()) {
+            let sudo_asks = self
+                .sudo_prompt
+                .as_deref()
+                .is_some_and(|p| tail.ends_with(p.as_bytes()));
+            if !sudo_asks {
                 continue;
             }
             tail.clear();
+            let prompt = self.sudo_prompt.clone().expect("matched above");
             // The prompt is not kept; it is shown as the setting says
             // it (without the marker), as Fabric shows it.
             if captured {
@@ -646,7 +645,6 @@ impl Capture {
             // puts the terminal back after reading the password; the
             // newline it prints then is the sign that input may go.
             answered = self.pty;
-            self.sudo_answered = true;
             if !self.pty {
                 self.input.release(None);
             }
@@ -663,7 +661,8 @@ impl Capture {
             // through a pty of its own, which it sets up after checking the
             // password: what comes before may be lost. Input waits a
             // little.
-            let settle = (self.pty && self.sudo_answered).then_some(SUDO_SETTLE);
+            let sudo_answered = matches!(self.sudo_state, SudoPrompt::Answered);
+            let settle = (self.pty && sudo_answered).then_some(SUDO_SETTLE);
             self.input.release(settle);
         }
         if self.input.interactive() {
