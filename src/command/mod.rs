@@ -332,26 +332,15 @@ fn path_value(v: &str) -> String {
     out
 }
 
-fn is_name(k: &str) -> bool {
-    let mut chars = k.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 fn export_part(env: &Env) -> Option<Part> {
     let mut vars: Vec<(String, String)> = Vec::new();
     let path = env.path();
     if !path.is_empty() {
         // Fabric writes the addition between quotes that close and reopen
         // the value's own, so it sits unquoted; a path with shell
-        // characters is quoted there instead.
-        let word = if path.chars().all(is_plain) {
-            format!("\"{path}\"")
-        } else {
-            format!("\"{}\"", quote(&path))
-        };
+        // characters is quoted there instead (`quote` leaves a plain one
+        // as it is).
+        let word = format!("\"{}\"", quote(&path));
         let value = match env.path_behavior() {
             PathBehavior::Append => format!("$PATH:{word}"),
             PathBehavior::Prepend => format!("{word}:$PATH"),
@@ -376,13 +365,9 @@ fn export_part(env: &Env) -> Option<Part> {
     }
     let exports: Vec<String> = vars
         .iter()
-        .map(|(k, v)| {
-            if is_name(k) {
-                format!("{k}=\"{v}\"")
-            } else {
-                format!("{}=\"{v}\"", quote(k))
-            }
-        })
+        // A name is plain, and stays as it is, unless it holds shell
+        // characters.
+        .map(|(k, v)| format!("{}=\"{v}\"", quote(k)))
         .collect();
     Some(Part::Ours(format!("export {}", exports.join(" "))))
 }
