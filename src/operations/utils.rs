@@ -235,6 +235,8 @@ pub fn error_with(msg: impl Into<String>, cause: &dyn std::fmt::Display) -> Resu
 pub fn env_format(template: impl AsRef<str>) -> Result<String> {
     let template = template.as_ref();
     let env = env();
+    // As `execute` sets them per host: the host string's parts win.
+    let target = env.host_string().as_deref().map(Target::parse);
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(i) = rest.find(['%', '{', '}']) {
@@ -256,7 +258,7 @@ pub fn env_format(template: impl AsRef<str>) -> Result<String> {
             let key = &inner[..close];
             let after = &inner[close + 1..];
             let conversion = after.chars().next();
-            let value = value_of(&env, key, template)?;
+            let value = value_of(&env, target.as_ref(), key, template)?;
             match conversion {
                 Some('s') => out.push_str(&value.text),
                 Some('d' | 'i') if value.integer => out.push_str(&value.text),
@@ -280,7 +282,7 @@ pub fn env_format(template: impl AsRef<str>) -> Result<String> {
             .map(|(k, _)| k)
             .filter(|k| is_name(k))
         {
-            out.push_str(&value_of(&env, key, template)?.text);
+            out.push_str(&value_of(&env, target.as_ref(), key, template)?.text);
             rest = &tail[key.len() + 2..];
         } else {
             out.push_str(&tail[..1]);
@@ -314,8 +316,9 @@ struct Text {
     integer: bool,
 }
 
-/// The text `key` stands for in `template`, or an error naming the key.
-fn value_of(env: &Env, key: &str, template: &str) -> Result<Text> {
+/// The text `key` stands for in `template` (`target`: the host string,
+/// parsed), or an error naming the key.
+fn value_of(env: &Env, target: Option<&Target>, key: &str, template: &str) -> Result<Text> {
     if matches!(
         key,
         "password" | "sudo_password" | "key_passphrase" | "passwords"
@@ -325,12 +328,11 @@ fn value_of(env: &Env, key: &str, template: &str) -> Result<Text> {
             &format!("'{key}' is a password, which twill never writes into text"),
         ));
     }
-    if let Some(target) = env.host_string().as_deref().map(Target::parse) {
-        // As `execute` sets them per host: the host string's parts win.
-        match key {
-            "host" => return Ok(text(target.host)),
-            "user" if target.user.is_some() => return Ok(text(target.user.unwrap_or_default())),
-            "port" if target.port.is_some() => return Ok(number(target.port.unwrap_or_default())),
+    if let Some(target) = target {
+        match (key, &target.user, target.port) {
+            ("host", _, _) => return Ok(text(target.host.clone())),
+            ("user", Some(user), _) => return Ok(text(user.clone())),
+            ("port", _, Some(port)) => return Ok(number(port)),
             _ => {}
         }
     }
