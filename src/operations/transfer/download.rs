@@ -93,8 +93,8 @@ fn get_path(
     template: &str,
     written: &mut Vec<PathBuf>,
 ) -> Result<()> {
-    let home = std::env::var_os("HOME");
-    let place = |p: &Path| paths::local_path(p, &r.env.lcwd(), home.as_deref());
+    let (home, lcwd) = (std::env::var_os("HOME"), r.env.lcwd());
+    let place = |p: &Path| paths::local_path(p, &lcwd, home.as_deref());
     let is_dir = |p: &Path| p.is_dir();
     // Over SCP the caller has refused directories.
     let remote_dir = !r.scp

@@ -28,7 +28,7 @@ use crate::command;
 use crate::error::{Error, ErrorKind, Result};
 use crate::operations::options::{RunOptions, Sink};
 use crate::operations::remote::{run_with, sudo_with};
-use crate::operations::session::{connection, current_host, ssh_error};
+use crate::operations::session::{connection, current_host, ssh_error, Host};
 use crate::result::Output;
 use crate::ssh::{Connection, RemoteStat, SshError};
 use crate::state::{env, Env};
@@ -130,6 +130,11 @@ impl Remote {
     fn open(which: &str) -> Result<Remote> {
         let env = env();
         let host = current_host(&env, which)?;
+        Remote::connect(env, host)
+    }
+
+    /// [`Remote::open`] for settings and a host already read.
+    fn connect(env: Env, host: Host) -> Result<Remote> {
         let conn = connection(&env, &host)?;
         let scp = !conn.has_sftp().map_err(|e| ssh_error(e, &host.name))?;
         Ok(Remote {

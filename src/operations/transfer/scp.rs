@@ -220,7 +220,7 @@ impl Remote {
             }
         });
         if placed.is_err() {
-            let _ = self.shell_with(&command::remove_file(&tmp), true);
+            let _ = self.scp_remove(Path::new(&tmp));
         }
         placed
     }

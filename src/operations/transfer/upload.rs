@@ -75,11 +75,11 @@ pub fn upload_with(
     // A missing host, then a missing local file, are found before
     // connecting.
     let env = env();
-    current_host(&env, "put")?;
+    let host = current_host(&env, "put")?;
     let home = std::env::var_os("HOME");
     let local = paths::local_path(local.as_ref(), &env.lcwd(), home.as_deref());
     let (sources, globbed) = expand_local(&local, !opts.no_glob)?;
-    let r = Remote::open("put")?;
+    let r = Remote::connect(env, host)?;
     if r.scp {
         // Nothing goes when part of it cannot.
         if globbed {
