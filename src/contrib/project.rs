@@ -247,7 +247,7 @@ pub fn upload_project(local_dir: impl AsRef<str>, remote_dir: impl AsRef<str>) -
 /// there; an empty `remote_dir` is the home directory, and a relative one
 /// honours [`cd`]. Each step fails as it would alone: the
 /// local `tar` as [`local`], the upload as [`upload`](crate::upload), the
-/// remote commands as [`run`] or [`sudo`].
+/// remote commands as [`run`](crate::run) or [`sudo`](crate::sudo).
 ///
 /// ```no_run
 /// use twill::contrib::project::upload_project_with;

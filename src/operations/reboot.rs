@@ -50,8 +50,8 @@ impl RebootOptions {
         self
     }
 
-    /// Run the command with [`sudo`] (the default) or, with `false`, with
-    /// [`run`].
+    /// Run the command with [`sudo`](crate::sudo) (the default) or, with `false`, with
+    /// [`run`](crate::run).
     pub fn use_sudo(mut self, yes: bool) -> Self {
         self.use_sudo = yes;
         self
@@ -67,8 +67,8 @@ pub fn reboot(wait: Duration) -> Result<()> {
 /// Restarts the current host with the command of `opts` and reconnects,
 /// giving the host up to `wait` to come back, as Fabric's `reboot` does.
 ///
-/// With the `running` group hidden, the command runs through [`sudo`] (or
-/// [`run`]); a connection lost while it runs is what a reboot does, not
+/// With the `running` group hidden, the command runs through [`sudo`](crate::sudo) (or
+/// [`run`](crate::run)); a connection lost while it runs is what a reboot does, not
 /// an error. After a pause of 5 seconds the cached connection is closed
 /// and a new one opened, trying `wait / 5` times (rounded, at least once),
 /// 5 seconds per attempt: an attempt that times out is followed by the
@@ -76,7 +76,7 @@ pub fn reboot(wait: Duration) -> Result<()> {
 /// attempts cover the whole wait. The next operation then uses the new
 /// connection.
 ///
-/// A command that fails otherwise fails as [`sudo`] or [`run`] does. A
+/// A command that fails otherwise fails as [`sudo`](crate::sudo) or [`run`](crate::run) does. A
 /// host that is not back in time is an error naming the host, the command,
 /// the attempts and the last attempt's cause (kind [`ErrorKind::Connect`]
 /// or [`ErrorKind::Timeout`]); one that refuses the credentials or shows
