@@ -202,6 +202,7 @@ mod terminal;
 
 pub mod colors;
 pub mod contrib;
+pub mod events;
 
 #[cfg(feature = "cli")]
 #[doc(hidden)]

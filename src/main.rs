@@ -7,12 +7,17 @@
 //! twill -H web1,web2 put dist/app.tar.gz /srv/releases/
 //! twill -H web1,web2 get /var/log/app.log 'logs/%(host)s.log'
 //! twill new deploy-tasks
+//! twill log                      # the runs in the journal
+//! twill log show last --failed   # what failed in the last one
+//! twill --retry-failed           # its failed hosts, again
 //! ```
 //!
 //! `new` is a task like `put` and `get`, not a separate subcommand: the
 //! command line stays Fabric's one grammar (options and tasks in any
 //! order, `twill -l` lists it, `twill -d new` documents it), and a name
-//! after `--` or given to `-H` is never mistaken for it.
+//! after `--` or given to `-H` is never mistaken for it. `log` as the
+//! first word is the one exception: it is `--log`, which every program
+//! built on `Tasks` has.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -253,5 +258,10 @@ fn main() -> ExitCode {
                 .takes_words(1)
                 .runs_once(),
         );
-    tasks.main()
+    // `twill log ...` is the journal's `--log ...`.
+    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|w| w == "log") {
+        argv[1] = "--log".into();
+    }
+    tasks.main_with(argv)
 }

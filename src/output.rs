@@ -9,6 +9,7 @@ use parking_lot::Mutex;
 
 use crate::colors;
 use crate::error::Error;
+use crate::events;
 use crate::state::{env, Env, Group};
 
 static LOCK: Mutex<()> = Mutex::new(());
@@ -51,7 +52,21 @@ pub(crate) enum Pipe {
 }
 
 /// Writes `text` to stdout or stderr in one piece, under the print lock.
+/// The line becomes an event for the run's loggers too.
 pub(crate) fn emit(pipe: Pipe, text: &str) {
+    emit_raw(pipe, text.as_bytes());
+    if events::enabled() {
+        let stream = match pipe {
+            Pipe::Out => events::Stream::Out,
+            Pipe::Err => events::Stream::Err,
+        };
+        events::printed(&env(), stream, text);
+    }
+}
+
+/// Writes what a parallel worker printed (and recorded itself) to stdout
+/// or stderr.
+pub(crate) fn forward(pipe: Pipe, text: &str) {
     emit_raw(pipe, text.as_bytes());
 }
 
@@ -88,6 +103,22 @@ pub(crate) struct Terminal;
 impl Write for Terminal {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         emit(Pipe::Out, &String::from_utf8_lossy(buf));
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Standard output or error as a writer of raw bytes, written as they
+/// come through [`emit_raw`] (a run's lines replayed from its journal).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Raw(pub(crate) Pipe);
+
+impl Write for Raw {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        emit_raw(self.0, buf);
         Ok(buf.len())
     }
 

@@ -100,6 +100,19 @@ impl Pane {
         text(&out.stdout)
     }
 
+    /// Waits until the terminal's modes show `flag` (`-echo`: echo off).
+    fn wait_for_mode(&self, flag: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.modes_now().split_whitespace().any(|w| w == flag) {
+            assert!(
+                Instant::now() < deadline,
+                "the terminal never showed {flag}: {}",
+                self.modes_now()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Waits for the command's end; its exit code and the modes the
     /// terminal was left in.
     pub(crate) fn wait_for_exit(&self) -> (i32, String, String) {
@@ -354,6 +367,9 @@ fn echo_stdin_false_types_without_an_echo() {
         "read x; echo got $x",
     ));
     pane.wait_for("run: read x");
+    // twill turns the echo off just after that line; keys typed before
+    // would be echoed by the terminal itself.
+    pane.wait_for_mode("-echo");
     pane.type_line("unseen");
     let (code, modes, shown) = pane.wait_for_exit();
     assert_eq!(code, 0, "{shown}");

@@ -154,6 +154,12 @@ impl TaskArgs {
         Some(self.named.remove(i).1)
     }
 
+    /// The arguments as words: the positional ones, then `key=value`.
+    pub(crate) fn words(&self) -> Vec<String> {
+        let named = self.named.iter().map(|(k, v)| format!("{k}={v}"));
+        self.positional.iter().cloned().chain(named).collect()
+    }
+
     /// Positional arguments in order.
     pub fn positional(&self) -> &[String] {
         &self.positional

@@ -12,6 +12,9 @@ use std::ops::Range;
 
 use clap::Command;
 
+use super::args::set_value_ranges;
+use super::run::SECRET_KEYS;
+
 /// Bytes of the word `argv[index]` to hide.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Span {
@@ -106,6 +109,93 @@ pub(super) fn option_values(cmd: &Command, argv: &[OsString]) -> Vec<OptionValue
         i += 1;
     }
     found
+}
+
+/// `argv` as a journal keeps it to run again (`--retry-failed`): as
+/// words, with every secret left out (the values of `-p` and
+/// `--sudo-password` with their options, the secret keys of `--set`),
+/// since a journal keeps no secret.
+pub(super) fn replayable(cmd: &Command, argv: &[OsString]) -> Vec<String> {
+    let mut words: Vec<Option<String>> = argv
+        .iter()
+        .map(|w| Some(w.to_string_lossy().into_owned()))
+        .collect();
+    for value in option_values(cmd, argv) {
+        match value.id.as_str() {
+            "password" | "sudo_password" => drop_option(&mut words, &value),
+            "set" => {
+                let ranges: Vec<Range<usize>> = set_value_ranges(&value.value)
+                    .into_iter()
+                    .filter(|(k, _)| SECRET_KEYS.contains(&k.as_str()))
+                    .map(|(k, r)| r.start - k.len() - 1..r.end)
+                    .collect();
+                if ranges.is_empty() {
+                    continue;
+                }
+                let mut kept = String::new();
+                let mut at = 0;
+                for r in &ranges {
+                    kept.push_str(&value.value[at..r.start]);
+                    at = r.end;
+                }
+                kept.push_str(&value.value[at..]);
+                let parts: Vec<&str> = kept.split(',').filter(|p| !p.is_empty()).collect();
+                if parts.is_empty() {
+                    drop_option(&mut words, &value);
+                } else if let Some(Some(word)) = words.get_mut(value.index) {
+                    *word = format!("{}{}", &word[..value.start], parts.join(","));
+                }
+            }
+            _ => {}
+        }
+    }
+    words.into_iter().flatten().collect()
+}
+
+/// Leaves an option and its value out of `words`; a cluster of short
+/// flags keeps its other flags.
+fn drop_option(words: &mut [Option<String>], value: &OptionValue) {
+    let (at, head_end) = if value.start == 0 {
+        if let Some(w) = words.get_mut(value.index) {
+            *w = None;
+        }
+        let at = value.index - 1;
+        (at, words[at].as_ref().map_or(0, String::len))
+    } else {
+        (value.index, value.start)
+    };
+    let Some(word) = words[at].take() else { return };
+    let head = word[..head_end].trim_end_matches('=');
+    if !head.starts_with("--") && head.chars().count() > 2 {
+        // `-aPp`: `-aP` stays.
+        let mut rest = head.to_string();
+        rest.pop();
+        words[at] = Some(rest);
+    }
+}
+
+/// `argv` without `--retry-failed` and its value (`value`, as parsed).
+pub(super) fn without_retry(argv: &[OsString], value: &str) -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut words = argv.iter().peekable();
+    while let Some(w) = words.next() {
+        if w == "--" {
+            out.push(w.clone());
+            out.extend(words.by_ref().cloned());
+            break;
+        }
+        if w == "--retry-failed" {
+            if !value.is_empty() && words.peek().is_some_and(|n| *n == value) {
+                words.next();
+            }
+            continue;
+        }
+        if w.to_str().is_some_and(|s| s.starts_with("--retry-failed=")) {
+            continue;
+        }
+        out.push(w.clone());
+    }
+    out
 }
 
 /// Overwrites `spans` of the process's own command line with `x`, so that

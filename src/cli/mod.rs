@@ -44,6 +44,7 @@
 
 mod args;
 mod argv;
+mod log;
 mod run;
 
 use std::fmt;

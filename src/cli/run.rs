@@ -5,12 +5,13 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, FromArgMatches, Parser};
 
 use super::args::{parse_set, parse_task_call, set_value_ranges, usage, TaskCall};
 use super::argv::{self, Span};
-use super::{Task, TaskArgs, Tasks};
+use super::{log, Task, TaskArgs, Tasks};
 use crate::error::{ErrorKind, Result};
+use crate::events::{self, journal, journal::Run, Outcome, RunInfo};
 use crate::execute::{Execute, HostResults};
 use crate::operations::prompt::ask_password;
 use crate::operations::{remote, session};
@@ -23,7 +24,7 @@ const PASSWORD_VAR: &str = "TWILL_PASSWORD";
 /// The environment variable with the sudo password.
 const SUDO_PASSWORD_VAR: &str = "TWILL_SUDO_PASSWORD";
 /// The `--set` keys whose values are secrets.
-const SECRET_KEYS: [&str; 3] = ["password", "sudo_password", "key_passphrase"];
+pub(super) const SECRET_KEYS: [&str; 3] = ["password", "sudo_password", "key_passphrase"];
 
 /// Fabric's options (`fab --help`), under the same names.
 #[derive(Debug, Parser)]
@@ -146,6 +147,18 @@ struct Options {
     /// With `-- command`: run it with sudo.
     #[arg(long = "sudo")]
     sudo: bool,
+    /// Write no journal of this run.
+    #[arg(long = "no-journal")]
+    no_journal: bool,
+    /// Where journals are written (default: $XDG_STATE_HOME/twill/runs,
+    /// else ~/.local/state/twill/runs).
+    #[arg(long = "journal-dir", value_name = "DIR")]
+    journal_dir: Option<String>,
+    /// Run the tasks of an earlier run again, with its options, on its
+    /// hosts that failed, were interrupted or were never reached (RUN:
+    /// an id, last or last~N; default: this program's last run).
+    #[arg(long = "retry-failed", value_name = "RUN", num_args = 0..=1, default_missing_value = "")]
+    retry_failed: Option<String>,
     /// Print the version and exit.
     #[arg(short = 'V', long = "version")]
     version: bool,
@@ -408,6 +421,12 @@ impl Options {
         if self.no_pty {
             s = s.always_use_pty(false);
         }
+        if self.no_journal {
+            s = s.journal(false);
+        }
+        if let Some(dir) = &self.journal_dir {
+            s = s.journal_dir(dir.clone());
+        }
         for (groups, show) in [(&self.hide, false), (&self.show, true)] {
             if let Some(g) = groups {
                 crate::state::Group::parse_list(g).map_err(usage)?;
@@ -424,6 +443,17 @@ where
     T: Into<std::ffi::OsString> + Clone,
 {
     let argv: Vec<std::ffi::OsString> = argv.into_iter().map(Into::into).collect();
+    run_argv(tasks, argv, None)
+}
+
+/// A run asked for by `--retry-failed`: the run retried and its hosts to
+/// run on.
+struct Retry {
+    of: String,
+    hosts: Vec<String>,
+}
+
+fn run_argv(tasks: &Tasks, argv: Vec<OsString>, retry: Option<Retry>) -> u8 {
     let program = tasks.name.clone().unwrap_or_else(|| {
         argv.first()
             .and_then(|a| {
@@ -433,7 +463,25 @@ where
             })
             .unwrap_or_else(|| "twill".into())
     });
-    let options = match Options::try_parse_from(&argv) {
+    if let Some(at) = argv.iter().position(|a| a == "--log") {
+        let words: Vec<String> = argv[at + 1..]
+            .iter()
+            .map(|w| w.to_string_lossy().into_owned())
+            .collect();
+        return match log::main(&program, &words, journal::directory(&env())) {
+            Ok(code) => code,
+            Err(e) if e.kind() == ErrorKind::Usage => usage_exit(&program, e.message()),
+            Err(e) => {
+                e.report();
+                1
+            }
+        };
+    }
+    let options = match Options::command()
+        .args_override_self(true)
+        .try_get_matches_from(&argv)
+        .and_then(|m| Options::from_arg_matches(&m))
+    {
         Ok(o) => o,
         Err(e) => {
             use clap::error::ErrorKind as K;
@@ -480,6 +528,21 @@ where
     let run_settings = match options.check_hosts().and_then(|()| options.settings()) {
         Ok(s) => s,
         Err(e) => return usage_exit(&program, e.message()),
+    };
+    if let Some(reference) = &options.retry_failed {
+        return match retry_argv(&program, &argv, &options, reference, &run_settings) {
+            Ok(Some((argv, retry))) => run_argv(tasks, argv, Some(retry)),
+            Ok(None) => 0,
+            Err(e) if e.kind() == ErrorKind::Usage => usage_exit(&program, e.message()),
+            Err(e) => {
+                e.report();
+                1
+            }
+        };
+    }
+    let run_settings = match &retry {
+        Some(r) => run_settings.only_hosts(r.hosts.clone()),
+        None => run_settings,
     };
     let mut calls: Vec<(TaskCall, Task)> = Vec::new();
     let mut words = options.tasks.iter();
@@ -567,34 +630,158 @@ where
         run_settings
     };
     let warnings = options.password_warnings();
+    let info = RunInfo {
+        program: program.clone(),
+        argv: argv::replayable(&Options::command(), &argv),
+        tasks: calls
+            .iter()
+            .map(|(call, _)| events::TaskCall {
+                name: call.name.clone(),
+                args: call.args.words(),
+            })
+            .collect(),
+        hosts: options
+            .hosts
+            .iter()
+            .flat_map(|h| h.split(','))
+            .map(str::to_string)
+            .collect(),
+        retry_of: retry.as_ref().map(|r| r.of.clone()),
+        ..RunInfo::default()
+    };
     // The run's settings are a scope of their own, so that `set_env` in one
-    // task reaches the tasks after it, and nothing outlives the run.
-    let outcome = with_settings(run_settings, || {
+    // task reaches the tasks after it, and nothing outlives the run. The
+    // run is recorded up to its last line, inside it, where its secrets
+    // are known.
+    let code = with_settings(run_settings, || {
         for warning in &warnings {
             output::warning(&env(), warning);
         }
+        let recording = match events::run_started(&env(), info) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                output::warning(&env(), &format!("this run has no journal: {}", e.message()));
+                None
+            }
+        };
         let _running = RunningTasks::start();
-        calls.iter().try_for_each(|(call, task)| {
+        let outcome = calls.iter().try_for_each(|(call, task)| {
             execute_call(&call.name, task, &call.args, true).map(|_| ())
-        })
+        });
+        let interrupted = matches!(&outcome, Err(e) if e.kind() == ErrorKind::Interrupted);
+        let code = match outcome {
+            Ok(()) => {
+                output::status("\nDone.");
+                0
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {
+                output::emit(output::Pipe::Err, "\nStopped.\n");
+                130
+            }
+            Err(e) if e.kind() == ErrorKind::Usage => usage_exit(&program, e.message()),
+            Err(e) => {
+                e.map_message(in_cli_words).report();
+                1
+            }
+        };
+        remote::disconnect_all();
+        if let Some(recording) = recording {
+            recording.end_as(match code {
+                0 => Outcome::Ok,
+                _ if interrupted => Outcome::Interrupted,
+                _ => Outcome::Failed,
+            });
+        }
+        code
     });
-    let code = match outcome {
-        Ok(()) => {
-            output::status("\nDone.");
-            0
-        }
-        Err(e) if e.kind() == ErrorKind::Interrupted => {
-            output::emit(output::Pipe::Err, "\nStopped.\n");
-            130
-        }
-        Err(e) if e.kind() == ErrorKind::Usage => usage_exit(&program, e.message()),
-        Err(e) => {
-            e.map_message(in_cli_words).report();
-            1
-        }
-    };
-    remote::disconnect_all();
     code
+}
+
+/// `--retry-failed`: the command line of the run to retry, with this
+/// one's options after its own (so that they win), and the hosts to retry;
+/// `None` when no host needs it.
+fn retry_argv(
+    program: &str,
+    argv: &[OsString],
+    options: &Options,
+    reference: &str,
+    run_settings: &Settings,
+) -> Result<Option<(Vec<OsString>, Retry)>> {
+    if !options.tasks.is_empty() || !options.command.is_empty() {
+        return Err(usage(
+            "--retry-failed runs the tasks of an earlier run again: give it no tasks or command"
+                .into(),
+        ));
+    }
+    let dir = with_settings(run_settings.clone(), || journal::directory(&env()))?;
+    let run = if reference.is_empty() {
+        let mut found = None;
+        for path in journal::runs(&dir)?.iter().rev() {
+            let run = Run::load(path)?;
+            if run.info().is_some_and(|i| i.program == program) {
+                found = Some(run);
+                break;
+            }
+        }
+        found.ok_or_else(|| {
+            usage(format!(
+                "--retry-failed: no earlier run of {program} in the journal in {}",
+                dir.display()
+            ))
+        })?
+    } else {
+        Run::load(&journal::find(&dir, reference)?)?
+    };
+    let Some(info) = run.info().filter(|i| !i.argv.is_empty()) else {
+        return Err(usage(format!(
+            "--retry-failed: run {} was not started from a command line",
+            run.id()
+        )));
+    };
+    if info.program != program {
+        return Err(usage(format!(
+            "--retry-failed: run {} is a run of {}, not of {program}",
+            run.id(),
+            info.program
+        )));
+    }
+    let hosts: Vec<String> = run
+        .hosts()
+        .into_iter()
+        .filter(|h| h.outcome.needs_retry())
+        .map(|h| h.host)
+        .collect();
+    if hosts.is_empty() {
+        output::status(&format!(
+            "Nothing to retry: every host of run {} ended well.",
+            run.id()
+        ));
+        return Ok(None);
+    }
+    output::status(&format!(
+        "Retrying run {} on {}: {}",
+        run.id(),
+        if hosts.len() == 1 {
+            "its failed host"
+        } else {
+            "its failed hosts"
+        },
+        hosts.join(", ")
+    ));
+    // The earlier words, this command line's options, then the earlier
+    // command after `--`.
+    let old: Vec<OsString> = info.argv.iter().map(OsString::from).collect();
+    let split = old.iter().position(|w| w == "--").unwrap_or(old.len());
+    let mut words: Vec<OsString> = old[..split].to_vec();
+    words.extend(argv::without_retry(argv, reference).into_iter().skip(1));
+    words.extend(old[split..].iter().cloned());
+    Ok(Some((
+        words,
+        Retry {
+            of: run.id(),
+            hosts,
+        },
+    )))
 }
 
 fn usage_exit(program: &str, msg: &str) -> u8 {

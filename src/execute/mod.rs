@@ -45,6 +45,7 @@ use std::sync::Arc;
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::events::{self, EventKind, Outcome};
 use crate::interrupt;
 use crate::output;
 use crate::ssh;
@@ -320,8 +321,21 @@ impl Execute {
     /// and `roles` settings; duplicates removed (keeping the first) and
     /// excluded hosts left out when `dedupe_hosts` is on. A `runs_once`
     /// task keeps only the first host.
+    ///
+    /// When the `only_hosts` setting is set (`--retry-failed` sets it), a
+    /// task that is not `runs_once` keeps only the hosts in it.
     pub fn host_list(&self) -> Result<Vec<String>> {
         let env = env();
+        let mut all = self.full_host_list(&env)?;
+        let only = env.only_hosts();
+        if !only.is_empty() && !self.marks.runs_once {
+            all.retain(|h| only.contains(h));
+        }
+        Ok(all)
+    }
+
+    /// [`host_list`](Execute::host_list) before `only_hosts`.
+    fn full_host_list(&self, env: &Env) -> Result<Vec<String>> {
         let (hosts, roles) = if !self.hosts.is_empty() || !self.roles.is_empty() {
             (self.hosts.clone(), self.roles.clone())
         } else if !self.marks.hosts.is_empty() || !self.marks.roles.is_empty() {
@@ -415,7 +429,9 @@ impl Execute {
             });
         }
         let env = env();
-        let jobs = self.jobs()?;
+        let Some(jobs) = self.jobs(&env)? else {
+            return Ok(self.skipped());
+        };
         if jobs.is_empty() {
             return self.run_locally(&env, &task);
         }
@@ -495,7 +511,9 @@ impl Execute {
             });
         }
         let env = env();
-        let jobs = self.jobs()?;
+        let Some(jobs) = self.jobs(&env)? else {
+            return Ok(self.skipped());
+        };
         if jobs.is_empty() {
             return self.run_locally(&env, &task);
         }
@@ -506,22 +524,52 @@ impl Execute {
     }
 
     /// One job per host (or per value): its name and the settings it runs
-    /// with.
-    fn jobs(&self) -> Result<Vec<(String, Settings)>> {
-        Ok(match &self.param {
+    /// with; recorded as the task's plan. `None` when `only_hosts` leaves
+    /// none of the task's hosts.
+    fn jobs(&self, env: &Env) -> Result<Option<Vec<(String, Settings)>>> {
+        let jobs: Vec<(String, Settings)> = match &self.param {
             Some((key, values)) => values
                 .iter()
                 .map(|v| (v.clone(), Settings::new().set(key.clone(), v.clone())))
                 .collect(),
-            None => self
-                .host_list()?
-                .into_iter()
-                .map(|h| {
-                    let s = host_settings(&h, &self.name);
-                    (h, s)
-                })
-                .collect(),
-        })
+            None => {
+                let hosts = self.host_list()?;
+                if hosts.is_empty()
+                    && !env.only_hosts().is_empty()
+                    && !self.full_host_list(env)?.is_empty()
+                {
+                    return Ok(None);
+                }
+                hosts
+                    .into_iter()
+                    .map(|h| {
+                        let s = host_settings(&h, &self.name);
+                        (h, s)
+                    })
+                    .collect()
+            }
+        };
+        if !jobs.is_empty() {
+            events::emit(
+                env,
+                EventKind::TaskPlanned {
+                    task: self.name.clone(),
+                    hosts: jobs.iter().map(|(h, _)| h.clone()).collect(),
+                },
+            );
+        }
+        Ok(Some(jobs))
+    }
+
+    /// A task none of whose hosts is in `only_hosts`: it runs nowhere.
+    fn skipped<T>(&self) -> HostResults<T> {
+        output::status(&format!(
+            "Skipping task '{}': none of its hosts is among the hosts to run on (only_hosts)",
+            self.name
+        ));
+        HostResults {
+            entries: Vec::new(),
+        }
     }
 
     /// Fabric: no hosts means the task runs once, in the current settings
@@ -549,7 +597,10 @@ impl Execute {
                 ),
             }
         }
-        let value = with_settings(Settings::new().set("command", self.name.clone()), task)?;
+        task_started(env, &self.name);
+        let value = with_settings(Settings::new().set("command", self.name.clone()), task);
+        task_ended(env, &self.name, &value);
+        let value = value?;
         if self.marks.runs_once {
             self.marks.ran.set();
         }
@@ -574,8 +625,13 @@ impl Execute {
                 return Err(interrupted_error(&host));
             }
             announce(env, &host, &self.name);
-            let result =
-                with_settings(settings, || run_caught(task)).map_err(|e| with_host(e, &host));
+            let result = with_settings(settings, || {
+                task_started(&crate::state::env(), &self.name);
+                let result = run_caught(task);
+                task_ended(&crate::state::env(), &self.name, &result);
+                result
+            })
+            .map_err(|e| with_host(e, &host));
             let tolerated =
                 |e: &Error| env.warn_only() || (env.skip_bad_hosts() && is_connection_failure(e));
             let result = match result {
@@ -642,6 +698,38 @@ fn with_host(e: Error, host: &str) -> Error {
 
 fn announce(env: &Env, host: &str, name: &str) {
     output::running_line(env, host, &format!("Executing task '{name}'"));
+}
+
+/// A task starts on the settings' host (or locally).
+fn task_started(env: &Env, name: &str) {
+    events::emit(
+        env,
+        EventKind::TaskStarted {
+            task: name.to_string(),
+        },
+    );
+}
+
+/// A task ended on the settings' host (or locally) with `result`.
+fn task_ended<T>(env: &Env, name: &str, result: &Result<T>) {
+    if !events::enabled() {
+        return;
+    }
+    let (outcome, error) = match result {
+        Ok(_) => (Outcome::Ok, None),
+        Err(e) if e.kind() == ErrorKind::Interrupted => {
+            (Outcome::Interrupted, Some(e.message().to_string()))
+        }
+        Err(e) => (Outcome::Failed, Some(e.message().to_string())),
+    };
+    events::emit(
+        env,
+        EventKind::TaskEnded {
+            task: name.to_string(),
+            outcome,
+            error,
+        },
+    );
 }
 
 /// The settings a task runs with on `host`: Fabric's `host_string`,

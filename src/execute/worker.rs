@@ -78,6 +78,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use super::{announce, interrupted_error, run_caught, wire};
 use crate::error::{Error, ErrorKind, Result};
+use crate::events::{self, EventKind, Outcome};
 use crate::interrupt;
 use crate::output::{self, Pipe};
 use crate::ssh;
@@ -122,7 +123,7 @@ impl Stream {
         if let Some(end) = data.iter().rposition(|&b| b == b'\n') {
             let rest = self.partial.split_off(start + end + 1);
             let lines = std::mem::replace(&mut self.partial, rest);
-            output::emit(self.to, &String::from_utf8_lossy(&lines));
+            output::forward(self.to, &String::from_utf8_lossy(&lines));
         }
     }
 
@@ -139,7 +140,7 @@ impl Stream {
             if !rest.ends_with(b"\n") {
                 rest.push(b'\n');
             }
-            output::emit(self.to, &String::from_utf8_lossy(&rest));
+            output::forward(self.to, &String::from_utf8_lossy(&rest));
         }
     }
 }
@@ -160,8 +161,12 @@ struct Worker {
     err: Stream,
     /// The read end of the report pipe; `None` once closed.
     report_pipe: Option<PipeReader>,
-    /// The report so far.
+    /// The report so far: event lines not yet whole, then the result.
     report: Vec<u8>,
+    /// The host (or value) it runs for.
+    host: String,
+    /// Whether the worker's own record of its task's end came through.
+    task_ended: bool,
     status: Option<i32>,
     exited_at: Option<Instant>,
 }
@@ -191,13 +196,46 @@ impl Worker {
         match source {
             Source::Out => self.out.take(data, blocks),
             Source::Err => self.err.take(data, blocks),
-            Source::Report => self.report.extend_from_slice(data),
+            Source::Report => {
+                // Whole event lines are handed on at once; what is left at
+                // the end is the result.
+                let start = self.report.len();
+                self.report.extend_from_slice(data);
+                if data.contains(&b'\n') {
+                    self.take_events(start);
+                }
+            }
+        }
+    }
+
+    /// Hands the whole event lines at the front of the report to the
+    /// loggers (`new_from`: where the bytes just read begin).
+    fn take_events(&mut self, new_from: usize) {
+        let Some(last) = self.report[new_from..].iter().rposition(|&b| b == b'\n') else {
+            return;
+        };
+        let rest = self.report.split_off(new_from + last + 1);
+        let lines = std::mem::replace(&mut self.report, rest);
+        for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            if let Some(event) = events::from_worker(line) {
+                self.task_ended |= matches!(event.kind, EventKind::TaskEnded { .. });
+            }
         }
     }
 
     /// Sends `sig` to the worker's process group, which holds what the
     /// worker started, or to the worker alone if there is no group yet.
     fn signal(&self, sig: libc::c_int) {
+        if self.status.is_none() {
+            events::emit_for(
+                &state::env(),
+                Some(self.host.clone()),
+                EventKind::WorkerKilled {
+                    pid: self.pid,
+                    signal: sig,
+                },
+            );
+        }
         // SAFETY: plain syscalls. The worker leads its own group; its pid
         // is not reused before it is reaped, and the group's id not while
         // any process is in the group.
@@ -237,6 +275,50 @@ impl Worker {
             .exited_at
             .is_some_and(|t| t.elapsed() > Duration::from_secs(1));
         self.status.is_some() && (all_closed || lingering)
+    }
+
+    /// Records the worker's end, and its task's end where the worker could
+    /// not (it died, or was killed).
+    fn ended(&self, env: &Env, task: &str, interrupted: bool) {
+        if !events::enabled() {
+            return;
+        }
+        let status = self.status.unwrap_or(0);
+        let (code, signal) = if libc::WIFSIGNALED(status) {
+            (None, Some(libc::WTERMSIG(status)))
+        } else {
+            (Some(libc::WEXITSTATUS(status)), None)
+        };
+        let host = Some(self.host.clone());
+        events::emit_for(
+            env,
+            host.clone(),
+            EventKind::WorkerExited {
+                pid: self.pid,
+                code,
+                signal,
+            },
+        );
+        if !self.task_ended {
+            let outcome = if interrupted {
+                Outcome::Interrupted
+            } else {
+                Outcome::Failed
+            };
+            let error = match signal {
+                Some(sig) => format!("worker killed by signal {sig}"),
+                None => "worker ended without reporting a result".to_string(),
+            };
+            events::emit_for(
+                env,
+                host,
+                EventKind::TaskEnded {
+                    task: task.to_string(),
+                    outcome,
+                    error: Some(error),
+                },
+            );
+        }
     }
 
     /// The task's outcome: the report, or what the worker's end says.
@@ -430,6 +512,7 @@ where
             w.out.finish();
             w.err.finish();
             let host = &hosts[w.index];
+            w.ended(&snapshot, name, interrupted);
             let result = if interrupted && w.report.is_empty() {
                 Err(interrupted_error(host))
             } else {
@@ -595,8 +678,18 @@ where
     // The worker's ends are closed here: the readers see EOF once the
     // worker, and whatever it started, are done with them.
     drop((out_w, err_w, rep_w));
+    events::emit_for(
+        job.snapshot,
+        Some(job.host.to_string()),
+        EventKind::WorkerStarted {
+            pid,
+            task: job.name.to_string(),
+        },
+    );
     Ok(Worker {
         index: job.index,
+        host: job.host.to_string(),
+        task_ended: false,
         pid,
         out: Stream::new(out_r, Pipe::Out),
         err: Stream::new(err_r, Pipe::Err),
@@ -651,6 +744,12 @@ where
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
         let WorkerEnds { out, err, report } = ends;
         standard_descriptors(out.into(), err.into());
+        events::forward_after_fork(
+            report
+                .try_clone()
+                .ok()
+                .map(|w| Box::new(w) as Box<dyn Write + Send>),
+        );
         ssh::forget_all_after_fork();
         output::reset_after_fork();
         interrupt::reset_after_fork();
@@ -664,7 +763,10 @@ where
             let _base = job.snapshot.clone().install();
             let _scope = crate::state::settings(job.settings.clone());
             announce(&env(), job.host, job.name);
-            run_caught(task)
+            super::task_started(&env(), job.name);
+            let result = run_caught(task);
+            super::task_ended(&env(), job.name, &result);
+            result
         };
         let mut report = report;
         let _ = report.write_all(&wire::encode(&result));

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::command;
 use crate::error::{Error, ErrorKind, Result};
+use crate::events::{OpKind, OpRecord};
 use crate::interrupt;
 use crate::output;
 use crate::result::Output;
@@ -157,29 +158,30 @@ pub fn local_with(command: impl AsRef<str>, opts: &LocalOptions) -> Result<Outpu
     let env = env();
     let real = command::local(&env, command, opts.use_shell, opts.use_sudo);
     output::running(&env, "localhost", "local", command, &real);
-
-    let outcome = execute(&env, &real, opts).map_err(|e| {
-        Error::io(format_args!("local() could not start '{command}'"), e).with_command(command)
-    })?;
-    let interrupted_error = || {
-        Error::new(
-            ErrorKind::Interrupted,
-            format!("local() interrupted (Ctrl-C) while executing '{command}'"),
-        )
-        .with_command(command)
-    };
-    let Some((stdout, stderr, status, timed_out)) = outcome else {
-        return Err(interrupted_error());
-    };
-    let code = return_code(status);
-    let failed = !env.ok_ret_codes().contains(&code);
-    let out = Output::new(stdout, stderr, code, failed, command, &real);
-    if interrupt::interrupted() {
-        // The command got the interrupt, whatever it made of it.
-        return Err(interrupted_error().with_output(out));
-    }
-    if let Some(t) = timed_out {
-        return Err(Error::new(
+    let record = OpRecord::start(&env, OpKind::Local, None, command, &real);
+    let result = (|| {
+        let outcome = execute(&env, &real, opts).map_err(|e| {
+            Error::io(format_args!("local() could not start '{command}'"), e).with_command(command)
+        })?;
+        let interrupted_error = || {
+            Error::new(
+                ErrorKind::Interrupted,
+                format!("local() interrupted (Ctrl-C) while executing '{command}'"),
+            )
+            .with_command(command)
+        };
+        let Some((stdout, stderr, status, timed_out)) = outcome else {
+            return Err(interrupted_error());
+        };
+        let code = return_code(status);
+        let failed = !env.ok_ret_codes().contains(&code);
+        let out = Output::new(stdout, stderr, code, failed, command, &real);
+        if interrupt::interrupted() {
+            // The command got the interrupt, whatever it made of it.
+            return Err(interrupted_error().with_output(out));
+        }
+        if let Some(t) = timed_out {
+            return Err(Error::new(
             ErrorKind::Timeout,
             format!(
                 "local() timed out: command failed to finish in {} seconds while executing '{command}'",
@@ -187,8 +189,13 @@ pub fn local_with(command: impl AsRef<str>, opts: &LocalOptions) -> Result<Outpu
             ),
         )
         .with_output(out));
+        }
+        finish(&env, "local", out, opts.warn_only)
+    })();
+    if let Some(record) = record {
+        record.end(&result);
     }
-    finish(&env, "local", out, opts.warn_only)
+    result
 }
 
 /// Applies Fabric's failure rule to a finished local command.

@@ -6,6 +6,7 @@ use std::os::unix::io::RawFd;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::events::{OpKind, OpRecord};
 use crate::interrupt;
 use crate::operations::finish_message;
 use crate::operations::options::{RunOptions, Sink};
@@ -184,94 +185,101 @@ pub(crate) fn run_or_sudo(command: &str, opts: &RunOptions, sudo: bool) -> Resul
     let prompt = sudo.then(|| unique_prompt(&env.sudo_prompt()));
     let real = opts.real(&env, command, sudo, prompt.as_deref());
     output::running(&env, &host, which, command, &real);
+    let kind = if sudo { OpKind::Sudo } else { OpKind::Run };
+    let record = OpRecord::start(&env, kind, Some(&host), command, &real);
+    let result = (|| {
+        let conn = connection(&env, &current).map_err(|e| e.with_command(command))?;
+        let pty = opts.pty.unwrap_or_else(|| env.always_use_pty());
+        let combine = opts.combine_stderr.unwrap_or_else(|| env.combine_stderr());
+        let timeout = opts.timeout.or_else(|| env.command_timeout());
 
-    let conn = connection(&env, &current).map_err(|e| e.with_command(command))?;
-    let pty = opts.pty.unwrap_or_else(|| env.always_use_pty());
-    let combine = opts.combine_stderr.unwrap_or_else(|| env.combine_stderr());
-    let timeout = opts.timeout.or_else(|| env.command_timeout());
+        // sudo's own pty (its `use_pty`, on by default in Debian and Ubuntu)
+        // can hang when the end-of-file key reaches it as the command ends.
+        let may_end = env.prompts().is_empty() && !(sudo && pty);
+        let mut input = LocalInput::new(&env, pty, false, may_end);
+        if sudo {
+            input.hold_for_sudo();
+        }
+        let mut run = Capture::new(&env, &host, combine && !pty, opts, prompt, pty, input);
+        let exec_opts = ssh::ExecOptions {
+            pty,
+            term: None,
+            timeout,
+            despite_interrupt: false,
+        };
+        let status = conn.exec(&real, &exec_opts, &mut run);
+        run.finish();
+        let question = run.question();
+        let refusal = run.input.refused;
+        // The terminal is put back before anything is reported.
+        drop(run.input);
 
-    // sudo's own pty (its `use_pty`, on by default in Debian and Ubuntu)
-    // can hang when the end-of-file key reaches it as the command ends.
-    let may_end = env.prompts().is_empty() && !(sudo && pty);
-    let mut input = LocalInput::new(&env, pty, false, may_end);
-    if sudo {
-        input.hold_for_sudo();
-    }
-    let mut run = Capture::new(&env, &host, combine && !pty, opts, prompt, pty, input);
-    let exec_opts = ssh::ExecOptions {
-        pty,
-        term: None,
-        timeout,
-        despite_interrupt: false,
-    };
-    let status = conn.exec(&real, &exec_opts, &mut run);
-    run.finish();
-    let question = run.question();
-    let refusal = run.input.refused;
-    // The terminal is put back before anything is reported.
-    drop(run.input);
-
-    let (stdout, stderr) = (
-        std::mem::take(&mut run.stdout),
-        std::mem::take(&mut run.stderr),
-    );
-    let result =
-        |code: i32, failed: bool| Output::new(stdout, stderr, code, failed, command, &real);
-    let status = match status {
-        Ok(s) => s,
-        Err(e) if e.kind == SshErrorKind::Timeout => {
-            let secs = timeout.map(seconds).unwrap_or_default();
-            return Err(Error::new(
+        let (stdout, stderr) = (
+            std::mem::take(&mut run.stdout),
+            std::mem::take(&mut run.stderr),
+        );
+        let result =
+            |code: i32, failed: bool| Output::new(stdout, stderr, code, failed, command, &real);
+        let status = match status {
+            Ok(s) => s,
+            Err(e) if e.kind == SshErrorKind::Timeout => {
+                let secs = timeout.map(seconds).unwrap_or_default();
+                return Err(Error::new(
                 ErrorKind::Timeout,
                 format!("{which}() timed out: command failed to finish in {secs} seconds while executing '{command}'"),
             )
             .with_host(&host)
             .with_output(result(-1, true)));
-        }
-        Err(e) => return Err(ssh_error(e, &host).with_command(command)),
-    };
-    let code = status.code.unwrap_or(-1);
-    let failed = !env.ok_ret_codes().contains(&code);
-    let out = result(code, failed);
-    match run.sudo_state {
-        SudoPrompt::NoPassword(why) => {
-            return Err(Error::new(
-                ErrorKind::Prompt,
-                format!(
+            }
+            Err(e) => return Err(ssh_error(e, &host).with_command(command)),
+        };
+        let code = status.code.unwrap_or(-1);
+        let failed = !env.ok_ret_codes().contains(&code);
+        let out = result(code, failed);
+        match run.sudo_state {
+            SudoPrompt::NoPassword(why) => {
+                return Err(Error::new(
+                    ErrorKind::Prompt,
+                    format!(
                     "sudo() on {host} asked for a password while executing '{command}', but {why}"
                 ),
-            )
-            .with_host(&host)
-            .with_output(out));
-        }
-        SudoPrompt::Rejected => {
-            return Err(Error::new(
-                ErrorKind::Auth,
-                format!(
+                )
+                .with_host(&host)
+                .with_output(out));
+            }
+            SudoPrompt::Rejected => {
+                return Err(Error::new(
+                    ErrorKind::Auth,
+                    format!(
                     "sudo() on {host}: the sudo password was rejected while executing '{command}'"
                 ),
-            )
-            .with_host(&host)
-            .with_output(out));
+                )
+                .with_host(&host)
+                .with_output(out));
+            }
+            SudoPrompt::NotSeen | SudoPrompt::Answered => {}
         }
-        SudoPrompt::NotSeen | SudoPrompt::Answered => {}
+        if !out.failed() {
+            return Ok(out);
+        }
+        if let (Some(reason), Some(question)) = (refusal, question) {
+            return Err(refused(&format!("'{question}'"), reason)
+                .with_host(&host)
+                .with_command(command)
+                .with_output(out));
+        }
+        let warn_only = opts.warn_only.unwrap_or_else(|| env.warn_only());
+        let msg = if warn_only {
+            format!("{which}() received nonzero return code {code} while executing '{command}'!")
+        } else {
+            format!("{which}() received nonzero return code {code} while executing!\n\nRequested: {command}\nExecuted: {real}")
+        };
+        finish_message(&env, msg, out, warn_only, Some(&host))
+    })();
+    if let Some(record) = record {
+        record.end(&result);
     }
-    if !out.failed() {
-        return Ok(out);
-    }
-    if let (Some(reason), Some(question)) = (refusal, question) {
-        return Err(refused(&format!("'{question}'"), reason)
-            .with_host(&host)
-            .with_command(command)
-            .with_output(out));
-    }
-    let warn_only = opts.warn_only.unwrap_or_else(|| env.warn_only());
-    let msg = if warn_only {
-        format!("{which}() received nonzero return code {code} while executing '{command}'!")
-    } else {
-        format!("{which}() received nonzero return code {code} while executing!\n\nRequested: {command}\nExecuted: {real}")
-    };
-    finish_message(&env, msg, out, warn_only, Some(&host))
+    result
 }
 
 /// `prompt` followed by a random marker: the prompt one sudo call is told

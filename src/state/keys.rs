@@ -317,6 +317,20 @@ table! {
         eagerly_disconnect: bool = false;
         /// Remove duplicate hosts from host lists (default true).
         dedupe_hosts: bool = true;
+        /// Pretend: connect to nothing and run nothing, print each real
+        /// command and transfer instead, and take each to succeed with no
+        /// output (default false; `--dry-run`).
+        dry_run: bool = false;
+        /// Write a journal of each run of the command line's tasks, and of
+        /// each [`record_run`](crate::events::record_run) (default true;
+        /// `--no-journal`).
+        journal: bool = true;
+        /// Keep at most this many runs in the journal directory; older ones
+        /// are removed as a new run starts (default 500).
+        journal_keep: usize = 500;
+        /// Remove runs older than this from the journal directory as a new
+        /// run starts; zero keeps them (default 90 days).
+        journal_max_age: seconds = Duration::from_secs(90 * 24 * 3600);
         /// Colour `Fatal error` and `Warning` lines; when unset, colour only on a terminal.
         colorize_errors: bool = false;
         /// The shell wrapper for remote commands (default `/bin/bash -l -c`).
@@ -341,6 +355,10 @@ table! {
         known_hosts: text;
         /// The ssh_config file (default `~/.ssh/config`).
         ssh_config_path: text;
+        /// Where journals are written and read (default
+        /// `$XDG_STATE_HOME/twill/runs`, else `~/.local/state/twill/runs`;
+        /// `--journal-dir`).
+        journal_dir: text;
         /// The name of the running task (informational).
         command: text;
         /// The login password, also used for sudo prompts. Never printed.
@@ -359,6 +377,10 @@ table! {
         roles: list;
         /// Hosts to leave out (`-x`).
         exclude_hosts: list;
+        /// When set, a task with hosts runs only on those of them in this
+        /// list, and is skipped where none is (`--retry-failed` sets it to
+        /// the hosts to retry).
+        only_hosts: list;
         /// The SSH port when the host string has none (default 22).
         port: u16 = 22;
         /// Parallel pool size; 0 means one worker per host (default 0).

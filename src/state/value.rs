@@ -222,6 +222,25 @@ impl Settings {
         self
     }
 
+    /// Sets a key of your own to a secret: read back with [`Env::secret`],
+    /// never shown by `Debug`, and replaced by `********` in every event a
+    /// run records (its journal included), as the passwords are.
+    ///
+    /// ```
+    /// use twill::{env, with_settings, Settings};
+    ///
+    /// with_settings(Settings::new().secret("db_password", "s3cret"), || {
+    ///     assert_eq!(env().secret("db_password").as_deref(), Some("s3cret"));
+    ///     assert!(!format!("{:?}", env()).contains("s3cret"));
+    /// });
+    /// ```
+    pub fn secret(self, key: impl Into<String>, value: impl Into<String>) -> Settings {
+        self.edit(Edit::Put(
+            Cow::Owned(key.into()),
+            Arc::new(Secret(value.into())),
+        ))
+    }
+
     /// Removes `key` in the scope, so that it reads as its default.
     pub fn unset(self, key: impl Into<String>) -> Settings {
         self.edit(Edit::Unset(key.into()))
@@ -250,6 +269,30 @@ impl Env {
     /// `let tag = env().get_str("tag");` keeps it past the statement.
     pub fn get_str(&self, key: &str) -> Option<String> {
         self.get_ref::<String>(key).cloned()
+    }
+
+    /// A value set with [`Settings::secret`] (or a password setting).
+    pub fn secret(&self, key: &str) -> Option<String> {
+        self.get_ref::<Secret>(key).map(|s| s.0.clone())
+    }
+
+    /// Every secret these settings hold: the passwords, the passphrase,
+    /// the passwords per host and the values set with
+    /// [`Settings::secret`].
+    pub(crate) fn secrets(&self) -> Vec<String> {
+        let mut all = Vec::new();
+        for v in self.map.values() {
+            if let Some(s) = any(v).downcast_ref::<Secret>() {
+                all.push(s.0.clone());
+            } else if let Some(m) = any(v).downcast_ref::<SecretMap>() {
+                all.extend(m.0.values().cloned());
+            }
+        }
+        all.retain(|s| !s.is_empty());
+        // The longest first, so that a secret inside another is not left
+        // half shown.
+        all.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        all
     }
 
     /// Whether `key` is set in these settings (defaults do not count).

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use super::{paths, text, DownloadOptions, Remote};
 use crate::command;
 use crate::error::{Error, Result};
+use crate::events::Tally;
 use crate::output;
 
 /// Downloads `remote` from the current host to `local` (Fabric's `get`)
@@ -44,44 +45,51 @@ pub fn download_with(
     local: impl AsRef<Path>,
     opts: &DownloadOptions,
 ) -> Result<Vec<PathBuf>> {
-    let r = Remote::open("get")?;
-    let path = r.path(remote.as_ref())?;
-    let sources = expand(&r, &path, opts.use_sudo)?;
-    let template = local.as_ref().to_string_lossy().into_owned();
-    let template = if template.is_empty() {
-        "%(host)s/%(path)s".to_string()
-    } else {
-        template
-    };
-    let mut written = Vec::new();
-    for src in sources {
-        if r.scp && r.is_dir(&src, opts.use_sudo)? {
-            return Err(r.needs_sftp("get", "the directory", &src));
-        }
-        if opts.use_sudo {
-            let copy = SudoCopy::make(&r, &src, opts)?;
-            let got = get_path(&r, &copy.path, &src, &template, &mut written);
-            copy.remove();
-            got?;
+    let (remote, local) = (remote.as_ref(), local.as_ref());
+    let what = format!("{remote} -> {}", local.display());
+    Remote::recorded("get", what, |env, host| {
+        let r = Remote::connect(env, host)?;
+        let path = r.path(remote)?;
+        let sources = expand(&r, &path, opts.use_sudo)?;
+        let template = local.to_string_lossy().into_owned();
+        let template = if template.is_empty() {
+            "%(host)s/%(path)s".to_string()
         } else {
-            get_path(&r, &src, &src, &template, &mut written)?;
+            template
+        };
+        let mut written = Vec::new();
+        for src in sources {
+            if r.scp && r.is_dir(&src, opts.use_sudo)? {
+                return Err(r.needs_sftp("get", "the directory", &src));
+            }
+            if opts.use_sudo {
+                let copy = SudoCopy::make(&r, &src, opts)?;
+                let got = get_path(&r, &copy.path, &src, &template, &mut written);
+                copy.remove();
+                got?;
+            } else {
+                get_path(&r, &src, &src, &template, &mut written)?;
+            }
         }
-    }
-    Ok(written)
+        Ok(written)
+    })
 }
 
 /// Downloads the remote file `remote` into memory.
 pub fn download_data(remote: impl AsRef<str>) -> Result<Vec<u8>> {
-    let r = Remote::open("get")?;
-    let path = r.path(remote.as_ref())?;
-    output::running_line(
-        &r.env,
-        &r.host,
-        &format!("download: <data> <- {}", output::path_text(&path)),
-    );
-    let mut data = Vec::new();
-    r.read_file(&path, &mut data)?;
-    Ok(data)
+    let remote = remote.as_ref();
+    Remote::recorded("get", format!("{remote} -> <data>"), |env, host| {
+        let r = Remote::connect(env, host)?;
+        let path = r.path(remote)?;
+        output::running_line(
+            &r.env,
+            &r.host,
+            &format!("download: <data> <- {}", output::path_text(&path)),
+        );
+        let mut tally = Tally::new(Vec::new());
+        r.read_file(&path, &mut tally)?;
+        Ok(tally.moved(Path::new("<data>"), &path))
+    })
 }
 
 /// Downloads the file or directory at `from`, named locally after `shown`
@@ -161,7 +169,9 @@ fn get_file(r: &Remote, from: &Path, shown: &Path, dest: PathBuf) -> Result<Path
             )
             .with_host(&r.host)
         })?;
-    let stat = r.read_file(from, tmp.as_file_mut())?;
+    let mut tally = Tally::new(tmp.as_file_mut());
+    let stat = r.read_file(from, &mut tally)?;
+    tally.moved(&dest, shown);
     let mode = stat.mode & 0o777 & !umask();
     tmp.as_file()
         .set_permissions(fs::Permissions::from_mode(mode))

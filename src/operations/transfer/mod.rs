@@ -26,6 +26,7 @@ pub use upload::{put, upload, upload_data, upload_with};
 
 use crate::command;
 use crate::error::{Error, ErrorKind, Result};
+use crate::events::{OpKind, OpRecord};
 use crate::operations::options::{RunOptions, Sink};
 use crate::operations::remote::{run_with, sudo_with};
 use crate::operations::session::{connection, current_host, ssh_error, Host};
@@ -124,16 +125,30 @@ struct Remote {
 }
 
 impl Remote {
-    /// The current host's connection; `which` names the operation in
-    /// errors (`put`, `get`). Whether the server has SFTP is found here,
-    /// once per connection.
-    fn open(which: &str) -> Result<Remote> {
+    /// A transfer on the current host as one recorded operation: `f` gets
+    /// the settings and the host; `command` says what moves where.
+    fn recorded<T>(
+        which: &str,
+        command: String,
+        f: impl FnOnce(Env, Host) -> Result<T>,
+    ) -> Result<T> {
         let env = env();
         let host = current_host(&env, which)?;
-        Remote::connect(env, host)
+        let kind = if which == "put" {
+            OpKind::Put
+        } else {
+            OpKind::Get
+        };
+        let record = OpRecord::start(&env, kind, Some(&host.name), &command, "");
+        let result = f(env, host);
+        if let Some(record) = record {
+            record.end_transfer(&result);
+        }
+        result
     }
 
-    /// [`Remote::open`] for settings and a host already read.
+    /// The current host's connection (`host`, read from `env`). Whether
+    /// the server has SFTP is found here, once per connection.
     fn connect(env: Env, host: Host) -> Result<Remote> {
         let conn = connection(&env, &host)?;
         let scp = !conn.has_sftp().map_err(|e| ssh_error(e, &host.name))?;

@@ -8,9 +8,8 @@ use std::path::{Path, PathBuf};
 use super::{paths, text, unique_suffix, Remote, UploadOptions};
 use crate::command;
 use crate::error::{Error, ErrorKind, Result};
-use crate::operations::session::current_host;
+use crate::events::Tally;
 use crate::output;
-use crate::state::env;
 
 /// Uploads `local` to `remote` on the current host (Fabric's `put`) and
 /// returns the remote paths written.
@@ -71,67 +70,68 @@ pub fn upload_with(
     remote: impl AsRef<str>,
     opts: &UploadOptions,
 ) -> Result<Vec<String>> {
-    let remote = remote.as_ref();
+    let (local, remote) = (local.as_ref(), remote.as_ref());
+    let what = format!("{} -> {remote}", local.display());
     // A missing host, then a missing local file, are found before
     // connecting.
-    let env = env();
-    let host = current_host(&env, "put")?;
-    let home = std::env::var_os("HOME");
-    let local = paths::local_path(local.as_ref(), &env.lcwd(), home.as_deref());
-    let (sources, globbed) = expand_local(&local, !opts.no_glob)?;
-    let r = Remote::connect(env, host)?;
-    if r.scp {
-        // Nothing goes when part of it cannot.
-        if globbed {
-            return Err(r.needs_sftp("put", "the glob", &local));
+    Remote::recorded("put", what, |env, host| {
+        let home = std::env::var_os("HOME");
+        let local = paths::local_path(local, &env.lcwd(), home.as_deref());
+        let (sources, globbed) = expand_local(&local, !opts.no_glob)?;
+        let r = Remote::connect(env, host)?;
+        if r.scp {
+            // Nothing goes when part of it cannot.
+            if globbed {
+                return Err(r.needs_sftp("put", "the glob", &local));
+            }
+            if let Some(dir) = sources.iter().find(|s| s.is_dir()) {
+                return Err(r.needs_sftp("put", "the directory", dir));
+            }
         }
-        if let Some(dir) = sources.iter().find(|s| s.is_dir()) {
-            return Err(r.needs_sftp("put", "the directory", dir));
-        }
-    }
-    let base = r.path(remote)?;
-    // With sudo, the login user may not even be allowed to look at the target.
-    let base_is_dir = r.is_dir(&base, opts.use_sudo)?;
-    let several = sources.len() > 1;
-    let mut written = Vec::new();
-    let mut skipped = Vec::new();
-    for src in sources {
-        let dest = if base_is_dir || several || remote.ends_with('/') {
-            base.join(src.file_name().unwrap_or_default())
-        } else {
-            base.clone()
-        };
-        if src.is_dir() {
-            for entry in walk_local(&src, opts.follow_links)? {
-                match entry {
-                    Entry::File(file, rel) => {
-                        written.push(put_one(&r, &file, dest.join(rel), opts)?);
-                    }
-                    Entry::Link(target, rel) => {
-                        written.push(put_link(&r, &target, &dest.join(rel), opts)?);
-                    }
-                    Entry::Skipped(path, why) => {
-                        output::warning(
-                            &r.env,
-                            &format!("[{}] put: skipped {}: {why}", r.host, path.display()),
-                        );
-                        skipped.push(format!("{} ({why})", path.display()));
+        let base = r.path(remote)?;
+        // With sudo, the login user may not even be allowed to look at the target.
+        let base_is_dir = r.is_dir(&base, opts.use_sudo)?;
+        let several = sources.len() > 1;
+        let mut written = Vec::new();
+        let mut skipped = Vec::new();
+        for src in sources {
+            let dest = if base_is_dir || several || remote.ends_with('/') {
+                base.join(src.file_name().unwrap_or_default())
+            } else {
+                base.clone()
+            };
+            if src.is_dir() {
+                for entry in walk_local(&src, opts.follow_links)? {
+                    match entry {
+                        Entry::File(file, rel) => {
+                            written.push(put_one(&r, &file, dest.join(rel), opts)?);
+                        }
+                        Entry::Link(target, rel) => {
+                            written.push(put_link(&r, &target, &dest.join(rel), opts)?);
+                        }
+                        Entry::Skipped(path, why) => {
+                            output::warning(
+                                &r.env,
+                                &format!("[{}] put: skipped {}: {why}", r.host, path.display()),
+                            );
+                            skipped.push(format!("{} ({why})", path.display()));
+                        }
                     }
                 }
+            } else {
+                written.push(put_one(&r, &src, dest, opts)?);
             }
-        } else {
-            written.push(put_one(&r, &src, dest, opts)?);
         }
-    }
-    if !skipped.is_empty() && !r.env.warn_only() {
-        return Err(r.error(format!(
-            "put() on {} skipped {} of the local files (the rest was uploaded): {}",
-            r.host,
-            skipped.len(),
-            skipped.join(", ")
-        )));
-    }
-    Ok(written)
+        if !skipped.is_empty() && !r.env.warn_only() {
+            return Err(r.error(format!(
+                "put() on {} skipped {} of the local files (the rest was uploaded): {}",
+                r.host,
+                skipped.len(),
+                skipped.join(", ")
+            )));
+        }
+        Ok(written)
+    })
 }
 
 /// Uploads `data` from memory to the file `remote` (Fabric's `put` of a
@@ -141,30 +141,35 @@ pub fn upload_data(
     remote: impl AsRef<str>,
     opts: &UploadOptions,
 ) -> Result<String> {
-    let r = Remote::open("put")?;
-    let target = r.path(remote.as_ref())?;
-    if r.is_dir(&target, opts.use_sudo)? {
-        return Err(r.error(format!(
-            "put() of in-memory data needs a file name, but '{}' on {} is a directory",
-            target.display(),
-            r.host
-        )));
-    }
-    output::running_line(
-        &r.env,
-        &r.host,
-        &format!("put: <data> -> {}", output::path_text(&target)),
-    );
-    let data = data.as_ref();
-    put_file(
-        &r,
-        &mut Cursor::new(data),
-        Some(data.len() as u64),
-        &target,
-        opts.mode,
-        opts,
-    )?;
-    Ok(text(&target))
+    let remote = remote.as_ref();
+    Remote::recorded("put", format!("<data> -> {remote}"), |env, host| {
+        let r = Remote::connect(env, host)?;
+        let target = r.path(remote)?;
+        if r.is_dir(&target, opts.use_sudo)? {
+            return Err(r.error(format!(
+                "put() of in-memory data needs a file name, but '{}' on {} is a directory",
+                target.display(),
+                r.host
+            )));
+        }
+        output::running_line(
+            &r.env,
+            &r.host,
+            &format!("put: <data> -> {}", output::path_text(&target)),
+        );
+        let data = data.as_ref();
+        let mut tally = Tally::new(Cursor::new(data));
+        put_file(
+            &r,
+            &mut tally,
+            Some(data.len() as u64),
+            &target,
+            opts.mode,
+            opts,
+        )?;
+        tally.moved(Path::new("<data>"), &target);
+        Ok(text(&target))
+    })
 }
 
 fn put_one(r: &Remote, src: &Path, target: PathBuf, opts: &UploadOptions) -> Result<String> {
@@ -177,7 +182,7 @@ fn put_one(r: &Remote, src: &Path, target: PathBuf, opts: &UploadOptions) -> Res
             output::path_text(&target)
         ),
     );
-    let mut file = fs::File::open(src).map_err(|e| {
+    let file = fs::File::open(src).map_err(|e| {
         r.error(format!(
             "put() on {}: cannot read local file '{}': {e}",
             r.host,
@@ -192,7 +197,9 @@ fn put_one(r: &Remote, src: &Path, target: PathBuf, opts: &UploadOptions) -> Res
     };
     // A pipe or a device holds what it gives, not what it states.
     let size = meta.filter(|m| m.is_file()).map(|m| m.len());
-    put_file(r, &mut file, size, &target, mode, opts)?;
+    let mut tally = Tally::new(file);
+    put_file(r, &mut tally, size, &target, mode, opts)?;
+    tally.moved(src, &target);
     Ok(text(&target))
 }
 
