@@ -21,10 +21,14 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 ./test.sh
 
 STATE_DIR=${TWILL_SSHD_DIR:-/tmp/twill-sshd}
-trap './tests-remote/sshd-server.sh stop "$STATE_DIR" >/dev/null 2>&1 || true' EXIT
+with_test_journals
+trap './tests-remote/sshd-server.sh stop "$STATE_DIR" >/dev/null 2>&1 || true; rm -rf "$TEST_JOURNALS"' EXIT
 ./tests-remote/sshd-server.sh start "$STATE_DIR"
 ./tests-remote/sshd-selftest.sh "$STATE_DIR"
 # shellcheck disable=SC1091
 . "$STATE_DIR/env.sh"
 cargo test --test remote -- --test-threads=4
+# Stopped here, not by the trap, so that a failing check fails the run.
+trap 'rm -rf "$TEST_JOURNALS"' EXIT
 ./tests-remote/sshd-server.sh stop "$STATE_DIR"
+check_test_journals "$TWILL_TEST_PASSWORD" "$TWILL_TEST_SUDO_PASSWORD" "$TWILL_TEST_KEY_PASSPHRASE"

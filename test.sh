@@ -3,10 +3,12 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./scripts/ensure-deps.sh
-# The tidy test applies vendor/*.patch to the crates.io libssh2-sys.
-ensure_packages patch
+with_test_journals
+trap 'rm -rf "$TEST_JOURNALS"' EXIT
 
 cargo test --lib
 cargo test --test it
 cargo test --doc
 cargo build --examples
+# The passwords the command line tests give (tests/it/cli.rs).
+check_test_journals "from env" "sudo env" "from file" "sopt"

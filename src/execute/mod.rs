@@ -624,8 +624,10 @@ impl Execute {
             if interrupt::interrupted() {
                 return Err(interrupted_error(&host));
             }
-            announce(env, &host, &self.name);
             let result = with_settings(settings, || {
+                // Inside the host's settings, so that the line is the
+                // host's in the run's record.
+                announce(&crate::state::env(), &host, &self.name);
                 task_started(&crate::state::env(), &self.name);
                 let result = run_caught(task);
                 task_ended(&crate::state::env(), &self.name, &result);
