@@ -10,6 +10,8 @@
 //!    vs `ssh host true`;
 //! 2. 100 sequential commands on one cached connection vs `ssh` over a
 //!    ControlMaster socket;
+//!    Then the same with the run recorded in a journal, against none
+//!    (medians of 5 alternating rounds; the journal may cost 5% at most);
 //! 3. 100 MB upload and download vs `scp` (medians of 5 alternating rounds);
 //! 4. a command printing 50 MB, captured, vs `ssh host cmd > /dev/null`,
 //!    with the peak memory of the capturing process, and the same streamed
@@ -258,6 +260,43 @@ fn main() {
         ms(os) / n as f64,
         "ms",
         true,
+    );
+
+    // 2b. The journal's cost: the same commands while a run is recorded
+    // (an event as each starts and ends, written to its file at once),
+    // against none; alternating rounds, medians of five.
+    let journals = tempfile::tempdir().unwrap();
+    let recorded = settings().journal_dir(journals.path().to_str().unwrap());
+    let (mut off, mut on) = (Vec::new(), Vec::new());
+    with_settings(recorded, || {
+        let hundred = || {
+            let t = Instant::now();
+            for _ in 0..n {
+                run("true").unwrap();
+            }
+            t.elapsed()
+        };
+        for _ in 0..5 {
+            off.push(hundred());
+            let journal = twill::events::record_run("bench").unwrap();
+            on.push(hundred());
+            journal.end();
+        }
+    });
+    let mid = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (off, on) = (ms(mid(off)) / n as f64, ms(mid(on)) / n as f64);
+    let overhead = (on / off - 1.0) * 100.0;
+    println!(
+        "{:<62} off {off:>9.2} ms    on {on:>9.2} ms    overhead {overhead:+.1}%  {}",
+        "100 sequential `true`, journal off vs on (ms per command)",
+        if overhead <= 5.0 {
+            "ok (<= 5%)"
+        } else {
+            "OVER 5%"
+        }
     );
 
     // 3. 100 MB upload and download vs scp.

@@ -163,32 +163,50 @@ fn a_parallel_run_with_a_failing_and_an_interrupted_host_is_on_record() {
     assert_eq!(failed.exit_code, Some(3));
     assert_eq!(failed.outcome, Outcome::Failed);
     assert_eq!(failed.command, s.command());
-    assert!(failed.real.starts_with("/bin/bash -l -c \""), "{}", failed.real);
+    assert!(
+        failed.real.starts_with("/bin/bash -l -c \""),
+        "{}",
+        failed.real
+    );
     assert_eq!(failed.stdout_tail, ["failing on 127.0.0.2"]);
     // The workers: three started, the hanging one stopped by a signal.
     let count = |f: &dyn Fn(&EventKind) -> bool| run.events.iter().filter(|e| f(&e.kind)).count();
     assert_eq!(count(&|k| matches!(k, EventKind::WorkerStarted { .. })), 3);
     assert!(run.events.iter().any(|e| {
-        matches!(e.kind, EventKind::WorkerKilled { .. }) && e.host.as_deref() == Some(addr(3).as_str())
+        matches!(e.kind, EventKind::WorkerKilled { .. })
+            && e.host.as_deref() == Some(addr(3).as_str())
     }));
     // Each host's lines replayed as they were printed, in its order.
     let (shown, _) = s.log(&["show", "last"]);
     for n in 1..=3 {
-        assert_eq!(lines_of(&shown, &addr(n)), lines_of(&live, &addr(n)), "{shown}");
+        assert_eq!(
+            lines_of(&shown, &addr(n)),
+            lines_of(&live, &addr(n)),
+            "{shown}"
+        );
     }
-    assert!(lines_of(&shown, &addr(3)).iter().any(|l| l.ends_with("out: hanging on 127.0.0.3")));
+    assert!(lines_of(&shown, &addr(3))
+        .iter()
+        .any(|l| l.ends_with("out: hanging on 127.0.0.3")));
     // What failed, and the hosts to retry.
     let (failed, _) = s.log(&["show", "last", "--failed"]);
     assert!(failed.contains(&format!("[{}] run: ", addr(2))), "{failed}");
     assert!(failed.contains("exit code 3"), "{failed}");
     assert!(
-        failed.contains(&format!("Hosts to retry: {} (failed), {} (interrupted)", addr(2), addr(3))),
+        failed.contains(&format!(
+            "Hosts to retry: {} (failed), {} (interrupted)",
+            addr(2),
+            addr(3)
+        )),
         "{failed}"
     );
     // The list names the run and its counts.
     let (list, _) = s.log(&[]);
     assert!(list.contains(&run.id()), "{list}");
-    assert!(list.contains(" interrupted ") || list.contains(" failed "), "{list}");
+    assert!(
+        list.contains(" interrupted ") || list.contains(" failed "),
+        "{list}"
+    );
 }
 
 #[test]
@@ -212,11 +230,18 @@ fn log_show_replays_a_serial_run_line_for_line_on_both_streams() {
     assert!(shown.status.success());
     assert_eq!(text(&shown.stdout), text(&live.stdout));
     assert_eq!(text(&shown.stderr), text(&live.stderr));
-    assert!(text(&live.stderr).contains("err: to err"), "{}", text(&live.stderr));
+    assert!(
+        text(&live.stderr).contains("err: to err"),
+        "{}",
+        text(&live.stderr)
+    );
     // One host's share only.
     let (one, _) = s.log(&["show", "last", "--host", &addr(2)]);
     assert!(!one.contains(&addr(1)), "{one}");
-    assert_eq!(lines_of(&one, &addr(2)), lines_of(&text(&live.stdout), &addr(2)));
+    assert_eq!(
+        lines_of(&one, &addr(2)),
+        lines_of(&text(&live.stdout), &addr(2))
+    );
 }
 
 #[test]
@@ -224,10 +249,18 @@ fn log_diff_names_the_host_whose_outcome_changed() {
     let s = Setup::new();
     let hosts = format!("{},{}", addr(1), addr(2));
     let fail = s.mark("fail", 2);
-    let first = s.twill().args(["-w", "-H", &hosts, "--", &s.command()]).output().unwrap();
+    let first = s
+        .twill()
+        .args(["-w", "-H", &hosts, "--", &s.command()])
+        .output()
+        .unwrap();
     assert!(first.status.success(), "{}", text(&first.stderr));
     std::fs::remove_file(fail).unwrap();
-    let second = s.twill().args(["-w", "-H", &hosts, "--", &s.command()]).output().unwrap();
+    let second = s
+        .twill()
+        .args(["-w", "-H", &hosts, "--", &s.command()])
+        .output()
+        .unwrap();
     assert!(second.status.success(), "{}", text(&second.stderr));
     let runs = s.runs();
     assert_eq!(runs.len(), 2);
@@ -237,7 +270,11 @@ fn log_diff_names_the_host_whose_outcome_changed() {
     assert!(diff.contains(&format!("--- {}", runs[0].id())), "{diff}");
     assert!(diff.contains(&format!("+++ {}", runs[1].id())), "{diff}");
     assert!(
-        diff.contains(&format!("{}\n  run: {}: exit code 3 -> 0\n", addr(2), s.command())),
+        diff.contains(&format!(
+            "{}\n  run: {}: exit code 3 -> 0\n",
+            addr(2),
+            s.command()
+        )),
         "{diff}"
     );
     assert!(!diff.contains(&format!("{}\n", addr(1))), "{diff}");
@@ -249,7 +286,11 @@ fn retry_failed_runs_the_failed_and_unreached_hosts_only() {
     let s = Setup::new();
     let fail = s.mark("fail", 2);
     let hosts = format!("{},{},{}", addr(1), addr(2), addr(3));
-    let first = s.twill().args(["-H", &hosts, "--", &s.command()]).output().unwrap();
+    let first = s
+        .twill()
+        .args(["-H", &hosts, "--", &s.command()])
+        .output()
+        .unwrap();
     assert_eq!(first.status.code(), Some(1), "{}", text(&first.stderr));
     let run = &s.runs()[0];
     assert_eq!(outcome_of(run, &addr(1)), Outcome::Ok);
@@ -272,11 +313,20 @@ fn retry_failed_runs_the_failed_and_unreached_hosts_only() {
         "{out}"
     );
     assert!(lines_of(&out, &addr(1)).is_empty(), "{out}");
-    assert!(out.contains(&format!("[{}] out: fine on 127.0.0.2", addr(2))), "{out}");
-    assert!(out.contains(&format!("[{}] out: fine on 127.0.0.3", addr(3))), "{out}");
+    assert!(
+        out.contains(&format!("[{}] out: fine on 127.0.0.2", addr(2))),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("[{}] out: fine on 127.0.0.3", addr(3))),
+        "{out}"
+    );
     let runs = s.runs();
     let again = &runs[1];
-    assert_eq!(again.info().unwrap().retry_of.as_deref(), Some(run.id().as_str()));
+    assert_eq!(
+        again.info().unwrap().retry_of.as_deref(),
+        Some(run.id().as_str())
+    );
     assert_eq!(again.outcome(), Outcome::Ok);
     let hosts: Vec<String> = again.hosts().into_iter().map(|h| h.host).collect();
     assert_eq!(hosts, [addr(2), addr(3)]);
@@ -286,7 +336,10 @@ fn retry_failed_runs_the_failed_and_unreached_hosts_only() {
     assert!(none.status.success());
     assert_eq!(
         text(&none.stdout),
-        format!("Nothing to retry: every host of run {} ended well.\n", again.id())
+        format!(
+            "Nothing to retry: every host of run {} ended well.\n",
+            again.id()
+        )
     );
     assert_eq!(s.runs().len(), 2);
 }
@@ -325,19 +378,32 @@ fn no_password_reaches_a_journal_even_where_the_command_prints_it() {
     let out = s
         .twill()
         .env("TWILL_PASSWORD", &password)
-        .args(["-H", &host, "--sudo", "--", &format!("echo the password is {password}; id -un")])
+        .args([
+            "-H",
+            &host,
+            "--sudo",
+            "--",
+            &format!("echo the password is {password}; id -un"),
+        ])
         .output()
         .unwrap();
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     // The terminal shows what the command printed...
-    assert!(stdout.contains(&format!("out: the password is {password}")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("out: the password is {password}")),
+        "{stdout}"
+    );
     assert!(stdout.contains("out: root"), "{stdout}");
     // ...the journal never holds it.
     let journals = journals_under(s.state.path());
     assert_eq!(journals.len(), 1);
     let (path, text) = &journals[0];
-    assert!(!text.contains(&password), "{} holds the password", path.display());
+    assert!(
+        !text.contains(&password),
+        "{} holds the password",
+        path.display()
+    );
     assert!(text.contains("the password is ********"), "{text}");
     // And the replay shows the redacted line.
     let (shown, _) = s.log(&["show", "last"]);
@@ -358,7 +424,14 @@ fn the_journal_can_be_turned_off_or_moved() {
     let dir = elsewhere.path().join("runs");
     let out = s
         .twill()
-        .args(["--journal-dir", dir.to_str().unwrap(), "-H", &addr(1), "--", "true"])
+        .args([
+            "--journal-dir",
+            dir.to_str().unwrap(),
+            "-H",
+            &addr(1),
+            "--",
+            "true",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success());

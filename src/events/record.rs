@@ -239,9 +239,16 @@ pub(crate) fn run_started(env: &Env, mut info: RunInfo) -> Result<Recording> {
 }
 
 /// A new run id: the UTC time to the millisecond and the process id, so
-/// that ids sort as the runs started.
+/// that ids sort as the runs started. Two runs of one process never share
+/// a millisecond.
 fn new_id() -> String {
-    let t = std::time::SystemTime::now();
+    static LAST: parking_lot::Mutex<u64> = parking_lot::Mutex::new(0);
+    let ms = {
+        let mut last = LAST.lock();
+        *last = now().max(*last + 1);
+        *last
+    };
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
     let stamp = humantime::format_rfc3339_millis(t).to_string();
     // 2026-12-02T13:53:34.123Z -> 20261202T135334.123Z
     let compact: String = stamp.chars().filter(|c| *c != '-' && *c != ':').collect();

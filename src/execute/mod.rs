@@ -597,9 +597,10 @@ impl Execute {
                 ),
             }
         }
-        task_started(env, &self.name);
+        let host = env.host_string();
+        task_started(env, host.as_deref(), &self.name);
         let value = with_settings(Settings::new().set("command", self.name.clone()), task);
-        task_ended(env, &self.name, &value);
+        task_ended(env, host.as_deref(), &self.name, &value);
         let value = value?;
         if self.marks.runs_once {
             self.marks.ran.set();
@@ -627,10 +628,11 @@ impl Execute {
             let result = with_settings(settings, || {
                 // Inside the host's settings, so that the line is the
                 // host's in the run's record.
-                announce(&crate::state::env(), &host, &self.name);
-                task_started(&crate::state::env(), &self.name);
+                let env = crate::state::env();
+                announce(&env, &host, &self.name);
+                task_started(&env, Some(&host), &self.name);
                 let result = run_caught(task);
-                task_ended(&crate::state::env(), &self.name, &result);
+                task_ended(&env, Some(&host), &self.name, &result);
                 result
             })
             .map_err(|e| with_host(e, &host));
@@ -702,18 +704,20 @@ fn announce(env: &Env, host: &str, name: &str) {
     output::running_line(env, host, &format!("Executing task '{name}'"));
 }
 
-/// A task starts on the settings' host (or locally).
-fn task_started(env: &Env, name: &str) {
-    events::emit(
+/// A task starts on `host` (a host string, or `Execute::param`'s value;
+/// `None`: locally).
+fn task_started(env: &Env, host: Option<&str>, name: &str) {
+    events::emit_for(
         env,
+        host.map(str::to_string),
         EventKind::TaskStarted {
             task: name.to_string(),
         },
     );
 }
 
-/// A task ended on the settings' host (or locally) with `result`.
-fn task_ended<T>(env: &Env, name: &str, result: &Result<T>) {
+/// A task ended on `host` with `result`.
+fn task_ended<T>(env: &Env, host: Option<&str>, name: &str, result: &Result<T>) {
     if !events::enabled() {
         return;
     }
@@ -724,8 +728,9 @@ fn task_ended<T>(env: &Env, name: &str, result: &Result<T>) {
         }
         Err(e) => (Outcome::Failed, Some(e.message().to_string())),
     };
-    events::emit(
+    events::emit_for(
         env,
+        host.map(str::to_string),
         EventKind::TaskEnded {
             task: name.to_string(),
             outcome,

@@ -763,9 +763,9 @@ where
             let _base = job.snapshot.clone().install();
             let _scope = crate::state::settings(job.settings.clone());
             announce(&env(), job.host, job.name);
-            super::task_started(&env(), job.name);
+            super::task_started(&env(), Some(job.host), job.name);
             let result = run_caught(task);
-            super::task_ended(&env(), job.name, &result);
+            super::task_ended(&env(), Some(job.host), job.name, &result);
             result
         };
         let mut report = report;
