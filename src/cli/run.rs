@@ -13,7 +13,7 @@ use super::{Task, TaskArgs, Tasks};
 use crate::error::{ErrorKind, Result};
 use crate::execute::{Execute, HostResults};
 use crate::operations::prompt::ask_password;
-use crate::operations::{remote, session};
+use crate::operations::{dry_run, remote, session};
 use crate::output;
 use crate::ssh::Target;
 use crate::state::{env, with_settings, Env, Settings};
@@ -143,6 +143,11 @@ struct Options {
     /// Close connections after each host.
     #[arg(short = 'e', long = "eagerly-disconnect")]
     eagerly_disconnect: bool,
+    /// Print what would be done, the real commands and transfers, without
+    /// connecting or running anything: every command is taken to succeed
+    /// with no output, so branches on output or remote state are not shown.
+    #[arg(long = "dry-run")]
+    dry_run: bool,
     /// With `-- command`: run it with sudo.
     #[arg(long = "sudo")]
     sudo: bool,
@@ -400,6 +405,7 @@ impl Options {
             (self.no_keys, Settings::no_keys),
             (self.accept_new_host_keys, Settings::accept_new_host_keys),
             (self.eagerly_disconnect, Settings::eagerly_disconnect),
+            (self.dry_run, Settings::dry_run),
         ] {
             if on {
                 s = apply(s, true);
@@ -572,6 +578,9 @@ where
     let outcome = with_settings(run_settings, || {
         for warning in &warnings {
             output::warning(&env(), warning);
+        }
+        if env().dry_run() {
+            dry_run::announce();
         }
         let _running = RunningTasks::start();
         calls.iter().try_for_each(|(call, task)| {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::command;
 use crate::error::{Error, ErrorKind, Result};
 use crate::interrupt;
+use crate::operations::dry_run;
 use crate::output;
 use crate::result::Output;
 use crate::state::{env, settings, Env, Group, Settings};
@@ -156,6 +157,9 @@ pub fn local_with(command: impl AsRef<str>, opts: &LocalOptions) -> Result<Outpu
     let _quiet = opts.quiet.then(|| settings(Settings::new().quiet()));
     let env = env();
     let real = command::local(&env, command, opts.use_shell, opts.use_sudo);
+    if env.dry_run() {
+        return dry_run::local(&env, command, &real);
+    }
     output::running(&env, "localhost", "local", command, &real);
 
     let outcome = execute(&env, &real, opts).map_err(|e| {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::interrupt;
+use crate::operations::dry_run;
 use crate::operations::finish_message;
 use crate::operations::options::{RunOptions, Sink};
 use crate::operations::prompt::{ask_password, can_ask_at_terminal, refusal, refused};
@@ -179,6 +180,9 @@ pub(crate) fn run_or_sudo(command: &str, opts: &RunOptions, sudo: bool) -> Resul
     let which = if sudo { "sudo" } else { "run" };
     let current = current_host(&env, which)?;
     let host = current.name.clone();
+    if env.dry_run() {
+        return dry_run::command(&env, &host, which, command, opts, sudo);
+    }
     // sudo gets a prompt of its own, so that nothing else that prints the
     // usual prompt is ever answered with the password.
     let prompt = sudo.then(|| unique_prompt(&env.sudo_prompt()));
@@ -815,6 +819,10 @@ pub fn open_shell<'a>(command: impl Into<Option<&'a str>>) -> Result<()> {
     let env = env();
     let current = current_host(&env, "open_shell")?;
     let host = current.name.clone();
+    if env.dry_run() {
+        dry_run::shell(&host, command);
+        return Ok(());
+    }
     let conn = connection(&env, &current)?;
     let mut shell = Shell {
         input: LocalInput::new(&env, true, true, true),

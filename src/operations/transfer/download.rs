@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use super::{paths, text, DownloadOptions, Remote};
 use crate::command;
 use crate::error::{Error, Result};
+use crate::operations::dry_run;
 use crate::output;
+use crate::state::env;
 
 /// Downloads `remote` from the current host to `local` (Fabric's `get`)
 /// and returns the local paths written.
@@ -44,6 +46,10 @@ pub fn download_with(
     local: impl AsRef<Path>,
     opts: &DownloadOptions,
 ) -> Result<Vec<PathBuf>> {
+    let env = env();
+    if env.dry_run() {
+        return dry_run::get(&env, remote.as_ref(), local.as_ref(), opts);
+    }
     let r = Remote::open("get")?;
     let path = r.path(remote.as_ref())?;
     let sources = expand(&r, &path, opts.use_sudo)?;
@@ -72,6 +78,10 @@ pub fn download_with(
 
 /// Downloads the remote file `remote` into memory.
 pub fn download_data(remote: impl AsRef<str>) -> Result<Vec<u8>> {
+    let env = env();
+    if env.dry_run() {
+        return dry_run::get_data(&env, remote.as_ref());
+    }
     let r = Remote::open("get")?;
     let path = r.path(remote.as_ref())?;
     output::running_line(

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use super::{paths, text, unique_suffix, Remote, UploadOptions};
 use crate::command;
 use crate::error::{Error, ErrorKind, Result};
+use crate::operations::dry_run;
 use crate::operations::session::current_host;
 use crate::output;
 use crate::state::env;
@@ -78,6 +79,9 @@ pub fn upload_with(
     let host = current_host(&env, "put")?;
     let home = std::env::var_os("HOME");
     let local = paths::local_path(local.as_ref(), &env.lcwd(), home.as_deref());
+    if env.dry_run() {
+        return dry_run::put(&env, &host.name, &local, remote, opts);
+    }
     let (sources, globbed) = expand_local(&local, !opts.no_glob)?;
     let r = Remote::connect(env, host)?;
     if r.scp {
@@ -141,6 +145,10 @@ pub fn upload_data(
     remote: impl AsRef<str>,
     opts: &UploadOptions,
 ) -> Result<String> {
+    let env = env();
+    if env.dry_run() {
+        return dry_run::put_data(&env, data.as_ref().len(), remote.as_ref(), opts);
+    }
     let r = Remote::open("put")?;
     let target = r.path(remote.as_ref())?;
     if r.is_dir(&target, opts.use_sudo)? {
@@ -272,7 +280,10 @@ fn sudo_text(r: &Remote, p: &Path) -> Result<String> {
 
 /// The local paths `p` names: the matches of a glob (and `true`), or `p`
 /// itself (and `false`).
-fn expand_local(p: &Path, use_glob: bool) -> Result<(Vec<PathBuf>, bool)> {
+pub(in crate::operations) fn expand_local(
+    p: &Path,
+    use_glob: bool,
+) -> Result<(Vec<PathBuf>, bool)> {
     let s = p.to_string_lossy();
     if use_glob && p.to_str().is_some() && s.contains(['*', '?', '[']) {
         let mut found: Vec<PathBuf> = glob::glob(&s)
@@ -303,7 +314,7 @@ fn expand_local(p: &Path, use_glob: bool) -> Result<(Vec<PathBuf>, bool)> {
 }
 
 /// What a local directory holds, in upload order.
-enum Entry {
+pub(in crate::operations) enum Entry {
     /// A file, and its path below the uploaded directory.
     File(PathBuf, PathBuf),
     /// A symlink kept as one: what it points to, and its path below the
@@ -318,7 +329,7 @@ enum Entry {
 /// replaced by what it points to, a directory is entered once per path
 /// (a link back into a directory being walked is skipped), and a link that
 /// points nowhere is skipped.
-fn walk_local(root: &Path, follow: bool) -> Result<Vec<Entry>> {
+pub(in crate::operations) fn walk_local(root: &Path, follow: bool) -> Result<Vec<Entry>> {
     let mut out = Vec::new();
     let id = |m: &fs::Metadata| (m.dev(), m.ino());
     let root_meta = fs::metadata(root)
