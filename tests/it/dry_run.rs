@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 
 use twill::{
-    download, download_data, local, local_with, run, run_with, sudo, sudo_with, upload,
-    upload_data, with_settings, ErrorKind, Execute, LocalOptions, RunOptions, Settings,
+    download, download_data, local, local_with, open_shell, reboot, run, run_with, sudo, sudo_with,
+    upload, upload_data, with_settings, ErrorKind, Execute, LocalOptions, RunOptions, Settings,
     UploadOptions,
 };
 
@@ -328,4 +328,33 @@ fn contrib_helpers_print_and_run_nothing() {
     ] {
         assert!(stdout.contains(&line), "{line:?} in {stdout}");
     }
+}
+
+#[test]
+fn reboot_and_open_shell_only_say_what_they_would_do() {
+    let out = in_child(
+        "dry_run::reboot_and_open_shell_only_say_what_they_would_do",
+        || {
+            with_settings(scene(), || {
+                let started = std::time::Instant::now();
+                reboot(std::time::Duration::from_secs(120))?;
+                assert!(started.elapsed() < std::time::Duration::from_secs(2));
+                open_shell("tail -f /var/log/syslog")?;
+                open_shell(None)
+            })
+            .unwrap();
+        },
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let reboot_command = with_settings(scene(), || RunOptions::new().real_sudo_command("reboot"));
+    let h = "[deploy@web1.invalid]";
+    let expected = format!(
+        "{NOTICE}\
+         {h} would run: {reboot_command}\n\
+         {h} would wait up to 120 seconds for the host to come back\n\
+         {h} would open a shell and type: tail -f /var/log/syslog\n\
+         {h} would open a shell\n"
+    );
+    assert_eq!(from_notice(&stdout), expected);
 }
