@@ -112,7 +112,9 @@
 //! ([`Output`]) reads as its stdout wherever a string is expected, and
 //! carries the return code, stderr and both forms of the command. A
 //! failure is an [`Error`] with the host, the command, the exit code and
-//! the output.
+//! the output. A dry run ([`Settings::dry_run`], `--dry-run` on the
+//! command line) prints each real command instead of running it, and
+//! says what it cannot show.
 //!
 //! # Fabric's contrib helpers
 //!

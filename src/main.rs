@@ -214,6 +214,13 @@ fn new_project(args: &TaskArgs) -> twill::Result<()> {
     if dir.exists() {
         return Err(usage(format!("new: '{}' already exists", dir.display())));
     }
+    if twill::env().dry_run() {
+        twill::puts(&format!(
+            "Dry run: would create the cargo project {name} in {}.",
+            dir.display()
+        ));
+        return Ok(());
+    }
     let io = |what: &Path, e: std::io::Error| {
         Error::new(
             ErrorKind::Io,

@@ -113,9 +113,11 @@ impl Write for Terminal {
 
 /// Standard output or error as a writer of raw bytes, written as they
 /// come through [`emit_raw`] (a run's lines replayed from its journal).
+#[cfg(feature = "cli")]
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Raw(pub(crate) Pipe);
 
+#[cfg(feature = "cli")]
 impl Write for Raw {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         emit_raw(self.0, buf);
@@ -199,9 +201,31 @@ impl Error {
 
 /// Prints Fabric's warning block: `\nWarning: <msg>\n\n` on stderr.
 pub(crate) fn warning(env: &Env, msg: &str) {
-    if !env.levels().get(Group::Warnings) {
-        return;
+    if env.levels().get(Group::Warnings) {
+        warning_block(env, msg);
     }
+}
+
+/// A line of a dry run, `[host] <text>` on stdout (`would run: ...`),
+/// printed whatever the output groups say: showing what would be done is
+/// what a dry run is for.
+pub(crate) fn dry_run(host: &str, text: &str) {
+    emit(Pipe::Out, &format!("[{host}] {text}\n"));
+}
+
+/// What a dry run assumes, on stdout before its first line, whatever the
+/// output groups say.
+pub(crate) fn dry_run_notice(text: &str) {
+    emit(Pipe::Out, &format!("{text}\n"));
+}
+
+/// A syntax error a dry run found: Fabric's warning block, whatever the
+/// output groups say.
+pub(crate) fn dry_run_warning(env: &Env, msg: &str) {
+    warning_block(env, msg);
+}
+
+fn warning_block(env: &Env, msg: &str) {
     let text = format!("Warning: {msg}");
     let text = if colorize(env) {
         colors::magenta(&text, false)

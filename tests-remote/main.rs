@@ -6,6 +6,7 @@ mod blog;
 mod cli;
 mod connect;
 mod contrib_files;
+mod dry_run;
 mod execute;
 mod hostkey;
 mod journal;

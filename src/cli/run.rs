@@ -14,7 +14,7 @@ use crate::error::{ErrorKind, Result};
 use crate::events::{self, journal, journal::Run, Outcome, RunInfo};
 use crate::execute::{Execute, HostResults};
 use crate::operations::prompt::ask_password;
-use crate::operations::{remote, session};
+use crate::operations::{dry_run, remote, session};
 use crate::output;
 use crate::ssh::Target;
 use crate::state::{env, with_settings, Env, Settings};
@@ -144,6 +144,11 @@ struct Options {
     /// Close connections after each host.
     #[arg(short = 'e', long = "eagerly-disconnect")]
     eagerly_disconnect: bool,
+    /// Print what would be done, the real commands and transfers, without
+    /// connecting or running anything: every command is taken to succeed
+    /// with no output, so branches on output or remote state are not shown.
+    #[arg(long = "dry-run")]
+    dry_run: bool,
     /// With `-- command`: run it with sudo.
     #[arg(long = "sudo")]
     sudo: bool,
@@ -413,6 +418,7 @@ impl Options {
             (self.no_keys, Settings::no_keys),
             (self.accept_new_host_keys, Settings::accept_new_host_keys),
             (self.eagerly_disconnect, Settings::eagerly_disconnect),
+            (self.dry_run, Settings::dry_run),
         ] {
             if on {
                 s = apply(s, true);
@@ -664,6 +670,9 @@ fn run_argv(tasks: &Tasks, argv: Vec<OsString>, retry: Option<Retry>) -> u8 {
                 None
             }
         };
+        if env().dry_run() {
+            dry_run::announce();
+        }
         let _running = RunningTasks::start();
         let outcome = calls.iter().try_for_each(|(call, task)| {
             execute_call(&call.name, task, &call.args, true).map(|_| ())

@@ -430,6 +430,41 @@ pub(crate) fn remote(env: &Env, command: &str, spec: &RemoteSpec<'_>) -> String 
     }
 }
 
+/// The script the bash of the `shell` setting gets after `-c` for a
+/// remote command: the exports, `cd`, prefixes and the command, as
+/// [`remote`] composes them inside the wrapper, unescaped. `None` where
+/// the command does not go to bash that way: not wrapped (`shell` false,
+/// or the `use_shell` setting), a `shell` setting whose program is not
+/// `bash`, or no escaping (the shell outside would then change the text on
+/// its way).
+pub(crate) fn bash_script(
+    env: &Env,
+    command: &str,
+    shell: bool,
+    shell_escape: Option<bool>,
+) -> Option<String> {
+    let escape = shell_escape.unwrap_or_else(|| env.shell_escape());
+    let program = env.shell();
+    let bash = program
+        .split_whitespace()
+        .next()
+        .and_then(|p| Path::new(p).file_name())
+        .is_some_and(|name| name == "bash");
+    if !(shell && env.use_shell() && escape && bash) {
+        return None;
+    }
+    let spec = RemoteSpec {
+        shell: false,
+        shell_escape: Some(escape),
+        ..RemoteSpec::default()
+    };
+    Some(remote(env, command, &spec))
+}
+
+/// The local program, and its argument, that reads a script on standard
+/// input and checks its syntax without running it.
+pub(crate) const SYNTAX_CHECK: [&str; 2] = ["bash", "-n"];
+
 /// The real command `local` runs: `lcd`, prefixes and exports, unwrapped
 /// unless `use_shell`; behind `sudo -n` when `use_sudo`.
 pub(crate) fn local(env: &Env, command: &str, use_shell: bool, use_sudo: bool) -> String {

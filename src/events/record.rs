@@ -67,6 +67,23 @@ impl OpRecord {
         })
     }
 
+    /// Runs the command `f` as one recorded operation.
+    pub(crate) fn wrap(
+        env: &Env,
+        op: OpKind,
+        host: Option<&str>,
+        command: &str,
+        real: &str,
+        f: impl FnOnce() -> Result<Output>,
+    ) -> Result<Output> {
+        let record = OpRecord::start(env, op, host, command, real);
+        let result = f();
+        if let Some(record) = record {
+            record.end(&result);
+        }
+        result
+    }
+
     /// The command ended with `result`.
     pub(crate) fn end(mut self, result: &Result<Output>) {
         let out = match result {

@@ -437,6 +437,10 @@ impl Execute {
         }
         let _active = interrupt::Active::new();
         let entries = if self.is_parallel(&env) {
+            if env.dry_run() {
+                // Said once here, not once in each worker.
+                crate::operations::dry_run::announce();
+            }
             let pool = match self
                 .pool_size
                 .or(self.marks.pool_size)

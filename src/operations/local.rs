@@ -10,6 +10,7 @@ use crate::command;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{OpKind, OpRecord};
 use crate::interrupt;
+use crate::operations::dry_run;
 use crate::output;
 use crate::result::Output;
 use crate::state::{env, settings, Env, Group, Settings};
@@ -157,9 +158,13 @@ pub fn local_with(command: impl AsRef<str>, opts: &LocalOptions) -> Result<Outpu
     let _quiet = opts.quiet.then(|| settings(Settings::new().quiet()));
     let env = env();
     let real = command::local(&env, command, opts.use_shell, opts.use_sudo);
+    if env.dry_run() {
+        return OpRecord::wrap(&env, OpKind::Local, None, command, &real, || {
+            dry_run::local(&env, command, &real)
+        });
+    }
     output::running(&env, "localhost", "local", command, &real);
-    let record = OpRecord::start(&env, OpKind::Local, None, command, &real);
-    let result = (|| {
+    OpRecord::wrap(&env, OpKind::Local, None, command, &real, || {
         let outcome = execute(&env, &real, opts).map_err(|e| {
             Error::io(format_args!("local() could not start '{command}'"), e).with_command(command)
         })?;
@@ -191,11 +196,7 @@ pub fn local_with(command: impl AsRef<str>, opts: &LocalOptions) -> Result<Outpu
         .with_output(out));
         }
         finish(&env, "local", out, opts.warn_only)
-    })();
-    if let Some(record) = record {
-        record.end(&result);
-    }
-    result
+    })
 }
 
 /// Applies Fabric's failure rule to a finished local command.

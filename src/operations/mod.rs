@@ -1,6 +1,7 @@
 //! The operations: what a twill script calls.
 
 pub(crate) mod context;
+pub(crate) mod dry_run;
 pub(crate) mod local;
 pub(crate) mod options;
 pub(crate) mod prompt;

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use crate::command;
 use crate::error::{Error, ErrorKind, Result};
 use crate::interrupt;
+use crate::operations::dry_run;
 use crate::operations::options::RunOptions;
 use crate::operations::remote::run_or_sudo;
 use crate::operations::session::{current_host, reconnection};
@@ -106,6 +107,10 @@ pub fn reboot_with(wait: Duration, opts: &RebootOptions) -> Result<()> {
     let env = env();
     let host = current_host(&env, "reboot")?;
     let ran = run_or_sudo(command, &RunOptions::new(), opts.use_sudo);
+    if env.dry_run() {
+        dry_run::reboot(&host.name, wait);
+        return ran.map(|_| ());
+    }
     match ran {
         Err(e) if !went_down(&e) => return Err(e),
         _ => {}

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{OpKind, OpRecord};
 use crate::interrupt;
+use crate::operations::dry_run;
 use crate::operations::finish_message;
 use crate::operations::options::{RunOptions, Sink};
 use crate::operations::prompt::{ask_password, can_ask_at_terminal, refusal, refused};
@@ -180,14 +181,19 @@ pub(crate) fn run_or_sudo(command: &str, opts: &RunOptions, sudo: bool) -> Resul
     let which = if sudo { "sudo" } else { "run" };
     let current = current_host(&env, which)?;
     let host = current.name.clone();
+    let kind = if sudo { OpKind::Sudo } else { OpKind::Run };
+    if env.dry_run() {
+        let real = opts.real(&env, command, sudo, None);
+        return OpRecord::wrap(&env, kind, Some(&host), command, &real, || {
+            dry_run::command(&env, &host, which, command, opts, sudo)
+        });
+    }
     // sudo gets a prompt of its own, so that nothing else that prints the
     // usual prompt is ever answered with the password.
     let prompt = sudo.then(|| unique_prompt(&env.sudo_prompt()));
     let real = opts.real(&env, command, sudo, prompt.as_deref());
     output::running(&env, &host, which, command, &real);
-    let kind = if sudo { OpKind::Sudo } else { OpKind::Run };
-    let record = OpRecord::start(&env, kind, Some(&host), command, &real);
-    let result = (|| {
+    OpRecord::wrap(&env, kind, Some(&host), command, &real, || {
         let conn = connection(&env, &current).map_err(|e| e.with_command(command))?;
         let pty = opts.pty.unwrap_or_else(|| env.always_use_pty());
         let combine = opts.combine_stderr.unwrap_or_else(|| env.combine_stderr());
@@ -275,11 +281,7 @@ pub(crate) fn run_or_sudo(command: &str, opts: &RunOptions, sudo: bool) -> Resul
             format!("{which}() received nonzero return code {code} while executing!\n\nRequested: {command}\nExecuted: {real}")
         };
         finish_message(&env, msg, out, warn_only, Some(&host))
-    })();
-    if let Some(record) = record {
-        record.end(&result);
-    }
-    result
+    })
 }
 
 /// `prompt` followed by a random marker: the prompt one sudo call is told
@@ -823,6 +825,10 @@ pub fn open_shell<'a>(command: impl Into<Option<&'a str>>) -> Result<()> {
     let env = env();
     let current = current_host(&env, "open_shell")?;
     let host = current.name.clone();
+    if env.dry_run() {
+        dry_run::shell(&host, command);
+        return Ok(());
+    }
     let conn = connection(&env, &current)?;
     let mut shell = Shell {
         input: LocalInput::new(&env, true, true, true),

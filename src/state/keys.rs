@@ -317,10 +317,6 @@ table! {
         eagerly_disconnect: bool = false;
         /// Remove duplicate hosts from host lists (default true).
         dedupe_hosts: bool = true;
-        /// Pretend: connect to nothing and run nothing, print each real
-        /// command and transfer instead, and take each to succeed with no
-        /// output (default false; `--dry-run`).
-        dry_run: bool = false;
         /// Write a journal of each run of the command line's tasks, and of
         /// each [`record_run`](crate::events::record_run) (default true;
         /// `--no-journal`).
@@ -333,6 +329,34 @@ table! {
         journal_max_age: seconds = Duration::from_secs(90 * 24 * 3600);
         /// Colour `Fatal error` and `Warning` lines; when unset, colour only on a terminal.
         colorize_errors: bool = false;
+        /// A dry run (default false; the command line's `--dry-run`):
+        /// nothing connects and nothing runs. [`run`](crate::run),
+        /// [`sudo`](crate::sudo), [`local`](crate::local), the transfers,
+        /// [`open_shell`](crate::open_shell), [`reboot`](crate::reboot) and
+        /// what is built on them print their usual line, then, whatever
+        /// the output groups say, what would really be done:
+        /// `[web1] would run: /bin/bash -l -c "cd /srv && make"` (sudo's
+        /// too, with the `sudo_prompt` setting as its prompt),
+        /// `[localhost] would run locally: ...`, `[web1] would put: <local>
+        /// -> <remote> (<N> bytes)`, `[web1] would get: <remote> ->
+        /// <local>`. Every command then counts as a success with exit code
+        /// 0 and no output; `put` returns the remote paths it would write
+        /// and `get` the local ones, where they can be known without the
+        /// host. A remote command for bash (the `shell` setting) is checked
+        /// with the local `bash -n` where there is one: a syntax error is
+        /// reported, and the command fails with bash's exit code (2), as
+        /// it would on the host, so the dry run stops where the real run
+        /// would.
+        ///
+        /// So a dry run shows the commands a task reaches when every
+        /// command succeeds and prints nothing. It cannot show a branch
+        /// taken on real output or on the state of a host (a check such as
+        /// `exists()` or `contains()` counts as true), what a command would
+        /// print, or a failure other than bad syntax. A remote path is
+        /// shown as given (`~` unexpanded, a target directory only when
+        /// the path ends with `/`), and a download of a glob cannot name
+        /// its local files.
+        dry_run: bool = false;
         /// The shell wrapper for remote commands (default `/bin/bash -l -c`).
         shell: text = "/bin/bash -l -c";
         /// The prompt sudo is told to print (default `sudo password:`).

@@ -175,6 +175,7 @@ fn help_lists_the_new_options() {
     assert_eq!(code, Some(0));
     for needle in [
         "--keepalive <SECONDS>",
+        "--dry-run",
         "--password-file <PATH>",
         "--sudo-password-file <PATH>",
         "TWILL_PASSWORD",
@@ -182,6 +183,57 @@ fn help_lists_the_new_options() {
     ] {
         assert!(stdout.contains(needle), "{needle}: {stdout}");
     }
+}
+
+#[test]
+fn dry_run_prints_the_real_commands_and_stops_at_a_syntax_error() {
+    let hosts = "web1.invalid,deploy@web2.invalid:2222";
+    let (code, stdout, stderr) = run(twill().args([
+        "--dry-run",
+        "-H",
+        hosts,
+        "--hide",
+        "everything",
+        "--",
+        "cd /srv && make",
+    ]));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.starts_with("Dry run: nothing connects and nothing runs."),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("Dry run:").count(), 1, "{stdout}");
+    for h in ["web1.invalid", "deploy@web2.invalid:2222"] {
+        assert!(
+            stdout.contains(&format!(
+                "[{h}] would run: /bin/bash -l -c \"cd /srv && make\"\n"
+            )),
+            "{stdout}"
+        );
+    }
+    assert!(!stdout.contains("run: cd"), "hidden: {stdout}");
+    // bash's verdict stops the run where the real one would stop.
+    let (code, stdout, stderr) = run(twill().args(["--dry-run", "-H", hosts, "--", "echo", "("]));
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stderr.contains("\nWarning: [web1.invalid] bash -n finds a syntax error in: echo (\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("\nFatal error: run() received nonzero return code 2 while executing!"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("[deploy@web2.invalid:2222]"), "{stdout}");
+    // `new` says what it would make, and makes nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("tasks");
+    let (code, stdout, stderr) = run(twill().args(["--dry-run", "new"]).arg(&target));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains("would create the cargo project tasks"),
+        "{stdout}"
+    );
+    assert!(!target.exists());
 }
 
 #[test]

@@ -10,6 +10,7 @@ use super::{paths, text, DownloadOptions, Remote};
 use crate::command;
 use crate::error::{Error, Result};
 use crate::events::Tally;
+use crate::operations::dry_run;
 use crate::output;
 
 /// Downloads `remote` from the current host to `local` (Fabric's `get`)
@@ -48,6 +49,9 @@ pub fn download_with(
     let (remote, local) = (remote.as_ref(), local.as_ref());
     let what = format!("{remote} -> {}", local.display());
     Remote::recorded("get", what, |env, host| {
+        if env.dry_run() {
+            return dry_run::get(&env, remote, local, opts);
+        }
         let r = Remote::connect(env, host)?;
         let path = r.path(remote)?;
         let sources = expand(&r, &path, opts.use_sudo)?;
@@ -79,6 +83,9 @@ pub fn download_with(
 pub fn download_data(remote: impl AsRef<str>) -> Result<Vec<u8>> {
     let remote = remote.as_ref();
     Remote::recorded("get", format!("{remote} -> <data>"), |env, host| {
+        if env.dry_run() {
+            return dry_run::get_data(&env, remote);
+        }
         let r = Remote::connect(env, host)?;
         let path = r.path(remote)?;
         output::running_line(

@@ -12,9 +12,9 @@
 //! UTF-8 transfer intact; they are shown lossily.
 
 mod download;
-mod paths;
+pub(super) mod paths;
 mod scp;
-mod upload;
+pub(super) mod upload;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -38,12 +38,12 @@ use paths::RemoteStart;
 /// Options of [`upload_with`] (Fabric's `put` keywords).
 #[derive(Debug, Clone, Default)]
 pub struct UploadOptions {
-    use_sudo: bool,
+    pub(crate) use_sudo: bool,
     mirror_local_mode: bool,
     mode: Option<u32>,
-    no_glob: bool,
+    pub(crate) no_glob: bool,
     temp_dir: Option<String>,
-    follow_links: bool,
+    pub(crate) follow_links: bool,
 }
 
 impl UploadOptions {
@@ -91,7 +91,7 @@ impl UploadOptions {
 /// Options of [`download_with`].
 #[derive(Debug, Clone, Default)]
 pub struct DownloadOptions {
-    use_sudo: bool,
+    pub(crate) use_sudo: bool,
     temp_dir: Option<String>,
 }
 

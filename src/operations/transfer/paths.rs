@@ -7,7 +7,7 @@ use std::path::{Component, Path, PathBuf};
 
 /// How a remote path given by a script starts.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum RemoteStart<'a> {
+pub(in crate::operations) enum RemoteStart<'a> {
     /// At the login directory (`""`, `~`, `~/...`, or relative with no
     /// `cd`): the rest follows.
     Home(&'a str),
@@ -27,7 +27,10 @@ fn split_home(p: &str) -> Option<(&str, &str)> {
 /// Where `p` starts, with `cwd` (the `cd` directory, possibly empty)
 /// applied to a relative path. Returns the start and the relative part
 /// below it.
-pub(super) fn remote_start<'a>(p: &'a str, cwd: &'a str) -> (RemoteStart<'a>, Vec<&'a str>) {
+pub(in crate::operations) fn remote_start<'a>(
+    p: &'a str,
+    cwd: &'a str,
+) -> (RemoteStart<'a>, Vec<&'a str>) {
     fn start(p: &str) -> Option<RemoteStart<'_>> {
         if let Some((user, rest)) = split_home(p) {
             return Some(if user.is_empty() {
@@ -57,7 +60,7 @@ pub(super) fn remote_start<'a>(p: &'a str, cwd: &'a str) -> (RemoteStart<'a>, Ve
 /// `base` with `parts` joined below it, `.` components and doubled
 /// slashes removed (`d/./f` is `d/f`); `..` is kept, since a symlink may
 /// stand before it.
-pub(super) fn join_normal(base: &Path, parts: &[&str]) -> PathBuf {
+pub(in crate::operations) fn join_normal(base: &Path, parts: &[&str]) -> PathBuf {
     let mut joined = base.to_path_buf();
     for p in parts {
         joined.push(p.trim_start_matches('/'));
@@ -109,7 +112,7 @@ pub(crate) fn local_path(p: &Path, lcwd: &str, home: Option<&OsStr>) -> PathBuf 
 /// file's name, or its path below a downloaded directory (`below`).
 /// `place` turns the interpolated text into a local path (`~`, `lcd`);
 /// `is_dir` tells whether a local path is a directory.
-pub(super) fn local_target(
+pub(in crate::operations) fn local_target(
     host: &str,
     template: &str,
     remote: &Path,

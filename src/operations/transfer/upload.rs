@@ -9,6 +9,7 @@ use super::{paths, text, unique_suffix, Remote, UploadOptions};
 use crate::command;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::Tally;
+use crate::operations::dry_run;
 use crate::output;
 
 /// Uploads `local` to `remote` on the current host (Fabric's `put`) and
@@ -77,6 +78,9 @@ pub fn upload_with(
     Remote::recorded("put", what, |env, host| {
         let home = std::env::var_os("HOME");
         let local = paths::local_path(local, &env.lcwd(), home.as_deref());
+        if env.dry_run() {
+            return dry_run::put(&env, &host.name, &local, remote, opts);
+        }
         let (sources, globbed) = expand_local(&local, !opts.no_glob)?;
         let r = Remote::connect(env, host)?;
         if r.scp {
@@ -143,6 +147,9 @@ pub fn upload_data(
 ) -> Result<String> {
     let remote = remote.as_ref();
     Remote::recorded("put", format!("<data> -> {remote}"), |env, host| {
+        if env.dry_run() {
+            return dry_run::put_data(&env, data.as_ref().len(), remote, opts);
+        }
         let r = Remote::connect(env, host)?;
         let target = r.path(remote)?;
         if r.is_dir(&target, opts.use_sudo)? {
@@ -279,7 +286,10 @@ fn sudo_text(r: &Remote, p: &Path) -> Result<String> {
 
 /// The local paths `p` names: the matches of a glob (and `true`), or `p`
 /// itself (and `false`).
-fn expand_local(p: &Path, use_glob: bool) -> Result<(Vec<PathBuf>, bool)> {
+pub(in crate::operations) fn expand_local(
+    p: &Path,
+    use_glob: bool,
+) -> Result<(Vec<PathBuf>, bool)> {
     let s = p.to_string_lossy();
     if use_glob && p.to_str().is_some() && s.contains(['*', '?', '[']) {
         let mut found: Vec<PathBuf> = glob::glob(&s)
@@ -310,7 +320,7 @@ fn expand_local(p: &Path, use_glob: bool) -> Result<(Vec<PathBuf>, bool)> {
 }
 
 /// What a local directory holds, in upload order.
-enum Entry {
+pub(in crate::operations) enum Entry {
     /// A file, and its path below the uploaded directory.
     File(PathBuf, PathBuf),
     /// A symlink kept as one: what it points to, and its path below the
@@ -325,7 +335,7 @@ enum Entry {
 /// replaced by what it points to, a directory is entered once per path
 /// (a link back into a directory being walked is skipped), and a link that
 /// points nowhere is skipped.
-fn walk_local(root: &Path, follow: bool) -> Result<Vec<Entry>> {
+pub(in crate::operations) fn walk_local(root: &Path, follow: bool) -> Result<Vec<Entry>> {
     let mut out = Vec::new();
     let id = |m: &fs::Metadata| (m.dev(), m.ino());
     let root_meta = fs::metadata(root)
