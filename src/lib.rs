@@ -130,6 +130,18 @@
 //! Fabric's [`reboot`], [`require`], [`error`] and `'%(key)s' % env`
 //! ([`env_format`]) are at the top.
 //!
+//! # A record of every run
+//!
+//! Everything a run does is an event ([`events`]): its tasks per host,
+//! each command as written and as sent with its exit code and output's
+//! last lines, each transfer with the SHA-256 of every file, each printed
+//! line, each worker, each host's outcome; secrets taken out first. Any
+//! number of loggers receive them ([`events::add_logger`],
+//! [`events::JsonLines`]); the command line writes a journal per run,
+//! which `--log` lists, replays and compares and `--retry-failed` runs
+//! again on the hosts that failed, and a library records its runs with
+//! [`events::record_run`].
+//!
 //! # Command line
 //!
 //! With the `cli` feature (on by default), `Tasks`, `Task` and the `task!`
