@@ -440,3 +440,45 @@ fn the_journal_can_be_turned_off_or_moved() {
     let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700);
 }
+
+#[test]
+fn a_helpers_commands_and_a_transfers_files_are_recorded_as_theirs() {
+    use std::sync::{Arc, Mutex};
+    use twill::events::{self, Event};
+
+    let dir = crate::support::RemoteDir::new();
+    let file = dir.path("notes.txt");
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("up.txt");
+    std::fs::write(&src, "journal me\n").unwrap();
+    let seen: Arc<Mutex<Vec<Event>>> = Arc::default();
+    let sink = seen.clone();
+    let id = events::add_logger(move |e: &Event| sink.lock().unwrap().push(e.clone()));
+    twill::with_settings(crate::support::twill().hide("everything"), || {
+        twill::contrib::files::append(file.as_str(), "a line").unwrap();
+        twill::upload(&src, &file).unwrap();
+    });
+    events::remove_logger(id);
+    let seen = seen.lock().unwrap();
+    let ops: Vec<&twill::events::Operation> = seen
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::OperationEnded(op) if op.command.contains(file.as_str()) => Some(op),
+            _ => None,
+        })
+        .collect();
+    // append's check and its write, both its own; then the upload.
+    let helpers: Vec<Option<&str>> = ops.iter().map(|o| o.helper.as_deref()).collect();
+    assert_eq!(helpers, [Some("append"), Some("append"), None], "{ops:?}");
+    let put = ops[2];
+    assert_eq!(put.op.name(), "put");
+    let [moved] = put.files.as_slice() else {
+        panic!("{put:?}")
+    };
+    assert_eq!(moved.bytes, 11);
+    // sha256("journal me\n")
+    let expected = text(&Command::new("sha256sum").arg(&src).output().unwrap().stdout);
+    assert_eq!(moved.sha256, expected.split_whitespace().next().unwrap());
+    assert_eq!(moved.remote, file);
+    assert_eq!(dir.read("notes.txt"), "journal me\n");
+}

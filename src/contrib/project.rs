@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::command::{self, Rsync, SshClient};
 use crate::error::{Error, ErrorKind, Result};
+use crate::events;
 use crate::operations::context::cd;
 use crate::operations::local::{local, local_with, LocalOptions};
 use crate::operations::options::RunOptions;
@@ -164,6 +165,7 @@ pub fn rsync_project(remote_dir: impl AsRef<str>) -> Result<Output> {
 /// # Ok::<(), twill::Error>(())
 /// ```
 pub fn rsync_project_with(remote_dir: impl AsRef<str>, opts: &RsyncOptions) -> Result<Output> {
+    let _helper = events::helper("rsync_project");
     let remote_dir = remote_dir.as_ref();
     let env = env();
     let host = current_host(&env, "rsync_project")?;
@@ -264,6 +266,7 @@ pub fn upload_project_with(
     remote_dir: impl AsRef<str>,
     use_sudo: bool,
 ) -> Result<()> {
+    let _helper = events::helper("upload_project");
     let local_dir = local_dir.as_ref();
     let remote_dir = remote_dir.as_ref();
     let env = env();

@@ -56,8 +56,8 @@ use serde::{Deserialize, Serialize};
 pub use loggers::{FabricLines, JsonLines};
 #[cfg(feature = "cli")]
 pub(crate) use record::run_started;
+pub(crate) use record::{helper, OpRecord, Tally};
 pub use record::{record_run, Recording};
-pub(crate) use record::{OpRecord, Tally};
 
 use crate::state::Env;
 
@@ -208,6 +208,10 @@ pub struct Operation {
     /// The command as sent: `cd`, prefixes, the shell wrapper, sudo.
     #[serde(default)]
     pub real: String,
+    /// The contrib helper it was done for (`exists`, `append`,
+    /// `upload_template`, `rsync_project`...), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helper: Option<String>,
     /// Start and end, in milliseconds since the Unix epoch.
     pub started: u64,
     /// See `started`.

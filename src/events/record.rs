@@ -61,6 +61,7 @@ impl OpRecord {
                 command: command.to_string(),
                 real: real.to_string(),
                 started: now(),
+                helper: HELPER.with(|h| h.get()).map(str::to_string),
                 dry_run: env.dry_run(),
                 ..Operation::default()
             },
@@ -273,8 +274,32 @@ fn new_id() -> String {
 }
 
 thread_local! {
+    /// The helper of Fabric's contrib running on this thread, if any.
+    static HELPER: std::cell::Cell<Option<&'static str>> = const { std::cell::Cell::new(None) };
     /// The files the transfer being recorded on this thread has moved.
     static MOVED: std::cell::RefCell<Vec<FileMoved>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// While alive, the operations of this thread are recorded as done by the
+/// contrib helper `name` (the outermost, where one helper uses another).
+pub(crate) struct Helper(bool);
+
+pub(crate) fn helper(name: &'static str) -> Helper {
+    HELPER.with(|h| {
+        let outermost = h.get().is_none();
+        if outermost {
+            h.set(Some(name));
+        }
+        Helper(outermost)
+    })
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        if self.0 {
+            HELPER.with(|h| h.set(None));
+        }
+    }
 }
 
 /// What passes through a reader or writer, counted and hashed for the

@@ -69,6 +69,7 @@ pub use template::{TemplateContext, TemplateValues};
 
 use crate::command;
 use crate::error::{Error, ErrorKind, Result};
+use crate::events;
 use crate::operations::context::hide;
 use crate::operations::options::RunOptions;
 use crate::operations::remote::{run_or_sudo, run_with};
@@ -142,6 +143,7 @@ pub fn exists(path: impl AsRef<str>) -> Result<bool> {
 
 /// [`exists`] with Fabric's `use_sudo` and `verbose`.
 pub fn exists_with(path: impl AsRef<str>, opts: &ExistsOptions) -> Result<bool> {
+    let _helper = events::helper("exists");
     let path = path.as_ref();
     check(&command::stat_expanded(path), opts)
 }
@@ -154,6 +156,7 @@ pub fn is_link(path: impl AsRef<str>) -> Result<bool> {
 
 /// [`is_link`] with Fabric's `use_sudo` and `verbose`.
 pub fn is_link_with(path: impl AsRef<str>, opts: &ExistsOptions) -> Result<bool> {
+    let _helper = events::helper("is_link");
     let path = path.as_ref();
     check(&command::test_expanded('L', path), opts)
 }
@@ -181,6 +184,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<str>,
 {
+    let _helper = events::helper("first");
     for path in paths {
         if exists_with(path.as_ref(), opts)? {
             return Ok(Some(path.as_ref().to_string()));
@@ -273,6 +277,7 @@ pub fn contains_with(
     text: impl AsRef<str>,
     opts: &ContainsOptions,
 ) -> Result<bool> {
+    let _helper = events::helper("contains");
     let filename = filename.as_ref();
     let text = text.as_ref();
     let command = command::egrep(filename, text, opts.exact, opts.escape, opts.case_sensitive);
@@ -429,6 +434,7 @@ pub fn append_with(
     text: impl Lines,
     opts: &AppendOptions,
 ) -> Result<()> {
+    let _helper = events::helper("append");
     let filename = filename.as_ref();
     let run = |command: &str, run_opts: &RunOptions| run_or_sudo(command, run_opts, opts.use_sudo);
     // Once the file is known to exist (it was found, or a line was
@@ -554,6 +560,7 @@ pub fn sed_with(
     after: impl AsRef<str>,
     opts: &SedOptions,
 ) -> Result<Output> {
+    let _helper = events::helper("sed");
     let filename = filename.as_ref();
     let before = before.as_ref();
     let after = after.as_ref();
@@ -672,6 +679,7 @@ pub fn comment_with(
     regex: impl AsRef<str>,
     opts: &CommentOptions,
 ) -> Result<Output> {
+    let _helper = events::helper("comment");
     let filename = filename.as_ref();
     let regex = regex.as_ref();
     let (caret, rest) = match regex.strip_prefix('^') {
@@ -705,6 +713,7 @@ pub fn uncomment_with(
     regex: impl AsRef<str>,
     opts: &CommentOptions,
 ) -> Result<Output> {
+    let _helper = events::helper("uncomment");
     let filename = filename.as_ref();
     let regex = regex.as_ref();
     sed_with(
@@ -865,6 +874,7 @@ pub fn upload_template_with<C: TemplateContext + ?Sized>(
     context: &C,
     opts: &TemplateOptions,
 ) -> Result<String> {
+    let _helper = events::helper("upload_template");
     let destination = destination.as_ref();
     let filename = filename.as_ref();
     let env = env();
