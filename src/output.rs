@@ -114,6 +114,7 @@ impl Write for Terminal {
 /// Standard output or error as a writer of raw bytes, written as they
 /// come through [`emit_raw`] (a run's lines replayed from its journal).
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
 pub(crate) struct Raw(pub(crate) Pipe);
 
 impl Write for Raw {
