@@ -8,6 +8,7 @@ mod connect;
 mod contrib_files;
 mod execute;
 mod hostkey;
+mod progress;
 mod project;
 mod reboot;
 mod run;

@@ -3,6 +3,7 @@
 #[cfg(feature = "cli")]
 mod cli;
 mod commands;
+mod events;
 mod execute;
 mod local;
 #[cfg(feature = "cli")]
