@@ -1,15 +1,23 @@
 //! Everything twill prints goes through here: Fabric's line formats, the
-//! output groups of `hide`/`show`, and one lock so that lines from several
-//! threads never mix inside a line.
+//! output groups of `hide`/`show`, one lock so that lines from several
+//! threads never mix inside a line, and the progress bars of long
+//! transfers, drawn under the same lock and cleared while a line is
+//! written.
 
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
+use indicatif::{
+    HumanBytes, HumanDuration, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState,
+    ProgressStyle, TermLike,
+};
 use parking_lot::Mutex;
 
 use crate::colors;
 use crate::error::Error;
-use crate::events;
+use crate::events::{self, Event, EventKind, OpKind};
 use crate::state::{env, Env, Group};
 
 static LOCK: Mutex<()> = Mutex::new(());
@@ -73,15 +81,23 @@ pub(crate) fn forward(pipe: Pipe, text: &str) {
 /// Writes raw bytes to stdout or stderr as they are, under the print lock:
 /// a line of twill's through [`emit`], or a remote shell's output
 /// ([`open_shell`](crate::open_shell)), which is a terminal's stream.
+///
+/// While progress bars are drawn, they are cleared first and drawn again
+/// below what was written, once it ends its line (a bar drawn after an
+/// unfinished line would write over it).
 pub(crate) fn emit_raw(pipe: Pipe, bytes: &[u8]) {
     let _g = LOCK.lock();
     if IN_WORKER.load(Ordering::Relaxed) {
         write_fd(if pipe == Pipe::Out { 1 } else { 2 }, bytes);
         return;
     }
+    let ended = bytes.last().map(|b| *b == b'\n');
+    if let Some(ended) = ended {
+        LINE_ENDED.store(ended, Ordering::Relaxed);
+    }
     // Output that cannot be written (a closed pipe) is dropped, as a
     // terminal program would; it must never turn into a failed command.
-    match pipe {
+    let write = || match pipe {
         Pipe::Out => {
             let mut o = std::io::stdout().lock();
             let _ = o.write_all(bytes);
@@ -92,6 +108,14 @@ pub(crate) fn emit_raw(pipe: Pipe, bytes: &[u8]) {
             let _ = e.write_all(bytes);
             let _ = e.flush();
         }
+    };
+    match drawn_bars() {
+        Some(bars) if ended != Some(false) => bars.suspend(write),
+        Some(bars) => {
+            let _ = bars.clear();
+            write();
+        }
+        None => write(),
     }
 }
 
@@ -115,6 +139,7 @@ impl Write for Terminal {
 /// come through [`emit_raw`] (a run's lines replayed from its journal).
 #[cfg(feature = "cli")]
 #[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
 pub(crate) struct Raw(pub(crate) Pipe);
 
 #[cfg(feature = "cli")]
@@ -431,4 +456,441 @@ pub fn fastprint(text: &str) {
 /// ```
 pub fn warn(msg: &str) {
     warning(&env(), msg);
+}
+
+// ---------------------------------------------------------------------------
+// Progress bars
+//
+// A file of a transfer that moves for longer than the `progress_delay`
+// setting gets a bar, `[host] put: <remote path> [===>  ] 12.00 MiB/40.00
+// MiB 3.10 MiB/s ETA 9s` (without a size, the bytes and the rate), while
+// the `running` group is shown and standard output is a terminal. The
+// bars are drawn on standard output under the print lock, one line each,
+// and cleared when their file is done; a line written meanwhile clears
+// them, goes out, and they are drawn again below it. A parallel worker,
+// whose output is a pipe, sends its progress to the caller as events
+// instead ([`events::transient`]), and the caller draws one line per
+// worker ([`WorkerBar`]).
+
+/// How often a bar drawn here is brought up to date, at most.
+const DRAW_EVERY: Duration = Duration::from_millis(100);
+/// How often a file's progress becomes an event, at most.
+const SEND_EVERY: Duration = Duration::from_millis(200);
+
+/// The bars on the terminal: one per file moving in this process, or per
+/// parallel worker moving one. Made with the first bar.
+static BARS: Mutex<Option<MultiProgress>> = Mutex::new(None);
+/// How many bars are drawn; while none, lines are written as they are.
+static DRAWN: AtomicUsize = AtomicUsize::new(0);
+/// Whether the last text written ended its line: a bar drawn after an
+/// unfinished line would write over it, so none starts there.
+static LINE_ENDED: AtomicBool = AtomicBool::new(true);
+
+/// The bars, while any is drawn.
+fn drawn_bars() -> Option<MultiProgress> {
+    if DRAWN.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
+    BARS.lock().clone()
+}
+
+/// Whether progress bars may be drawn here for a transfer under `env`:
+/// the `running` group shown, standard output a terminal that can draw
+/// (`TERM` set, and not `dumb`), and not in a parallel worker.
+pub(crate) fn draws_progress(env: &Env) -> bool {
+    !IN_WORKER.load(Ordering::Relaxed) && env.levels().get(Group::Running) && terminal().is_some()
+}
+
+/// The terminal's bars, if standard output is a terminal that can draw.
+fn terminal() -> Option<MultiProgress> {
+    let dumb = std::env::var_os("TERM").is_none_or(|t| t.is_empty() || t == "dumb");
+    if dumb || !std::io::stdout().is_terminal() {
+        return None;
+    }
+    let mut bars = BARS.lock();
+    let bars = bars.get_or_insert_with(|| {
+        MultiProgress::with_draw_target(ProgressDrawTarget::term_like_with_hz(
+            Box::new(Screen::default()),
+            20,
+        ))
+    });
+    Some(bars.clone())
+}
+
+/// Standard output as the bars draw on it: the escape sequences of a
+/// terminal, written at each flush.
+///
+/// It says the terminal is [`MARGIN`] columns narrower than it is, so
+/// that the cursor never waits at the right edge after a bar: there, the
+/// `^C` the terminal echoes for Ctrl-C would wrap to a line of its own,
+/// which the next drawing takes for the bar's and clears, leaving the bar
+/// behind. indicatif pads each line to the width and lets the terminal
+/// wrap to the next one; with the narrower width that wrap does not
+/// happen, so the padding between two lines becomes a line break here.
+#[derive(Debug, Default)]
+struct Screen {
+    /// What goes out at the next flush, and whether a line of the
+    /// drawing just ended (its padding was written).
+    pending: Mutex<(Vec<u8>, bool)>,
+}
+
+/// The columns a bar leaves free at the right edge of the terminal.
+const MARGIN: u32 = 3;
+
+impl Screen {
+    fn put(&self, bytes: &[u8]) -> std::io::Result<()> {
+        let mut pending = self.pending.lock();
+        if std::mem::take(&mut pending.1) {
+            pending.0.extend_from_slice(b"\r\n");
+        }
+        pending.0.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn cursor(&self, n: usize, code: char) -> std::io::Result<()> {
+        if n > 0 {
+            self.put(format!("\x1b[{n}{code}").as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+impl TermLike for Screen {
+    fn width(&self) -> u16 {
+        let columns = crate::sys::terminal_size().0;
+        u16::try_from(columns.saturating_sub(MARGIN).max(1)).unwrap_or(u16::MAX)
+    }
+
+    /// Half the terminal's rows: bars beyond it (a parallel run on many
+    /// hosts) are not drawn, so that the lines printed stay in view.
+    fn height(&self) -> u16 {
+        let rows = crate::sys::terminal_size().1;
+        u16::try_from((rows / 2).max(1)).unwrap_or(u16::MAX)
+    }
+
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        self.cursor(n, 'A')
+    }
+
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        self.cursor(n, 'B')
+    }
+
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        self.cursor(n, 'C')
+    }
+
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        self.cursor(n, 'D')
+    }
+
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.put(s.as_bytes())?;
+        self.put(b"\n")
+    }
+
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        if s.bytes().all(|b| b == b' ') {
+            // The padding that ends a line: the rest of the line cleared,
+            // and a line break if another line follows.
+            self.put(b"\x1b[K")?;
+            self.pending.lock().1 = true;
+            return Ok(());
+        }
+        self.put(s.as_bytes())
+    }
+
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.put(b"\r\x1b[2K")
+    }
+
+    fn flush(&self) -> std::io::Result<()> {
+        let bytes = {
+            let mut pending = self.pending.lock();
+            pending.1 = false;
+            std::mem::take(&mut pending.0)
+        };
+        let mut o = std::io::stdout().lock();
+        let _ = o.write_all(&bytes);
+        o.flush()
+    }
+}
+
+/// A new bar at the bottom of the terminal, already `elapsed` into its
+/// file and `bytes` along; `None` where none can be drawn now.
+fn new_bar(
+    host: &str,
+    op: OpKind,
+    path: &str,
+    total: Option<u64>,
+    bytes: u64,
+    elapsed: Duration,
+) -> Option<ProgressBar> {
+    let _g = LOCK.lock();
+    if !LINE_ENDED.load(Ordering::Relaxed) {
+        return None;
+    }
+    let bars = terminal()?;
+    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::hidden())
+        .with_style(bar_style(total.is_some()))
+        .with_prefix(host.to_string())
+        .with_message(format!("{}: {}", verb(op), path_text(Path::new(path))))
+        .with_position(bytes)
+        .with_elapsed(elapsed);
+    DRAWN.fetch_add(1, Ordering::Relaxed);
+    let bar = bars.add(bar);
+    bar.tick();
+    Some(bar)
+}
+
+/// A transfer's word in its bar, as in its printed line.
+fn verb(op: OpKind) -> &'static str {
+    match op {
+        OpKind::Get => "download",
+        _ => op.name(),
+    }
+}
+
+/// Brings `bar` to `bytes` of `total`, under the print lock; not while
+/// a line is unfinished.
+fn move_bar(bar: &ProgressBar, bytes: u64, total: Option<u64>) {
+    let _g = LOCK.lock();
+    if !LINE_ENDED.load(Ordering::Relaxed) {
+        return;
+    }
+    if total.is_some() != bar.length().is_some() {
+        bar.set_style(bar_style(total.is_some()));
+    }
+    match total {
+        Some(t) => bar.set_length(t),
+        None => bar.unset_length(),
+    }
+    bar.set_position(bytes);
+}
+
+/// Clears `bar` from the terminal.
+fn end_bar(bar: ProgressBar) {
+    let _g = LOCK.lock();
+    bar.finish_and_clear();
+    if let Some(bars) = BARS.lock().clone() {
+        bars.remove(&bar);
+    }
+    DRAWN.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// A bar's line: with a known size, the bar, the bytes of the size, the
+/// rate and the time left; without one, the bytes and the rate. The path
+/// takes the room left, cut to fit, so that the line stays one line.
+fn bar_style(sized: bool) -> ProgressStyle {
+    let template = if sized {
+        "[{prefix}] {wide_msg} [{bar:24}] {bytes}/{total_bytes} {rate} ETA {left}"
+    } else {
+        "[{prefix}] {wide_msg} {bytes} {rate}"
+    };
+    ProgressStyle::with_template(template)
+        .expect("a valid template")
+        .progress_chars("=> ")
+        .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{}/s", HumanBytes(per_second(s) as u64));
+        })
+        .with_key("left", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let rate = per_second(s);
+            let _ = match s.len() {
+                Some(len) if rate > 0.0 => {
+                    let left = len.saturating_sub(s.pos()) as f64 / rate;
+                    write!(w, "{:#}", HumanDuration(Duration::from_secs_f64(left)))
+                }
+                _ => write!(w, "?"),
+            };
+        })
+}
+
+/// The mean rate since the file started moving: steady, and right from
+/// the first drawing (the bar starts late, with bytes already moved).
+fn per_second(s: &ProgressState) -> f64 {
+    let secs = s.elapsed().as_secs_f64();
+    if secs > 0.0 {
+        s.pos() as f64 / secs
+    } else {
+        0.0
+    }
+}
+
+/// The progress of one file of a transfer, from its first byte until it
+/// is dropped (its end, or the transfer's failure). Once the file has
+/// moved for the `progress_delay` setting, its bar is drawn here, or, in
+/// a parallel worker whose caller draws, sent to the caller as
+/// [`EventKind::Progress`] events; while a bar is drawn here, loggers get
+/// the same events.
+pub(crate) struct Progress {
+    env: Env,
+    host: String,
+    op: OpKind,
+    path: String,
+    total: Option<u64>,
+    bytes: u64,
+    started: Instant,
+    started_ms: u64,
+    delay: Duration,
+    /// Drawn here (else sent to the caller).
+    here: bool,
+    bar: Option<ProgressBar>,
+    drawn_at: Option<Instant>,
+    sent_at: Option<Instant>,
+}
+
+impl Progress {
+    /// A file starts moving between here and `path` on `host`; `total`
+    /// is its size, when known. `None` where no bar would show.
+    pub(crate) fn start(
+        env: &Env,
+        host: &str,
+        op: OpKind,
+        path: &Path,
+        total: Option<u64>,
+    ) -> Option<Progress> {
+        let here = !IN_WORKER.load(Ordering::Relaxed);
+        let shown = if here {
+            draws_progress(env)
+        } else {
+            events::caller_draws() && env.levels().get(Group::Running)
+        };
+        if !shown {
+            return None;
+        }
+        Some(Progress {
+            env: env.clone(),
+            host: host.to_string(),
+            op,
+            path: path.to_string_lossy().into_owned(),
+            total,
+            bytes: 0,
+            started: Instant::now(),
+            started_ms: events::now(),
+            delay: env.progress_delay(),
+            here,
+            bar: None,
+            drawn_at: None,
+            sent_at: None,
+        })
+    }
+
+    /// The file's size is `total` (a download learns it as it starts).
+    pub(crate) fn expect(&mut self, total: u64) {
+        self.total = Some(total);
+    }
+
+    /// `n` more bytes have moved.
+    pub(crate) fn add(&mut self, n: u64) {
+        self.bytes += n;
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.started);
+        if elapsed < self.delay {
+            return;
+        }
+        let due = |at: Option<Instant>, every| at.is_none_or(|t| now.duration_since(t) >= every);
+        if self.here && due(self.drawn_at, DRAW_EVERY) {
+            self.drawn_at = Some(now);
+            match &self.bar {
+                Some(bar) => move_bar(bar, self.bytes, self.total),
+                None => {
+                    self.bar = new_bar(
+                        &self.host, self.op, &self.path, self.total, self.bytes, elapsed,
+                    )
+                }
+            }
+        }
+        if due(self.sent_at, SEND_EVERY) && (!self.here || self.bar.is_some()) {
+            self.sent_at = Some(now);
+            self.send(false);
+        }
+    }
+
+    fn send(&self, done: bool) {
+        if self.here && !events::enabled() {
+            return;
+        }
+        events::transient(
+            &self.env,
+            EventKind::Progress {
+                op: self.op,
+                path: self.path.clone(),
+                bytes: self.bytes,
+                total: self.total,
+                started: self.started_ms,
+                done,
+            },
+        );
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            end_bar(bar);
+        }
+        if self.sent_at.is_some() {
+            self.send(true);
+        }
+    }
+}
+
+/// A parallel worker's progress, drawn here from the events it sends
+/// ([`Progress`] in the worker): one line while one of its files moves,
+/// cleared when the file is done or the worker is (dropped).
+pub(crate) struct WorkerBar {
+    draws: bool,
+    /// The bar, and the file it shows (its path and start).
+    bar: Option<(ProgressBar, String, u64)>,
+}
+
+impl WorkerBar {
+    /// Draws only with `draws` ([`draws_progress`] where the run started).
+    pub(crate) fn new(draws: bool) -> WorkerBar {
+        WorkerBar { draws, bar: None }
+    }
+
+    /// Takes one of the worker's events: a progress event moves the bar.
+    pub(crate) fn take(&mut self, event: &Event) {
+        let EventKind::Progress {
+            op,
+            path,
+            bytes,
+            total,
+            started,
+            done,
+        } = &event.kind
+        else {
+            return;
+        };
+        if !self.draws {
+            return;
+        }
+        if let Some((bar, _, _)) = self
+            .bar
+            .take_if(|(_, p, s)| *done || p != path || s != started)
+        {
+            end_bar(bar);
+        }
+        if *done {
+            return;
+        }
+        match &self.bar {
+            Some((bar, _, _)) => move_bar(bar, *bytes, *total),
+            None => {
+                let elapsed = Duration::from_millis(events::now().saturating_sub(*started));
+                let host = event.host.as_deref().unwrap_or("local");
+                self.bar = new_bar(host, *op, path, *total, *bytes, elapsed)
+                    .map(|bar| (bar, path.clone(), *started));
+            }
+        }
+    }
+}
+
+impl Drop for WorkerBar {
+    fn drop(&mut self) {
+        if let Some((bar, _, _)) = self.bar.take() {
+            end_bar(bar);
+        }
+    }
 }

@@ -56,7 +56,7 @@ impl Pane {
     }
 
     /// Waits until the pane shows `needle` `n` times; returns what it shows.
-    fn wait_for_n(&self, needle: &str, n: usize) -> String {
+    pub(crate) fn wait_for_n(&self, needle: &str, n: usize) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let text = self.text();
@@ -81,7 +81,7 @@ impl Pane {
     }
 
     /// Presses keys by tmux's names (`Enter`, `C-c`, `C-d`).
-    fn press(&self, key: &str) {
+    pub(crate) fn press(&self, key: &str) {
         self.tmux(&["send-keys", key]);
     }
 

@@ -20,7 +20,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::state::Env;
 
 /// The journal of one run, as a [`Logger`]: each event becomes one line
-/// of its file, written at once.
+/// of its file, written at once; transient events
+/// ([`EventKind::is_transient`]) are left out.
 #[derive(Debug)]
 pub struct Journal {
     file: File,
@@ -68,6 +69,10 @@ impl Journal {
 
 impl Logger for Journal {
     fn log(&mut self, event: &Event) {
+        // Progress is not history.
+        if event.kind.is_transient() {
+            return;
+        }
         self.line.clear();
         if serde_json::to_writer(&mut self.line, event).is_ok() {
             self.line.push(b'\n');

@@ -5,7 +5,8 @@ use std::io::Write;
 use super::{Event, EventKind, Logger, Stream};
 
 /// Each event as one line of JSON, to any writer: the journal's format,
-/// for logs that go elsewhere.
+/// for logs that go elsewhere. Like the journal, it keeps no transient
+/// event ([`EventKind::is_transient`]).
 ///
 /// ```
 /// use twill::events::{self, JsonLines};
@@ -37,6 +38,9 @@ impl<W: Write + Send> JsonLines<W> {
 
 impl<W: Write + Send> Logger for JsonLines<W> {
     fn log(&mut self, event: &Event) {
+        if event.kind.is_transient() {
+            return;
+        }
         self.line.clear();
         if serde_json::to_writer(&mut self.line, event).is_ok() {
             self.line.push(b'\n');

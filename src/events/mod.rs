@@ -22,6 +22,12 @@
 //! pipe that carries its result, so the caller's loggers get every host's
 //! events in that host's order.
 //!
+//! One kind of event is transient ([`EventKind::is_transient`]): the
+//! [`EventKind::Progress`] of a long transfer, made only while a progress
+//! bar shows it. Loggers that keep a record leave it out; a parallel
+//! worker sends it to its caller, which draws one bar line per host, even
+//! when no logger listens there.
+//!
 //! Secrets never reach a logger: every text in an event has the passwords
 //! and passphrases of the settings, and every value set with
 //! [`Settings::secret`](crate::Settings::secret), replaced by `********`
@@ -148,6 +154,29 @@ pub enum EventKind {
         /// The signal (15 for SIGTERM, 9 for SIGKILL).
         signal: i32,
     },
+    /// How far one file of a transfer has come. Made only while a
+    /// progress bar shows it (see [`is_transient`](EventKind::is_transient)
+    /// and the `progress_delay` setting): at most five times a second, and
+    /// once more, with `done`, when the file has moved or the transfer
+    /// ended otherwise. A parallel worker sends these to the caller, which
+    /// draws the bar.
+    Progress {
+        /// `put` or `get`.
+        op: OpKind,
+        /// The remote path.
+        path: String,
+        /// The bytes moved so far.
+        bytes: u64,
+        /// The file's size, when known (a regular file's, before it moves).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<u64>,
+        /// When the file started moving, in milliseconds since the Unix
+        /// epoch (with the event's `time`, the rate).
+        started: u64,
+        /// The last event of this file.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        done: bool,
+    },
     /// The run ended.
     RunEnded {
         /// The run's outcome: the worst of its hosts'.
@@ -155,6 +184,16 @@ pub enum EventKind {
         /// Each host's outcome, in the order the hosts were first planned.
         hosts: Vec<HostSummary>,
     },
+}
+
+impl EventKind {
+    /// Whether the event is a passing state, not history:
+    /// [`EventKind::Progress`]. A logger that keeps a record (the
+    /// [`Journal`](journal::Journal), [`JsonLines`]) leaves these out;
+    /// one that draws can use them.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, EventKind::Progress { .. })
+    }
 }
 
 /// How a run started.
@@ -436,22 +475,26 @@ pub(crate) fn emit(env: &Env, kind: EventKind) {
 }
 
 /// [`emit`] about `host`.
-pub(crate) fn emit_for(env: &Env, host: Option<String>, mut kind: EventKind) {
-    if !enabled() {
-        return;
+pub(crate) fn emit_for(env: &Env, host: Option<String>, kind: EventKind) {
+    if enabled() {
+        dispatch(&made(env, host, kind));
     }
+}
+
+/// An event of `kind` about `host`, now, with the settings' secrets taken
+/// out of its texts.
+fn made(env: &Env, mut host: Option<String>, mut kind: EventKind) -> Event {
     let secrets = env.secrets();
-    let mut host = host;
     if !secrets.is_empty() {
         for text in texts(&mut kind).into_iter().chain(host.as_mut()) {
             redact(text, &secrets);
         }
     }
-    dispatch(&Event {
+    Event {
         time: now(),
         host,
         kind,
-    });
+    }
 }
 
 /// A line twill printed, as an event.
@@ -485,6 +528,7 @@ fn texts(kind: &mut EventKind) -> Vec<&mut String> {
             v
         }
         EventKind::Output { text, .. } => vec![text],
+        EventKind::Progress { path, .. } => vec![path],
         EventKind::RunEnded { hosts, .. } => {
             hosts.iter_mut().filter_map(|h| h.error.as_mut()).collect()
         }
@@ -626,15 +670,28 @@ fn next_op() -> u64 {
     NEXT_OP.fetch_add(1, Ordering::Relaxed)
 }
 
+/// In a worker: the pipe to the caller, which its events take as lines
+/// `E<json>`.
+static TO_CALLER: Mutex<Option<Box<dyn Write + Send>>> = Mutex::new(None);
+/// In a worker: the caller draws the progress of transfers, so transient
+/// events go to it even when no logger listens there.
+static CALLER_DRAWS: AtomicBool = AtomicBool::new(false);
+
 /// In a forked worker: the caller's loggers stay with the caller; if any
 /// listened, this process's events go to `report` instead, each as a line
-/// `E<json>`, before the line with the task's result.
-pub(crate) fn forward_after_fork(report: Option<Box<dyn Write + Send>>) {
-    // Another thread of the caller may have held the lock at the fork, and
+/// `E<json>`, before the line with the task's result. With `progress`
+/// (the caller draws progress bars), transient events go there too,
+/// whether loggers listen or not ([`transient`]).
+pub(crate) fn forward_after_fork(report: Option<Box<dyn Write + Send>>, progress: bool) {
+    // Another thread of the caller may have held a lock at the fork, and
     // would never release it here.
     if REGISTRY.is_locked() {
         // SAFETY: the process has a single thread, so no guard is alive.
         unsafe { REGISTRY.force_unlock() };
+    }
+    if TO_CALLER.is_locked() {
+        // SAFETY: as above.
+        unsafe { TO_CALLER.force_unlock() };
     }
     let mut r = REGISTRY.lock();
     r.summary = None;
@@ -643,20 +700,45 @@ pub(crate) fn forward_after_fork(report: Option<Box<dyn Write + Send>>) {
     for (_, logger) in r.loggers.drain(..) {
         std::mem::forget(logger);
     }
-    match report {
-        Some(mut pipe) if ENABLED.load(Ordering::SeqCst) => {
-            r.loggers.push((
-                0,
-                Box::new(move |e: &Event| {
-                    let mut line = b"E".to_vec();
-                    if serde_json::to_writer(&mut line, e).is_ok() {
-                        line.push(b'\n');
-                        let _ = pipe.write_all(&line);
-                    }
-                }),
-            ));
+    // The caller's own pipe, if this worker's caller was a worker too.
+    std::mem::forget(TO_CALLER.lock().take());
+    let listened = ENABLED.load(Ordering::SeqCst);
+    let report = report.filter(|_| listened || progress);
+    CALLER_DRAWS.store(progress && report.is_some(), Ordering::SeqCst);
+    let forwarding = listened && report.is_some();
+    *TO_CALLER.lock() = report;
+    if forwarding {
+        r.loggers.push((0, Box::new(|e: &Event| to_caller(e))));
+    } else {
+        ENABLED.store(false, Ordering::SeqCst);
+    }
+}
+
+/// In a worker: sends `event` to the caller.
+fn to_caller(event: &Event) {
+    let mut line = b"E".to_vec();
+    if serde_json::to_writer(&mut line, event).is_ok() {
+        line.push(b'\n');
+        if let Some(pipe) = TO_CALLER.lock().as_mut() {
+            let _ = pipe.write_all(&line);
         }
-        _ => ENABLED.store(false, Ordering::SeqCst),
+    }
+}
+
+/// Whether this is a worker whose caller draws the progress of its
+/// transfers.
+pub(crate) fn caller_draws() -> bool {
+    CALLER_DRAWS.load(Ordering::Relaxed)
+}
+
+/// A transient event ([`EventKind::is_transient`]): in a worker whose
+/// caller draws progress, sent to the caller; otherwise handed to the
+/// loggers, like any other.
+pub(crate) fn transient(env: &Env, kind: EventKind) {
+    if CALLER_DRAWS.load(Ordering::Relaxed) {
+        to_caller(&made(env, env.host_string(), kind));
+    } else {
+        emit(env, kind);
     }
 }
 

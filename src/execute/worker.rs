@@ -31,6 +31,12 @@
 //! - twill's print lock (`output.rs`): released if held
 //!   (`output::reset_after_fork`); from then on the worker prints with
 //!   plain `write(2)` calls, never through std's.
+//! - the progress bars' locks (`output.rs`): never taken in a worker,
+//!   which draws no bar; it sends its transfers' progress to the caller as
+//!   events when the caller draws (`Job::progress`).
+//! - the events registry and the pipe to the caller (`events/mod.rs`):
+//!   released if held (`events::forward_after_fork`); the caller's loggers
+//!   are forgotten, never run or dropped here.
 //! - std's stdout and stderr locks: twill never takes them in a worker.
 //!   The caller flushes its stdout just before forking, and the worker
 //!   never flushes the copy of the buffer it inherited. The default panic
@@ -167,6 +173,8 @@ struct Worker {
     host: String,
     /// Whether the worker's own record of its task's end came through.
     task_ended: bool,
+    /// Its transfer's progress, drawn here.
+    bar: output::WorkerBar,
     status: Option<i32>,
     exited_at: Option<Instant>,
 }
@@ -209,7 +217,8 @@ impl Worker {
     }
 
     /// Hands the whole event lines at the front of the report to the
-    /// loggers (`new_from`: where the bytes just read begin).
+    /// loggers, and progress to the worker's bar (`new_from`: where the
+    /// bytes just read begin).
     fn take_events(&mut self, new_from: usize) {
         let Some(last) = self.report[new_from..].iter().rposition(|&b| b == b'\n') else {
             return;
@@ -219,6 +228,7 @@ impl Worker {
         for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             if let Some(event) = events::from_worker(line) {
                 self.task_ended |= matches!(event.kind, EventKind::TaskEnded { .. });
+                self.bar.take(&event);
             }
         }
     }
@@ -441,6 +451,9 @@ where
 {
     crate::sys::raise_descriptor_limit();
     let snapshot = env();
+    // Whether workers' transfers show progress bars, drawn here: the
+    // workers send their progress whether loggers listen or not.
+    let progress = output::draws_progress(&snapshot);
     let hosts: Vec<String> = jobs.iter().map(|(h, _)| h.clone()).collect();
     let mut results: Vec<Option<Result<T>>> = hosts.iter().map(|_| None).collect();
     let mut pending: VecDeque<(usize, Settings)> =
@@ -481,6 +494,7 @@ where
                 name,
                 snapshot: &snapshot,
                 settings: &settings,
+                progress,
             };
             match spawn(&job, task, &mut pool.workers) {
                 Ok(worker) => {
@@ -602,6 +616,8 @@ struct Job<'a> {
     snapshot: &'a Env,
     /// The job's own settings, on top of the caller's.
     settings: &'a Settings,
+    /// The caller draws the progress of the worker's transfers.
+    progress: bool,
 }
 
 /// A worker's ends of its three pipes.
@@ -690,6 +706,7 @@ where
         index: job.index,
         host: job.host.to_string(),
         task_ended: false,
+        bar: output::WorkerBar::new(job.progress),
         pid,
         out: Stream::new(out_r, Pipe::Out),
         err: Stream::new(err_r, Pipe::Err),
@@ -749,6 +766,7 @@ where
                 .try_clone()
                 .ok()
                 .map(|w| Box::new(w) as Box<dyn Write + Send>),
+            job.progress,
         );
         ssh::forget_all_after_fork();
         output::reset_after_fork();

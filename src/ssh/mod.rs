@@ -151,6 +151,16 @@ pub(crate) struct RemoteStat {
     pub(crate) size: u64,
 }
 
+/// Where a download's bytes go: a writer, told the size the remote file
+/// states before its bytes come (so that the caller can say how far along
+/// it is).
+pub(crate) trait Destination: std::io::Write {
+    /// The remote file is a regular file of `size` bytes.
+    fn expect(&mut self, size: u64) {
+        let _ = size;
+    }
+}
+
 /// What to do with a host key that is not in known_hosts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum HostKeyPolicy {

@@ -30,7 +30,7 @@ use super::codes;
 use super::connection::{Connection, OpState};
 use super::io::{self, read_full};
 use super::wait::{io_step, step, Wake};
-use super::{RemoteStat, SshError, SshErrorKind};
+use super::{Destination, RemoteStat, SshError, SshErrorKind};
 
 /// Bytes handed to libssh2 per write and asked for per read: libssh2
 /// splits them into packets and sends as far as the server's window lets.
@@ -184,7 +184,7 @@ impl Connection {
     pub(crate) fn scp_download(
         &self,
         remote: &Path,
-        dst: &mut dyn Write,
+        dst: &mut dyn Destination,
     ) -> Result<RemoteStat, SshError> {
         let mut op = self.transfer_op()?;
         let st = &mut *op.st;
@@ -193,6 +193,7 @@ impl Connection {
             step(sess.scp_recv(remote)).map_err(|e| self.scp_err(&e, "download", remote))
         })?;
         let size = stat.size();
+        dst.expect(size);
         let received = self.scp_receive_bytes(st, &mut ch, dst, size, remote);
         let status = received.and_then(|total| {
             // The remote scp's verdict follows the bytes; it waits for

@@ -40,7 +40,7 @@ use super::codes;
 use super::connection::{Connection, OpState};
 use super::io::{self, read_full};
 use super::wait::{io_step, step, Step, TransferOp, Wake, GRACE};
-use super::{RemoteStat, SshError, SshErrorKind};
+use super::{Destination, RemoteStat, SshError, SshErrorKind};
 use crate::sys::seconds;
 
 /// Download buffer. libssh2 keeps up to four times the buffer (at most
@@ -667,7 +667,7 @@ impl Connection {
     pub(crate) fn download(
         &self,
         remote: &Path,
-        dst: &mut dyn Write,
+        dst: &mut dyn Destination,
     ) -> Result<RemoteStat, SshError> {
         let (mut op, sftp) = self.sftp_op()?;
         let st = &mut *op.st;
@@ -679,6 +679,9 @@ impl Connection {
                 step(file.stat()).map_err(|e| self.sftp_err(&e, "stat", remote))
             })
             .map(|s| RemoteStat::from_stat(&s))?;
+        if stat.is_file {
+            dst.expect(stat.size);
+        }
         let mut buf = vec![0u8; DOWNLOAD_BUF];
         let mut total = 0u64;
         loop {

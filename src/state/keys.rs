@@ -327,6 +327,10 @@ table! {
         /// Remove runs older than this from the journal directory as a new
         /// run starts; zero keeps them (default 90 days).
         journal_max_age: seconds = Duration::from_secs(90 * 24 * 3600);
+        /// How long a file of a transfer moves before its progress bar
+        /// shows (default 0.5 s): a file that takes less never shows one.
+        /// Bars are drawn only at a terminal, under the `running` group.
+        progress_delay: seconds = Duration::from_millis(500);
         /// Colour `Fatal error` and `Warning` lines; when unset, colour only on a terminal.
         colorize_errors: bool = false;
         /// A dry run (default false; the command line's `--dry-run`):

@@ -6,10 +6,10 @@ use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::{paths, text, DownloadOptions, Remote};
+use super::{paths, text, DownloadOptions, Metered, Remote};
 use crate::command;
 use crate::error::{Error, Result};
-use crate::events::Tally;
+use crate::events::{OpKind, Tally};
 use crate::operations::dry_run;
 use crate::output;
 
@@ -23,7 +23,9 @@ use crate::output;
 /// missing local directories are created; each file is written to a
 /// temporary name and renamed into place, and gets the remote file's
 /// permission bits less the local umask (as `scp` does). Symlinks in a
-/// downloaded directory are made as symlinks.
+/// downloaded directory are made as symlinks. At a terminal, a file that
+/// takes longer than the `progress_delay` setting (0.5 s) to move shows a
+/// progress bar while it moves, as [`upload`](crate::upload) does.
 ///
 /// On a server without an SFTP subsystem (no `Subsystem sftp` in its
 /// sshd_config), a single file comes over SCP with the same rules; a
@@ -93,9 +95,9 @@ pub fn download_data(remote: impl AsRef<str>) -> Result<Vec<u8>> {
             &r.host,
             &format!("download: <data> <- {}", output::path_text(&path)),
         );
-        let mut tally = Tally::new(Vec::new());
-        r.read_file(&path, &mut tally)?;
-        Ok(tally.moved(Path::new("<data>"), &path))
+        let mut dst = Metered::new(&r, OpKind::Get, &path, None, Tally::new(Vec::new()));
+        r.read_file(&path, &mut dst)?;
+        Ok(dst.into_inner().moved(Path::new("<data>"), &path))
     })
 }
 
@@ -176,9 +178,10 @@ fn get_file(r: &Remote, from: &Path, shown: &Path, dest: PathBuf) -> Result<Path
             )
             .with_host(&r.host)
         })?;
-    let mut tally = Tally::new(tmp.as_file_mut());
-    let stat = r.read_file(from, &mut tally)?;
-    tally.moved(&dest, shown);
+    let tally = Tally::new(tmp.as_file_mut());
+    let mut dst = Metered::new(r, OpKind::Get, shown, None, tally);
+    let stat = r.read_file(from, &mut dst)?;
+    dst.into_inner().moved(&dest, shown);
     let mode = stat.mode & 0o777 & !umask();
     tmp.as_file()
         .set_permissions(fs::Permissions::from_mode(mode))

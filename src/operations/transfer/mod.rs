@@ -30,8 +30,9 @@ use crate::events::{OpKind, OpRecord};
 use crate::operations::options::{RunOptions, Sink};
 use crate::operations::remote::{run_with, sudo_with};
 use crate::operations::session::{connection, current_host, ssh_error, Host};
+use crate::output::Progress;
 use crate::result::Output;
-use crate::ssh::{Connection, RemoteStat, SshError};
+use crate::ssh::{Connection, Destination, RemoteStat, SshError};
 use crate::state::{env, Env};
 use paths::RemoteStart;
 
@@ -274,7 +275,7 @@ impl Remote {
 
     /// Copies the file `from` into `dst`, over SFTP or SCP; returns its
     /// facts.
-    fn read_file(&self, from: &Path, dst: &mut dyn Write) -> Result<RemoteStat> {
+    fn read_file(&self, from: &Path, dst: &mut dyn Destination) -> Result<RemoteStat> {
         if self.scp {
             return self.scp_get(from, dst);
         }
@@ -287,6 +288,63 @@ impl Remote {
             return self.scp_remove(p);
         }
         self.conn.remove_file(p).map_err(|e| self.err(e))
+    }
+}
+
+/// A file's bytes on their way, reader or writer, each moving its
+/// progress bar; the bar ends when the reader ends or this is dropped.
+struct Metered<T> {
+    inner: T,
+    progress: Option<Progress>,
+}
+
+impl<T> Metered<T> {
+    /// `inner`, moving a bar for the file `path` on `r`'s host (`total`
+    /// bytes, when known) if the settings and the terminal show one.
+    fn new(r: &Remote, op: OpKind, path: &Path, total: Option<u64>, inner: T) -> Metered<T> {
+        Metered {
+            inner,
+            progress: Progress::start(&r.env, &r.host, op, path, total),
+        }
+    }
+
+    /// The reader or writer, the bar ended.
+    fn into_inner(self) -> T {
+        self.inner
+    }
+}
+
+impl<R: Read> Read for Metered<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.progress = None;
+        } else if let Some(p) = self.progress.as_mut() {
+            p.add(n as u64);
+        }
+        Ok(n)
+    }
+}
+
+impl<W: Write> Write for Metered<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        if let Some(p) = self.progress.as_mut() {
+            p.add(n as u64);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<W: Write> Destination for Metered<W> {
+    fn expect(&mut self, size: u64) {
+        if let Some(p) = self.progress.as_mut() {
+            p.expect(size);
+        }
     }
 }
 

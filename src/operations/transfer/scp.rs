@@ -19,7 +19,7 @@
 //! refused with an error that says so.
 
 use std::ffi::OsString;
-use std::io::{Read, Seek, Write};
+use std::io::{Read, Seek};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -27,7 +27,7 @@ use std::time::Duration;
 use super::Remote;
 use crate::command;
 use crate::error::{Error, ErrorKind, Result};
-use crate::ssh::{Exchange, ExecOptions, Input, RemoteStat, Reply, Stream};
+use crate::ssh::{Destination, Exchange, ExecOptions, Input, RemoteStat, Reply, Stream};
 
 /// How long removing an unfinished upload may take, Ctrl-C or not.
 const CLEANUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -226,7 +226,7 @@ impl Remote {
     }
 
     /// Copies the file `from` into `dst`; returns its facts.
-    pub(super) fn scp_get(&self, from: &Path, dst: &mut dyn Write) -> Result<RemoteStat> {
+    pub(super) fn scp_get(&self, from: &Path, dst: &mut dyn Destination) -> Result<RemoteStat> {
         match self.conn.scp_download(from, dst) {
             Ok(stat) => Ok(stat),
             Err(e) => {

@@ -5,10 +5,10 @@ use std::io::{Cursor, Read};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::{paths, text, unique_suffix, Remote, UploadOptions};
+use super::{paths, text, unique_suffix, Metered, Remote, UploadOptions};
 use crate::command;
 use crate::error::{Error, ErrorKind, Result};
-use crate::events::Tally;
+use crate::events::{OpKind, Tally};
 use crate::operations::dry_run;
 use crate::output;
 
@@ -37,6 +37,11 @@ use crate::output;
 /// nowhere uploads as the link it is; see
 /// [`UploadOptions::follow_links`]. File names that are not UTF-8
 /// transfer unchanged.
+///
+/// At a terminal, a file that takes longer than the `progress_delay`
+/// setting (0.5 s) to move shows a progress bar under its `put:` line
+/// while it moves (the `running` output group; nothing when the output
+/// is not a terminal).
 ///
 /// On a server without an SFTP subsystem (no `Subsystem sftp` in its
 /// sshd_config), a single file goes over SCP with the same rules (a
@@ -165,16 +170,11 @@ pub fn upload_data(
             &format!("put: <data> -> {}", output::path_text(&target)),
         );
         let data = data.as_ref();
-        let mut tally = Tally::new(Cursor::new(data));
-        put_file(
-            &r,
-            &mut tally,
-            Some(data.len() as u64),
-            &target,
-            opts.mode,
-            opts,
-        )?;
-        tally.moved(Path::new("<data>"), &target);
+        let size = Some(data.len() as u64);
+        let tally = Tally::new(Cursor::new(data));
+        let mut src = Metered::new(&r, OpKind::Put, &target, size, tally);
+        put_file(&r, &mut src, size, &target, opts.mode, opts)?;
+        src.into_inner().moved(Path::new("<data>"), &target);
         Ok(text(&target))
     })
 }
@@ -204,9 +204,9 @@ fn put_one(r: &Remote, src: &Path, target: PathBuf, opts: &UploadOptions) -> Res
     };
     // A pipe or a device holds what it gives, not what it states.
     let size = meta.filter(|m| m.is_file()).map(|m| m.len());
-    let mut tally = Tally::new(file);
-    put_file(r, &mut tally, size, &target, mode, opts)?;
-    tally.moved(src, &target);
+    let mut from = Metered::new(r, OpKind::Put, &target, size, Tally::new(file));
+    put_file(r, &mut from, size, &target, mode, opts)?;
+    from.into_inner().moved(src, &target);
     Ok(text(&target))
 }
 
