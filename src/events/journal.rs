@@ -11,11 +11,10 @@
 //! `journal_max_age`.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use super::{Event, EventKind, HostSummary, Logger, Outcome, RunInfo, Summary};
+use super::{Event, EventKind, HostSummary, JsonLines, Logger, Outcome, RunInfo, Summary};
 use crate::error::{Error, ErrorKind, Result};
 use crate::state::Env;
 
@@ -24,9 +23,8 @@ use crate::state::Env;
 /// ([`EventKind::is_transient`]) are left out.
 #[derive(Debug)]
 pub struct Journal {
-    file: File,
+    lines: JsonLines<File>,
     path: PathBuf,
-    line: Vec<u8>,
 }
 
 impl Journal {
@@ -55,9 +53,8 @@ impl Journal {
                 )
             })?;
         Ok(Journal {
-            file,
+            lines: JsonLines::new(file),
             path,
-            line: Vec::with_capacity(512),
         })
     }
 
@@ -68,18 +65,10 @@ impl Journal {
 }
 
 impl Logger for Journal {
+    /// The line is written at once (a journal that cannot be written, on
+    /// a full disk, does not stop the run it records).
     fn log(&mut self, event: &Event) {
-        // Progress is not history.
-        if event.kind.is_transient() {
-            return;
-        }
-        self.line.clear();
-        if serde_json::to_writer(&mut self.line, event).is_ok() {
-            self.line.push(b'\n');
-            // A journal that cannot be written (a full disk) must not stop
-            // the run it records.
-            let _ = self.file.write_all(&self.line);
-        }
+        self.lines.log(event);
     }
 }
 

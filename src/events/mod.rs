@@ -52,6 +52,7 @@ pub mod journal;
 mod loggers;
 mod record;
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -558,32 +559,30 @@ type TaskSlot = ((String, String), Option<Outcome>, Option<String>);
 /// crashed) counts as interrupted.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Summary {
-    /// Hosts in the order first planned or met.
+    /// Hosts in the order first planned or met, and where each is in it.
     order: Vec<String>,
+    position: HashMap<String, usize>,
     /// Per task and host: the outcome so far (`None`: started, not ended)
-    /// and the first error.
+    /// and the first error; and where each (task, host) is in it.
     tasks: Vec<TaskSlot>,
+    index: HashMap<(String, String), usize>,
     /// The worst outcome of the tasks that ran without a host.
     local: Outcome,
 }
 
 impl Summary {
     fn slot(&mut self, task: &str, host: &str) -> usize {
-        if !self.order.iter().any(|h| h == host) {
+        if !self.position.contains_key(host) {
+            self.position.insert(host.to_string(), self.order.len());
             self.order.push(host.to_string());
         }
-        match self
-            .tasks
-            .iter()
-            .position(|((t, h), _, _)| t == task && h == host)
-        {
-            Some(at) => at,
-            None => {
-                let key = (task.to_string(), host.to_string());
-                self.tasks.push((key, Some(Outcome::NotDone), None));
-                self.tasks.len() - 1
-            }
+        let key = (task.to_string(), host.to_string());
+        if let Some(at) = self.index.get(&key) {
+            return *at;
         }
+        self.tasks.push((key.clone(), Some(Outcome::NotDone), None));
+        self.index.insert(key, self.tasks.len() - 1);
+        self.tasks.len() - 1
     }
 
     /// Takes one event into account.
@@ -623,23 +622,23 @@ impl Summary {
     /// Each host's outcome (the worst of its tasks'), in the order first
     /// met.
     pub(crate) fn hosts(&self) -> Vec<HostSummary> {
-        self.order
+        let mut hosts: Vec<HostSummary> = self
+            .order
             .iter()
-            .map(|host| {
-                let mine = self.tasks.iter().filter(|((_, h), _, _)| h == host);
-                let outcome = mine
-                    .clone()
-                    .map(|(_, o, _)| o.unwrap_or(Outcome::Interrupted))
-                    .max()
-                    .unwrap_or(Outcome::Ok);
-                let error = mine.filter_map(|(_, _, e)| e.clone()).next();
-                HostSummary {
-                    host: host.clone(),
-                    outcome,
-                    error,
-                }
+            .map(|host| HostSummary {
+                host: host.clone(),
+                outcome: Outcome::Ok,
+                error: None,
             })
-            .collect()
+            .collect();
+        for ((_, host), outcome, error) in &self.tasks {
+            let h = &mut hosts[self.position[host]];
+            h.outcome = h.outcome.max(outcome.unwrap_or(Outcome::Interrupted));
+            if h.error.is_none() {
+                h.error.clone_from(error);
+            }
+        }
+        hosts
     }
 
     /// The worst outcome of any host, or of a task without one.
