@@ -15,75 +15,23 @@ use twill::contrib::files::{
 };
 use twill::{cd, env, run, show, upload_data, with_settings, ErrorKind, Settings, UploadOptions};
 
-use crate::support::{as_user, host_for, in_child, is_child, text, twill, unique, var};
+use crate::support::{as_user, host_for, in_child, is_child, text, twill, var, RemoteDir};
 
-/// A fresh directory of the plain test user, removed afterwards.
-struct Dir(String);
-
-impl Dir {
-    fn new() -> Dir {
-        Dir(with_settings(twill(), || run("mktemp -d"))
-            .unwrap()
-            .to_string())
+/// The directory of the test `test` that runs part of itself in a child
+/// copy of the test binary ([`in_child`]): made by the test, and found by
+/// its child under the same name.
+fn shared_dir(test: &str) -> RemoteDir {
+    let child = is_child(test);
+    let owner = if child {
+        std::os::unix::process::parent_id()
+    } else {
+        std::process::id()
+    };
+    let path = format!("/tmp/twill-contrib-{owner}-{}", test.replace("::", "-"));
+    if !child {
+        with_settings(twill(), || run(format!("mkdir {path}"))).unwrap();
     }
-    /// The path of `name` in it.
-    fn at(&self, name: &str) -> String {
-        format!("{}/{name}", self.0)
-    }
-    /// The text of `name` in it.
-    fn read(&self, name: &str) -> String {
-        fs::read_to_string(self.at(name)).unwrap_or_else(|e| panic!("{}: {e}", self.at(name)))
-    }
-    fn has(&self, name: &str) -> bool {
-        Path::new(&self.at(name)).exists()
-    }
-}
-
-impl Dir {
-    /// The directory of the test `test` that runs part of itself in a
-    /// child copy of the test binary ([`in_child`]): made by the test, and
-    /// found by its child under the same name.
-    fn shared(test: &str) -> Dir {
-        let child = is_child(test);
-        let owner = if child {
-            std::os::unix::process::parent_id()
-        } else {
-            std::process::id()
-        };
-        let path = format!("/tmp/twill-contrib-{owner}-{}", test.replace("::", "-"));
-        if !child {
-            with_settings(twill(), || run(format!("mkdir {path}"))).unwrap();
-        }
-        Dir(path)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A directory only root can enter (this test process runs as root), for
-/// what only sudo may touch; removed afterwards.
-struct RootDir(String);
-
-impl RootDir {
-    fn new() -> RootDir {
-        let dir = format!("/root/{}", unique("twill-contrib-"));
-        fs::create_dir(&dir).unwrap();
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
-        RootDir(dir)
-    }
-    fn at(&self, name: &str) -> String {
-        format!("{}/{name}", self.0)
-    }
-}
-
-impl Drop for RootDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
+    RemoteDir(path)
 }
 
 /// Writes `text` to `path` as the user of the current settings.
@@ -97,27 +45,30 @@ fn passwordless() -> Settings {
 
 #[test]
 fn exists_is_link_and_first_look_at_real_paths() {
-    let d = Dir::new();
+    let d = RemoteDir::new();
     with_settings(twill(), || {
-        put_text(&d.at("file.txt"), "x\n");
-        put_text(&d.at("with space.conf"), "x\n");
-        run(format!("ln -s file.txt {}", d.at("link"))).unwrap();
+        put_text(&d.path("file.txt"), "x\n");
+        put_text(&d.path("with space.conf"), "x\n");
+        run(format!("ln -s file.txt {}", d.path("link"))).unwrap();
 
-        assert!(exists(d.at("file.txt")).unwrap());
-        assert!(exists(d.at("with space.conf")).unwrap());
-        assert!(!exists(d.at("missing")).unwrap());
+        assert!(exists(d.path("file.txt")).unwrap());
+        assert!(exists(d.path("with space.conf")).unwrap());
+        assert!(!exists(d.path("missing")).unwrap());
         assert!(exists("~/.bashrc").unwrap(), "~ expands on the host");
-        assert!(exists(d.at("*.txt")).unwrap(), "a glob expands on the host");
+        assert!(
+            exists(d.path("*.txt")).unwrap(),
+            "a glob expands on the host"
+        );
         assert!(with_settings(cd(&d.0), || exists("file.txt")).unwrap());
 
-        assert!(is_link(d.at("link")).unwrap());
-        assert!(!is_link(d.at("file.txt")).unwrap());
-        assert!(!is_link(d.at("missing")).unwrap());
+        assert!(is_link(d.path("link")).unwrap());
+        assert!(!is_link(d.path("file.txt")).unwrap());
+        assert!(!is_link(d.path("missing")).unwrap());
 
-        let missing = d.at("missing");
-        let file = d.at("file.txt");
+        let missing = d.path("missing");
+        let file = d.path("file.txt");
         assert_eq!(
-            first([missing.as_str(), file.as_str(), &d.at("link")]).unwrap(),
+            first([missing.as_str(), file.as_str(), &d.path("link")]).unwrap(),
             Some(file.clone())
         );
         assert_eq!(first(vec![missing.clone()]).unwrap(), None);
@@ -125,7 +76,7 @@ fn exists_is_link_and_first_look_at_real_paths() {
         // A path is a path: what it holds runs nothing (it would run
         // in the test's directory).
         with_settings(cd(&d.0), || {
-            let hostile = d.at("x$(touch pwned)`touch pwned2`;touch pwned3");
+            let hostile = d.path("x$(touch pwned)`touch pwned2`;touch pwned3");
             assert!(!exists(&hostile).unwrap());
             assert!(!is_link(&hostile).unwrap());
         });
@@ -135,15 +86,15 @@ fn exists_is_link_and_first_look_at_real_paths() {
     }
 
     // Only sudo sees into a root-only directory.
-    let root = RootDir::new();
-    fs::write(root.at("secret.conf"), "s\n").unwrap();
+    let root = RemoteDir::owned_by_root();
+    fs::write(root.path("secret.conf"), "s\n").unwrap();
     with_settings(passwordless(), || {
-        let path = root.at("secret.conf");
+        let path = root.path("secret.conf");
         assert!(!exists(&path).unwrap());
         let sudo = ExistsOptions::new().use_sudo(true);
         assert!(exists_with(&path, &sudo).unwrap());
         assert_eq!(
-            first_with([root.at("nope").as_str(), &path], &sudo).unwrap(),
+            first_with([root.path("nope").as_str(), &path], &sudo).unwrap(),
             Some(path.clone())
         );
     });
@@ -186,8 +137,8 @@ fn exists_is_quiet_unless_verbose() {
 
 #[test]
 fn contains_matches_literally_exactly_and_without_case() {
-    let d = Dir::new();
-    let f = d.at("app.conf");
+    let d = RemoteDir::new();
+    let f = d.path("app.conf");
     with_settings(twill(), || {
         put_text(
             &f,
@@ -217,8 +168,8 @@ fn contains_matches_literally_exactly_and_without_case() {
         assert!(!contains_with(&f, "^Listen 8080$|^nothing$", &regex).unwrap());
         assert!(contains_with(&f, "^(Listen 80|nothing)$", &regex).unwrap());
         // Text that looks like an option.
-        put_text(&d.at("rules"), "-A INPUT -j ACCEPT\n");
-        assert!(contains(d.at("rules"), "-A INPUT").unwrap());
+        put_text(&d.path("rules"), "-A INPUT -j ACCEPT\n");
+        assert!(contains(d.path("rules"), "-A INPUT").unwrap());
         // Nothing in the text runs (it would run in the test's directory).
         with_settings(cd(&d.0), || {
             assert!(!contains(&f, "$(touch pwned)`touch pwned2`\"; touch pwned3; \"").unwrap());
@@ -229,10 +180,10 @@ fn contains_matches_literally_exactly_and_without_case() {
         assert!(!d.has(name), "{name} was run");
     }
 
-    let root = RootDir::new();
-    fs::write(root.at("secret.conf"), "token = abc\n").unwrap();
+    let root = RemoteDir::owned_by_root();
+    fs::write(root.path("secret.conf"), "token = abc\n").unwrap();
     with_settings(passwordless(), || {
-        let path = root.at("secret.conf");
+        let path = root.path("secret.conf");
         assert!(
             !contains(&path, "token").unwrap(),
             "unreadable without sudo"
@@ -246,8 +197,8 @@ fn contains_matches_literally_exactly_and_without_case() {
 #[test]
 fn append_adds_each_line_once() {
     const TEST: &str = "contrib_files::append_adds_each_line_once";
-    let d = Dir::shared(TEST);
-    let f = d.at("hosts");
+    let d = shared_dir(TEST);
+    let f = d.path("hosts");
     let out = in_child(TEST, || {
         with_settings(twill(), || {
             put_text(&f, "127.0.0.1 localhost\n");
@@ -276,16 +227,16 @@ fn append_adds_each_line_once() {
 
     with_settings(twill(), || {
         // A file that is not there yet is made.
-        append(d.at("fresh.txt"), ["first", "second"]).unwrap();
-        append(d.at("fresh.txt"), "first").unwrap();
+        append(d.path("fresh.txt"), ["first", "second"]).unwrap();
+        append(d.path("fresh.txt"), "first").unwrap();
         // partial: a line that starts with the text counts.
-        put_text(&d.at("profile"), "export PATH=/usr/bin:/bin\n");
+        put_text(&d.path("profile"), "export PATH=/usr/bin:/bin\n");
         let partial = AppendOptions::new().partial(true);
-        append_with(d.at("profile"), "export PATH=", &partial).unwrap();
+        append_with(d.path("profile"), "export PATH=", &partial).unwrap();
         assert_eq!(d.read("profile"), "export PATH=/usr/bin:/bin\n");
-        append(d.at("profile"), "export PATH=").unwrap();
+        append(d.path("profile"), "export PATH=").unwrap();
         // An empty line is always appended, as in Fabric.
-        append(d.at("profile"), "").unwrap();
+        append(d.path("profile"), "").unwrap();
     });
     assert_eq!(d.read("fresh.txt"), "first\nsecond\n");
     assert_eq!(
@@ -296,7 +247,7 @@ fn append_adds_each_line_once() {
 
 #[test]
 fn append_writes_hostile_text_verbatim_and_runs_nothing() {
-    let d = Dir::new();
+    let d = RemoteDir::new();
     let lines = [
         "$(touch pwned1)".to_string(),
         "`touch pwned2`".to_string(),
@@ -309,7 +260,7 @@ fn append_writes_hostile_text_verbatim_and_runs_nothing() {
         "\"; touch pwned5; echo \"".to_string(),
         "$HOME ${PATH} %s %% * ? [a]".to_string(),
     ];
-    let f = d.at("hostile $(touch pwned6).txt");
+    let f = d.path("hostile $(touch pwned6).txt");
     with_settings(twill().cd(&d.0), || {
         append(&f, &lines).unwrap();
         append(&f, &lines).unwrap();
@@ -330,8 +281,8 @@ fn append_writes_hostile_text_verbatim_and_runs_nothing() {
 
 #[test]
 fn append_with_sudo_writes_into_a_root_owned_file() {
-    let root = RootDir::new();
-    let path = root.at("sysctl.conf");
+    let root = RemoteDir::owned_by_root();
+    let path = root.path("sysctl.conf");
     fs::write(&path, "vm.swappiness = 60\n").unwrap();
     fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
     with_settings(passwordless(), || {
@@ -365,8 +316,8 @@ fn append_with_sudo_writes_into_a_root_owned_file() {
 #[test]
 fn sed_comment_and_uncomment_edit_in_place_with_backups() {
     const TEST: &str = "contrib_files::sed_comment_and_uncomment_edit_in_place_with_backups";
-    let d = Dir::shared(TEST);
-    let f = d.at("httpd.conf");
+    let d = shared_dir(TEST);
+    let f = d.path("httpd.conf");
     let original =
         "Listen 80\n#Listen 8080\n  # indented option\nServerName http://old.example/\nKEEP me\n";
     let out = in_child(TEST, || {
@@ -465,8 +416,8 @@ fn uncomment_with_char(f: &str) {
 
 #[test]
 fn sed_with_sudo_edits_a_root_owned_file() {
-    let root = RootDir::new();
-    let path = root.at("sshd_config");
+    let root = RemoteDir::owned_by_root();
+    let path = root.path("sshd_config");
     fs::write(&path, "#PasswordAuthentication yes\nPort 22\n").unwrap();
     with_settings(passwordless(), || {
         assert!(sed(&path, "^Port 22$", "Port 2222").is_err());
@@ -490,11 +441,11 @@ fn sed_with_sudo_edits_a_root_owned_file() {
         "PasswordAuthentication no\n#Port 22\n"
     );
     assert_eq!(
-        fs::read_to_string(root.at("sshd_config.bak")).unwrap(),
+        fs::read_to_string(root.path("sshd_config.bak")).unwrap(),
         "#PasswordAuthentication yes\nPort 22\n"
     );
     assert_eq!(
-        fs::read_to_string(root.at("sshd_config.old")).unwrap(),
+        fs::read_to_string(root.path("sshd_config.old")).unwrap(),
         "PasswordAuthentication no\nPort 22\n"
     );
     assert_eq!(fs::metadata(&path).unwrap().uid(), 0);
@@ -509,7 +460,7 @@ struct Site {
 #[test]
 fn upload_template_renders_percent_templates_with_the_settings() {
     const TEST: &str = "contrib_files::upload_template_renders_percent_templates_with_the_settings";
-    let d = Dir::shared(TEST);
+    let d = shared_dir(TEST);
     // The templates are local files: here, beside the remote ones.
     let local = Path::new(&d.0).join("local");
     if !is_child(TEST) {
@@ -521,7 +472,7 @@ fn upload_template_renders_percent_templates_with_the_settings() {
         .unwrap();
         fs::set_permissions(local.join("nginx.conf"), fs::Permissions::from_mode(0o751)).unwrap();
     }
-    let dest = d.at("nginx.conf");
+    let dest = d.path("nginx.conf");
     let out = in_child(TEST, || {
         with_settings(
             twill()
@@ -565,7 +516,7 @@ fn upload_template_renders_percent_templates_with_the_settings() {
     with_settings(twill(), || {
         // Into a directory, under the template's name; a map as the
         // context; no backup; modes.
-        run(format!("mkdir {}", d.at("sites"))).unwrap();
+        run(format!("mkdir {}", d.path("sites"))).unwrap();
         let context = BTreeMap::from([("domain", "example.com"), ("workers", "8")]);
         fs::write(
             local.as_path().join("site.conf"),
@@ -574,7 +525,7 @@ fn upload_template_renders_percent_templates_with_the_settings() {
         .unwrap();
         let written = upload_template_with(
             "site.conf",
-            d.at("sites"),
+            d.path("sites"),
             &context,
             &TemplateOptions::new()
                 .template_dir(local.as_path())
@@ -582,10 +533,10 @@ fn upload_template_renders_percent_templates_with_the_settings() {
                 .backup(false),
         )
         .unwrap();
-        assert_eq!(written, d.at("sites/site.conf"));
+        assert_eq!(written, d.path("sites/site.conf"));
         upload_template_with(
             local.as_path().join("nginx.conf"),
-            d.at("mirrored.conf"),
+            d.path("mirrored.conf"),
             &Site {
                 domain: "example.com",
                 workers: vec![],
@@ -595,8 +546,8 @@ fn upload_template_renders_percent_templates_with_the_settings() {
         )
         .unwrap();
         // Without a context the template is used as it is.
-        upload_template(local.as_path().join("nginx.conf"), d.at("raw.conf"), &()).unwrap();
-        assert!(!twill::contrib::files::exists(d.at("sites/site.conf.bak")).unwrap());
+        upload_template(local.as_path().join("nginx.conf"), d.path("raw.conf"), &()).unwrap();
+        assert!(!twill::contrib::files::exists(d.path("sites/site.conf.bak")).unwrap());
 
         // A name the context does not have: an error naming it, and
         // nothing changes on the host.
@@ -628,7 +579,7 @@ fn upload_template_renders_percent_templates_with_the_settings() {
         d.read("raw.conf"),
         "server_name %(domain)s;  # for %(who)s\nworkers %(workers)d;\n100%%\n"
     );
-    let mode = |p: &str| fs::metadata(d.at(p)).unwrap().mode() & 0o777;
+    let mode = |p: &str| fs::metadata(d.path(p)).unwrap().mode() & 0o777;
     assert_eq!(
         (mode("sites/site.conf"), mode("mirrored.conf")),
         (0o640, 0o751)
@@ -676,8 +627,8 @@ fn upload_template_renders_jinja_and_uploads_with_sudo() {
         domain: "example.org",
         workers: vec![1, 2],
     };
-    let root = RootDir::new();
-    let dest = root.at("app.ini");
+    let root = RemoteDir::owned_by_root();
+    let dest = root.path("app.ini");
     fs::write(&dest, "old\n").unwrap();
     with_settings(passwordless().lcd(local.path().to_str().unwrap()), || {
         let opts = TemplateOptions::new()
@@ -688,7 +639,7 @@ fn upload_template_renders_jinja_and_uploads_with_sudo() {
         upload_template_with("app.ini.j2", &dest, &site, &opts).unwrap();
         upload_template_with(
             "app.ini.j2",
-            root.at("kept-newline.ini"),
+            root.path("kept-newline.ini"),
             &site,
             &opts.clone().keep_trailing_newline(true).backup(false),
         )
@@ -698,9 +649,12 @@ fn upload_template_renders_jinja_and_uploads_with_sudo() {
     });
     let rendered = "# managed by twill\n[app]\ndomain = example.org\nworker1 = on\nworker2 = on\nquote = it's <&>";
     assert_eq!(fs::read_to_string(&dest).unwrap(), rendered);
-    assert_eq!(fs::read_to_string(root.at("app.ini.bak")).unwrap(), "old\n");
     assert_eq!(
-        fs::read_to_string(root.at("kept-newline.ini")).unwrap(),
+        fs::read_to_string(root.path("app.ini.bak")).unwrap(),
+        "old\n"
+    );
+    assert_eq!(
+        fs::read_to_string(root.path("kept-newline.ini")).unwrap(),
         format!("{rendered}\n")
     );
     assert_eq!(fs::metadata(&dest).unwrap().mode() & 0o777, 0o600);

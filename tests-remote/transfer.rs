@@ -114,7 +114,9 @@ fn modes_explicit_and_mirrored() {
 #[test]
 fn upload_with_sudo_places_root_owned_files() {
     let local = local_tree();
-    let target = format!("/root/twill-sudo-put-{}/conf.txt", std::process::id());
+    // Below a directory only root may enter, removed whatever happens.
+    let root = RemoteDir::owned_by_root();
+    let target = root.path("put/conf.txt");
     with_settings(as_user(&var("TWILL_TEST_SUDO_USER")), || {
         let plain = upload(local.path().join("a.txt"), &target).unwrap_err();
         assert_eq!(plain.kind(), ErrorKind::Transfer, "{plain}");
@@ -146,11 +148,6 @@ fn upload_with_sudo_places_root_owned_files() {
         )
         .unwrap();
         assert_eq!(fs::read_to_string(&back[0]).unwrap(), "alpha\n");
-        twill::sudo(format!(
-            "rm -rf /root/twill-sudo-put-{}",
-            std::process::id()
-        ))
-        .unwrap();
     });
 }
 
@@ -160,10 +157,10 @@ fn upload_with_sudo_places_root_owned_files() {
 #[test]
 fn sudo_upload_gives_the_modes_a_plain_upload_gives() {
     let local = local_tree();
-    let dir = format!("/root/twill-sudo-modes-{}", std::process::id());
-    let target = format!("{dir}/postgresql.conf");
+    // A directory only root may enter (0700), removed whatever happens.
+    let dir = RemoteDir::owned_by_root();
+    let target = dir.path("postgresql.conf");
     with_settings(as_user(&var("TWILL_TEST_SUDO_USER")), || {
-        twill::sudo(format!("mkdir -m 700 {dir}")).unwrap();
         let stat = || {
             twill::sudo(format!("stat -c %a {target}"))
                 .unwrap()
@@ -198,7 +195,6 @@ fn sudo_upload_gives_the_modes_a_plain_upload_gives() {
             0o604 & !umask,
             "get keeps the remote mode, less the local umask"
         );
-        twill::sudo(format!("rm -rf {dir}")).unwrap();
     });
 }
 
