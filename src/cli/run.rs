@@ -164,6 +164,15 @@ struct Options {
     /// an id, last or last~N; default: this program's last run).
     #[arg(long = "retry-failed", value_name = "RUN", num_args = 0..=1, default_missing_value = "")]
     retry_failed: Option<String>,
+    /// The journal's runs: list them, or `show RUN`, or `diff RUN RUN`
+    /// (`--log --help` says more). It takes every word after it.
+    #[arg(
+        long = "log",
+        value_name = "COMMAND",
+        num_args = 0..,
+        allow_hyphen_values = true
+    )]
+    _log: Vec<String>,
     /// Print the version and exit.
     #[arg(short = 'V', long = "version")]
     version: bool,

@@ -176,6 +176,10 @@ fn help_lists_the_new_options() {
     for needle in [
         "--keepalive <SECONDS>",
         "--dry-run",
+        "--no-journal",
+        "--journal-dir <DIR>",
+        "--retry-failed [<RUN>]",
+        "--log [<COMMAND>...]",
         "--password-file <PATH>",
         "--sudo-password-file <PATH>",
         "TWILL_PASSWORD",
@@ -183,6 +187,47 @@ fn help_lists_the_new_options() {
     ] {
         assert!(stdout.contains(needle), "{needle}: {stdout}");
     }
+}
+
+#[test]
+fn a_dry_run_is_on_record_and_log_lists_shows_and_refuses_what_is_not_there() {
+    let state = tempfile::tempdir().unwrap();
+    let with_state = || {
+        let mut c = twill();
+        c.env("XDG_STATE_HOME", state.path());
+        c
+    };
+    let (code, _, _) = run(with_state().args(["log"]));
+    assert_eq!(code, Some(0));
+    let (code, live, stderr) =
+        run(with_state().args(["--dry-run", "-H", "web1.invalid", "--", "cd /srv && make"]));
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, list, _) = run(with_state().args(["log"]));
+    assert_eq!(code, Some(0));
+    assert!(list.contains("ok") && list.contains("(dry run)"), "{list}");
+    let (_, shown, _) = run(with_state().args(["log", "show", "last"]));
+    assert_eq!(shown, live);
+    let (_, json, _) = run(with_state().args(["--log", "show", "last", "--json"]));
+    let op = json
+        .lines()
+        .find(|l| l.contains("\"event\":\"operation_ended\""))
+        .unwrap_or_else(|| panic!("{json}"));
+    assert!(op.contains("\"dry_run\":true"), "{op}");
+    assert!(
+        op.contains("\"real\":\"/bin/bash -l -c \\\"cd /srv && make\\\"\""),
+        "{op}"
+    );
+    let (code, _, stderr) = run(with_state().args(["log", "show", "nosuch"]));
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("no run 'nosuch' in the journal in "),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(with_state().args(["--retry-failed", "web"]));
+    assert_eq!(code, Some(2), "{stderr}");
+    let (code, _, stderr) = run(with_state().args(["--retry-failed", "-H", "x", "--", "true"]));
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("give it no tasks or command"), "{stderr}");
 }
 
 #[test]
