@@ -57,6 +57,20 @@ fn bar_lines(shown: &str) -> Vec<&str> {
     shown.lines().filter(|l| rate.is_match(l)).collect()
 }
 
+/// Waits for `needle`; what the pane shows then, and the one bar in it,
+/// which names the host and the remote path of a put.
+fn one_put_bar(pane: &Pane, needle: &str, host: &str, target: &str) -> (String, String) {
+    let shown = pane.wait_for(needle);
+    let bars = bar_lines(&shown);
+    assert_eq!(bars.len(), 1, "one bar:\n{shown}");
+    let bar = bars[0].to_string();
+    assert!(
+        bar.starts_with(&format!("[{host}] put: {target} ")),
+        "the bar names the host and the remote path: {bar:?}"
+    );
+    (shown, bar)
+}
+
 /// Asserts that nothing of a bar is left in the pane.
 fn assert_no_bar(shown: &str) {
     assert!(bar_lines(shown).is_empty(), "a bar was left:\n{shown}");
@@ -85,14 +99,8 @@ fn a_long_upload_shows_its_bar_until_ctrl_c_clears_it() {
     let mut line = twill_line(Some(journal.path()), &["-H", &h, "put", &big, &target]);
     line.extend(["--set".into(), "progress_delay=0.2".into()]);
     let pane = Pane::start(&line);
-    let shown = pane.wait_for(" ETA ");
-    let bars = bar_lines(&shown);
-    assert_eq!(bars.len(), 1, "one bar:\n{shown}");
-    let bar = bars[0];
-    assert!(
-        bar.starts_with(&format!("[{h}] put: {target} ")),
-        "the bar names the host and the remote path: {bar:?}"
-    );
+    let (shown, bar) = one_put_bar(&pane, " ETA ", &h, &target);
+    let bar = bar.as_str();
     let sized = Regex::new(r"\[[=> ]{24}\] \d+(\.\d+)? (B|KiB|MiB|GiB)/64\.00 GiB \d").unwrap();
     assert!(
         sized.is_match(bar),
@@ -195,14 +203,8 @@ fn a_piped_upload_shows_bytes_and_rate_and_its_bar_goes_when_done() {
         pipe.write_all(&chunk).unwrap();
     });
     let pane = Pane::start(&line);
-    let shown = pane.wait_for("/s");
-    let bars = bar_lines(&shown);
-    assert_eq!(bars.len(), 1, "one bar:\n{shown}");
-    let bar = bars[0];
-    assert!(
-        bar.starts_with(&format!("[{h}] put: {target} ")),
-        "the bar names the host and the remote path: {bar:?}"
-    );
+    let (_, bar) = one_put_bar(&pane, "/s", &h, &target);
+    let bar = bar.as_str();
     // A pipe states no size: the bytes and the rate, no bar, no ETA.
     let no_size = Regex::new(r" \d+(\.\d+)? (B|KiB|MiB) \d+(\.\d+)? (B|KiB|MiB|GiB)/s$").unwrap();
     assert!(no_size.is_match(bar.trim_end()), "{bar:?}");
