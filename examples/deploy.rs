@@ -11,6 +11,10 @@
 //! Against your own host: `TWILL_DEMO_HOST=deploy@web1 cargo run --example deploy`
 //! (the user needs passwordless sudo).
 //!
+//! The run is recorded in a journal (in `TWILL_DEMO_ROOT/journal`, else the
+//! user's state directory, where `twill log` finds it), and the demo ends
+//! by reading it back: what ran, and the SHA-256 of each file it moved.
+//!
 //! The Fabric 1.x original:
 //!
 //! ```python
@@ -37,10 +41,24 @@ use twill::{
 };
 
 fn main() {
-    let result = connection().and_then(|conn| with_settings(conn, deploy));
+    let journal = std::env::var("TWILL_DEMO_ROOT")
+        .map(|root| Settings::new().journal_dir(format!("{root}/journal")))
+        .unwrap_or_default();
+    let result = connection().and_then(|conn| {
+        with_settings(conn.merge(journal), || {
+            let run = twill::events::record_run("deploy")?;
+            let deployed = deploy();
+            let journal = run.journal().map(Path::to_path_buf);
+            run.end();
+            deployed.map(|()| journal)
+        })
+    });
     let code = match result {
-        Ok(()) => {
+        Ok(journal) => {
             println!("\nDone.");
+            if let Some(path) = journal {
+                on_record(&path);
+            }
             0
         }
         Err(e) => {
@@ -50,6 +68,50 @@ fn main() {
     };
     twill::disconnect_all();
     std::process::exit(code);
+}
+
+/// What the run's journal holds: each operation, and each file moved with
+/// its SHA-256.
+fn on_record(path: &Path) {
+    let Ok(run) = twill::events::journal::Run::load(path) else {
+        return;
+    };
+    println!("\nOn record in {}:", path.display());
+    for event in &run.events {
+        if let twill::events::EventKind::OperationEnded(op) = &event.kind {
+            let host = event.host.as_deref().unwrap_or("localhost");
+            let code = op
+                .exit_code
+                .map_or(String::new(), |c| format!(", exit code {c}"));
+            // An operation twill ran for another (a sudo put's `test -d`
+            // and move) names it.
+            let of = op
+                .helper
+                .as_ref()
+                .map_or(String::new(), |h| format!(" (for {h})"));
+            println!(
+                "  [{host}] {}{of}: {} ({}{code})",
+                op.op.name(),
+                op.command,
+                op.outcome.name()
+            );
+            for f in &op.files {
+                println!(
+                    "      {} ({} bytes, sha256 {})",
+                    f.remote,
+                    f.bytes,
+                    &f.sha256[..16]
+                );
+            }
+        }
+    }
+    println!(
+        "Replay it with: cargo run -- log show {} --journal-dir {}",
+        run.id(),
+        path.parent()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default()
+    );
 }
 
 /// Where to deploy: `TWILL_DEMO_HOST`, else the throwaway test server.

@@ -253,8 +253,12 @@ fn show(run: &Run, json: bool, host: Option<&str>, failed: bool, out: &mut Strin
 }
 
 fn failed_operation(at: &str, op: &Operation, out: &mut String) {
+    let of = op
+        .helper
+        .as_ref()
+        .map_or(String::new(), |h| format!(" (for {h})"));
     out.push_str(&format!(
-        "[{at}] {}: {} ({}",
+        "[{at}] {}{of}: {} ({}",
         op.op.name(),
         op.command,
         op.outcome.name()

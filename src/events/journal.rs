@@ -30,16 +30,22 @@ pub struct Journal {
 impl Journal {
     /// A new journal `<id>.jsonl` in `dir` (made if missing).
     pub fn create(dir: &Path, id: &str) -> Result<Journal> {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| {
-                Error::io(
-                    format_args!("cannot make the journal directory {}", dir.display()),
-                    e,
-                )
-            })?;
+        // The directory itself is its owner's alone; directories made
+        // above it get the usual mode.
+        let made = match dir.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => fs::create_dir_all(parent),
+            _ => Ok(()),
+        }
+        .and_then(|()| match fs::DirBuilder::new().mode(0o700).create(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+            other => other,
+        });
+        made.map_err(|e| {
+            Error::io(
+                format_args!("cannot make the journal directory {}", dir.display()),
+                e,
+            )
+        })?;
         let path = dir.join(format!("{id}.jsonl"));
         let file = OpenOptions::new()
             .write(true)

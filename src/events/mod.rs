@@ -248,8 +248,9 @@ pub struct Operation {
     /// The command as sent: `cd`, prefixes, the shell wrapper, sudo.
     #[serde(default)]
     pub real: String,
-    /// The contrib helper it was done for (`exists`, `append`,
-    /// `upload_template`, `rsync_project`...), if any.
+    /// What it was done for, if not for the task itself: a contrib helper
+    /// (`exists`, `append`, `upload_template`, `rsync_project`...), or a
+    /// transfer (`put`, `get`: a sudo transfer's own moves and copies).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub helper: Option<String>,
     /// Start and end, in milliseconds since the Unix epoch.

@@ -141,6 +141,9 @@ impl Remote {
             OpKind::Get
         };
         let record = OpRecord::start(&env, kind, Some(&host.name), &command, "");
+        // The commands twill runs for the transfer (sudo's moves and
+        // copies, `test -d`) are recorded as the transfer's.
+        let _own = crate::events::helper(if kind == OpKind::Put { "put" } else { "get" });
         let result = f(env, host);
         if let Some(record) = record {
             record.end_transfer(&result);
