@@ -220,7 +220,9 @@ where
         .find(|s| !s.starts_with('{'))
         .unwrap_or(name);
     let exec = Execute::new(name).hosts(hosts.iter().copied());
-    if exec.host_list()?.is_empty() {
+    // Before `only_hosts`: a task a retry leaves without hosts is skipped,
+    // not an error.
+    if exec.full_host_list(&env())?.is_empty() {
         return Err(Error::new(
             ErrorKind::Settings,
             format!(
@@ -423,20 +425,10 @@ impl Execute {
         F: Fn() -> Result<T>,
         T: Serialize + DeserializeOwned,
     {
-        if self.already_ran() {
-            return Ok(HostResults {
-                entries: Vec::new(),
-            });
-        }
-        let env = env();
-        let Some(jobs) = self.jobs(&env)? else {
-            return Ok(self.skipped());
-        };
-        if jobs.is_empty() {
-            return self.run_locally(&env, &task);
-        }
-        let _active = interrupt::Active::new();
-        let entries = if self.is_parallel(&env) {
+        self.frame(&task, |env, jobs| {
+            if !self.is_parallel(env) {
+                return self.serial(env, jobs, &task);
+            }
             if env.dry_run() {
                 // Said once here, not once in each worker.
                 crate::operations::dry_run::announce();
@@ -450,10 +442,36 @@ impl Execute {
                 n => n.min(jobs.len()),
             };
             let entries = worker::run(&self.name, jobs, pool, self.blocks, &task)?;
-            self.judge_parallel(&env, entries)?
-        } else {
-            self.serial(&env, jobs, &task)?
+            self.judge_parallel(env, entries)
+        })
+    }
+
+    /// What every run does around its hosts: nothing for a `runs_once`
+    /// task that already ran, the plan, a skip or a run without hosts,
+    /// the interrupt's scope, and the `runs_once` record; `hosts` runs
+    /// the jobs.
+    fn frame<T, F>(
+        &self,
+        task: &F,
+        hosts: impl FnOnce(&Env, Vec<(String, Settings)>) -> Result<Vec<(String, Result<T>)>>,
+    ) -> Result<HostResults<T>>
+    where
+        F: Fn() -> Result<T>,
+    {
+        if self.already_ran() {
+            return Ok(HostResults {
+                entries: Vec::new(),
+            });
+        }
+        let env = env();
+        let Some(jobs) = self.jobs(&env)? else {
+            return Ok(self.skipped());
         };
+        if jobs.is_empty() {
+            return self.run_locally(&env, task);
+        }
+        let _active = interrupt::Active::new();
+        let entries = hosts(&env, jobs)?;
         self.record_run(&entries);
         Ok(HostResults { entries })
     }
@@ -509,22 +527,7 @@ impl Execute {
     where
         F: Fn() -> Result<T>,
     {
-        if self.already_ran() {
-            return Ok(HostResults {
-                entries: Vec::new(),
-            });
-        }
-        let env = env();
-        let Some(jobs) = self.jobs(&env)? else {
-            return Ok(self.skipped());
-        };
-        if jobs.is_empty() {
-            return self.run_locally(&env, &task);
-        }
-        let _active = interrupt::Active::new();
-        let entries = self.serial(&env, jobs, &task)?;
-        self.record_run(&entries);
-        Ok(HostResults { entries })
+        self.frame(&task, |env, jobs| self.serial(env, jobs, &task))
     }
 
     /// One job per host (or per value): its name and the settings it runs
@@ -605,13 +608,9 @@ impl Execute {
         task_started(env, host.as_deref(), &self.name);
         let value = with_settings(Settings::new().set("command", self.name.clone()), task);
         task_ended(env, host.as_deref(), &self.name, &value);
-        let value = value?;
-        if self.marks.runs_once {
-            self.marks.ran.set();
-        }
-        Ok(HostResults {
-            entries: vec![("<local-only>".to_string(), Ok(value))],
-        })
+        let entries = vec![("<local-only>".to_string(), Ok(value?))];
+        self.record_run(&entries);
+        Ok(HostResults { entries })
     }
 
     /// The serial loop.
