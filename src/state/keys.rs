@@ -16,7 +16,9 @@ use super::levels::{Group, Levels};
 use super::value::{any, Edit, Env, PathBehavior, Secret, SecretMap, Settings, Value};
 use crate::error::{Error, ErrorKind, Result};
 
-/// A built-in setting: its name, and the type of value it holds.
+/// A built-in setting: its name, and the type of value it holds, which
+/// its builder puts ([`Settings::put_key`]) and its getter reads
+/// ([`Env::read`]), so that the two cannot disagree.
 pub(crate) struct Key<T> {
     pub(crate) name: &'static str,
     _type: PhantomData<fn() -> T>,
@@ -28,6 +30,28 @@ impl<T> Key<T> {
             name,
             _type: PhantomData,
         }
+    }
+}
+
+impl<T> Clone for Key<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Key<T> {}
+
+impl Settings {
+    /// Sets the built-in `key` to a value of its type.
+    fn put_key<T: Value>(self, key: Key<T>, value: T) -> Settings {
+        self.put(key.name, value)
+    }
+}
+
+impl Env {
+    /// The value of the built-in `key`, if set.
+    fn read<T: Value>(&self, key: Key<T>) -> Option<&T> {
+        self.get_ref::<T>(key.name)
     }
 }
 
@@ -176,32 +200,32 @@ macro_rules! stored {
 macro_rules! builder {
     ($(#[$doc:meta])* bool $name:ident) => {
         $(#[$doc])* pub fn $name(self, value: bool) -> Settings {
-            self.put(key::$name.name, value)
+            self.put_key(key::$name, value)
         }
     };
     ($(#[$doc:meta])* text $name:ident) => {
         $(#[$doc])* pub fn $name(self, value: impl Into<String>) -> Settings {
-            self.put(key::$name.name, value.into())
+            self.put_key(key::$name, value.into())
         }
     };
     ($(#[$doc:meta])* secret $name:ident) => {
         $(#[$doc])* pub fn $name(self, value: impl Into<String>) -> Settings {
-            self.put(key::$name.name, Secret(value.into()))
+            self.put_key(key::$name, Secret(value.into()))
         }
     };
     ($(#[$doc:meta])* list $name:ident) => {
         $(#[$doc])* pub fn $name<S: Into<String>>(self, values: impl IntoIterator<Item = S>) -> Settings {
-            self.put(key::$name.name, values.into_iter().map(Into::into).collect::<Vec<String>>())
+            self.put_key(key::$name, values.into_iter().map(Into::into).collect::<Vec<String>>())
         }
     };
     ($(#[$doc:meta])* seconds $name:ident) => {
         $(#[$doc])* pub fn $name(self, value: Duration) -> Settings {
-            self.put(key::$name.name, value)
+            self.put_key(key::$name, value)
         }
     };
     ($(#[$doc:meta])* $number:ident $name:ident) => {
         $(#[$doc])* pub fn $name(self, value: stored!($number)) -> Settings {
-            self.put(key::$name.name, value)
+            self.put_key(key::$name, value)
         }
     };
 }
@@ -211,32 +235,32 @@ macro_rules! builder {
 macro_rules! getter {
     ($(#[$doc:meta])* text $name:ident = $default:expr) => {
         $(#[$doc])* pub fn $name(&self) -> String {
-            self.get_ref::<String>(key::$name.name).map_or($default, String::as_str).to_string()
+            self.read(key::$name).map_or($default, String::as_str).to_string()
         }
     };
     ($(#[$doc:meta])* text $name:ident) => {
         $(#[$doc])* pub fn $name(&self) -> Option<String> {
-            self.get_ref::<String>(key::$name.name).cloned()
+            self.read(key::$name).cloned()
         }
     };
     ($(#[$doc:meta])* secret $name:ident) => {
         $(#[$doc])* pub fn $name(&self) -> Option<String> {
-            self.get_ref::<Secret>(key::$name.name).map(|s| s.0.clone())
+            self.read(key::$name).map(|s| s.0.clone())
         }
     };
     ($(#[$doc:meta])* list $name:ident) => {
         $(#[$doc])* pub fn $name(&self) -> Vec<String> {
-            self.get::<Vec<String>>(key::$name.name).unwrap_or_default()
+            self.read(key::$name).cloned().unwrap_or_default()
         }
     };
     ($(#[$doc:meta])* $kind:ident $name:ident = $default:expr) => {
         $(#[$doc])* pub fn $name(&self) -> stored!($kind) {
-            self.get_ref::<stored!($kind)>(key::$name.name).copied().unwrap_or($default)
+            self.read(key::$name).copied().unwrap_or($default)
         }
     };
     ($(#[$doc:meta])* $kind:ident $name:ident) => {
         $(#[$doc])* pub fn $name(&self) -> Option<stored!($kind)> {
-            self.get_ref::<stored!($kind)>(key::$name.name).copied()
+            self.read(key::$name).copied()
         }
     };
 }
@@ -457,7 +481,7 @@ table! {
 impl Settings {
     /// The user to log in as (default: the local user name).
     pub fn user(self, user: impl Into<String>) -> Settings {
-        self.put(key::user.name, user.into())
+        self.put_key(key::user, user.into())
     }
 
     /// Sets a key of your own (or a built-in key, with its own type), to
@@ -591,8 +615,8 @@ impl Settings {
 
     /// `path(path, behavior)`: change `PATH` for the commands in the scope.
     pub fn path(self, path: impl Into<String>, behavior: PathBehavior) -> Settings {
-        self.put(key::path.name, path.into())
-            .put(key::path_behavior.name, behavior)
+        self.put_key(key::path, path.into())
+            .put_key(key::path_behavior, behavior)
     }
 
     /// `shell_env(K=V, ...)`: export these variables before every command.
@@ -606,7 +630,7 @@ impl Settings {
             .into_iter()
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
-        self.put(key::shell_env.name, vars)
+        self.put_key(key::shell_env, vars)
     }
 
     /// `hide(groups)`: hide output groups (comma or space separated):
@@ -647,10 +671,7 @@ impl Settings {
 
     /// The exit codes that count as success (default `[0]`).
     pub fn ok_ret_codes(self, codes: impl IntoIterator<Item = i32>) -> Settings {
-        self.put(
-            key::ok_ret_codes.name,
-            codes.into_iter().collect::<Vec<i32>>(),
-        )
+        self.put_key(key::ok_ret_codes, codes.into_iter().collect())
     }
 
     /// Role definitions: role name to host strings.
@@ -664,7 +685,7 @@ impl Settings {
             .into_iter()
             .map(|(r, h)| (r.into(), h.into_iter().map(Into::into).collect()))
             .collect();
-        self.put(key::roledefs.name, map)
+        self.put_key(key::roledefs, map)
     }
 
     /// Login and sudo passwords per host, keyed by `user@host:port` (or the
@@ -677,7 +698,7 @@ impl Settings {
             .into_iter()
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
-        self.put(key::passwords.name, SecretMap(map))
+        self.put_key(key::passwords, SecretMap(map))
     }
 
     /// Replies to send when output ends with a given text (Fabric's
@@ -690,7 +711,7 @@ impl Settings {
             .into_iter()
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
-        self.put(key::prompts.name, list)
+        self.put_key(key::prompts, list)
     }
 }
 
@@ -706,14 +727,12 @@ impl Env {
     }
 
     pub(crate) fn levels(&self) -> Levels {
-        self.get_ref::<Levels>(key::output.name)
-            .copied()
-            .unwrap_or_default()
+        self.read(key::output).copied().unwrap_or_default()
     }
 
     /// The user to log in as: from `user`, else the local user name.
     pub fn user(&self) -> String {
-        match self.get_str(key::user.name) {
+        match self.read(key::user).cloned() {
             Some(u) => u,
             None => crate::sys::local_user(),
         }
@@ -721,45 +740,42 @@ impl Env {
 
     /// The `PATH` addition of [`path`](crate::path) (default empty).
     pub fn path(&self) -> String {
-        self.get_str(key::path.name).unwrap_or_default()
+        self.read(key::path).cloned().unwrap_or_default()
     }
 
     /// How the [`path`](crate::path) addition applies.
     pub fn path_behavior(&self) -> PathBehavior {
-        self.get_ref::<PathBehavior>(key::path_behavior.name)
-            .copied()
-            .unwrap_or_default()
+        self.read(key::path_behavior).copied().unwrap_or_default()
     }
 
     /// Exported variables from [`shell_env`](crate::shell_env), in order.
     pub fn shell_env(&self) -> Vec<(String, String)> {
-        self.get::<Vec<(String, String)>>(key::shell_env.name)
-            .unwrap_or_default()
+        self.read(key::shell_env).cloned().unwrap_or_default()
     }
 
     /// Exit codes that count as success.
     pub fn ok_ret_codes(&self) -> Vec<i32> {
-        self.get::<Vec<i32>>(key::ok_ret_codes.name)
+        self.read(key::ok_ret_codes)
+            .cloned()
             .unwrap_or_else(|| vec![0])
     }
 
     /// Role definitions.
     pub fn roledefs(&self) -> BTreeMap<String, Vec<String>> {
-        self.get::<BTreeMap<String, Vec<String>>>(key::roledefs.name)
-            .unwrap_or_default()
+        self.read(key::roledefs).cloned().unwrap_or_default()
     }
 
     /// Per-host passwords.
     pub(crate) fn passwords(&self) -> BTreeMap<String, String> {
-        self.get::<SecretMap>(key::passwords.name)
+        self.read(key::passwords)
+            .cloned()
             .map(|s| s.0)
             .unwrap_or_default()
     }
 
     /// Replies to prompts seen in output: `(expected suffix, response)`.
     pub fn prompts(&self) -> Vec<(String, String)> {
-        self.get::<Vec<(String, String)>>(key::prompts.name)
-            .unwrap_or_default()
+        self.read(key::prompts).cloned().unwrap_or_default()
     }
 }
 
