@@ -151,6 +151,43 @@ impl Drop for RemoteDir {
     }
 }
 
+/// A small tmpfs (64 KiB, every user may write) mounted on a path of the
+/// server (made if missing), unmounted afterwards.
+pub struct Tmpfs(pub String);
+
+impl Tmpfs {
+    pub fn mount(at: String) -> Tmpfs {
+        std::fs::create_dir_all(&at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k,mode=0777", "tmpfs", &at])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mount tmpfs on {at}");
+        Tmpfs(at)
+    }
+
+    pub fn path(&self, rel: &str) -> String {
+        format!("{}/{rel}", self.0)
+    }
+
+    /// Makes the file system read-only from now on.
+    pub fn remount_read_only(&self) {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", "remount,ro", &self.0])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "remount {} read-only", self.0);
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
 /// A local tree to upload: `a.txt`, `b.log` and `sub/deeper/c.txt`.
 pub fn local_tree() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
