@@ -8,8 +8,8 @@ use twill::{with_settings, Settings};
 #[allow(dead_code)]
 mod common;
 pub use common::{
-    child_command, command_lines_with_workers, in_child, is_child, process_running_with, text,
-    unique,
+    child_command, command_line_child, command_lines_with_workers, in_child, is_child,
+    process_running_with, text, unique,
 };
 
 /// A `TWILL_TEST_*` variable of the throwaway server.
