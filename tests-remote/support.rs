@@ -61,6 +61,11 @@ pub fn noise(len: usize) -> Vec<u8> {
 /// Command line options that reach the throwaway server: its known_hosts,
 /// no ssh_config, no agent, no default keys, and the test key when `key`.
 pub fn cli_options(key: bool) -> Vec<String> {
+    cli_options_with(key, &var("TWILL_TEST_KNOWN_HOSTS"))
+}
+
+/// [`cli_options`] with `known_hosts` as the known_hosts file.
+pub fn cli_options_with(key: bool, known_hosts: &str) -> Vec<String> {
     let mut args = Vec::new();
     if key {
         args.extend(["-i".to_string(), var("TWILL_TEST_KEY")]);
@@ -69,10 +74,7 @@ pub fn cli_options(key: bool) -> Vec<String> {
         "-a".to_string(),
         "-k".to_string(),
         "--set".to_string(),
-        format!(
-            "known_hosts={},use_ssh_config=false",
-            var("TWILL_TEST_KNOWN_HOSTS")
-        ),
+        format!("known_hosts={known_hosts},use_ssh_config=false"),
     ]);
     args
 }
