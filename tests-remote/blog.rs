@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 use twill::{run, with_settings};
 
 use crate::support::{as_user, example, port, text, var};
-use crate::terminal::{assert_cooked, Pane};
+use crate::terminal::Pane;
 
 /// A place for one run of the fabfile: the server's `/srv/blog` and
 /// nginx's `sites-enabled` in a temporary directory, an ssh_config that
@@ -304,8 +304,7 @@ fn the_ported_django_fabfile_creates_a_superuser_at_the_terminal() {
     pane.type_line("admin");
     pane.wait_for("out: Password: ");
     pane.type_line("correct-horse");
-    let (code, modes, shown) = pane.wait_for_exit();
-    assert_eq!(code, 0, "{shown}");
+    let shown = pane.exits_with(0);
     assert!(
         shown.contains("[staging.blog.example] out: Superuser created successfully."),
         "{shown}"
@@ -315,5 +314,4 @@ fn the_ported_django_fabfile_creates_a_superuser_at_the_terminal() {
         "the password showed: {shown}"
     );
     assert_eq!(lines(&site.read("shared/superusers")), ["admin"]);
-    assert_cooked(&modes);
 }

@@ -9,7 +9,7 @@ use assert_cmd::prelude::*;
 use twill::{env, run, set_env, task, with_settings, Settings, Tasks};
 
 use crate::support::{
-    child_command, command_lines_with_workers, host_for, in_child, is_child, port, text, twill, var,
+    command_line_child, command_lines_with_workers, host_for, in_child, port, text, twill, var,
 };
 
 /// Options that reach the throwaway server.
@@ -445,25 +445,13 @@ fn tasks() -> Tasks {
 }
 
 /// Runs the fixture task list with `args` in a child copy of this test
-/// binary (the arguments travel in an environment variable, since the child
-/// runs the calling test from its start).
+/// binary.
 fn fixture(test: &str, args: &[&str]) -> std::process::Output {
-    if is_child(test) {
-        let args: Vec<String> = std::env::var("TWILL_FIXTURE_ARGS")
-            .unwrap()
-            .split('\u{1f}')
-            .filter(|a| !a.is_empty())
-            .map(String::from)
-            .collect();
-        let code = with_settings(twill().unset("host_string"), || {
-            tasks().run_args(std::iter::once("fixture".to_string()).chain(args))
-        });
-        std::process::exit(code.into());
-    }
-    child_command(test)
-        .env("TWILL_FIXTURE_ARGS", args.join("\u{1f}"))
-        .output()
-        .unwrap()
+    command_line_child(test, "fixture", args, |argv| {
+        with_settings(twill().unset("host_string"), || tasks().run_args(argv))
+    })
+    .output()
+    .unwrap()
 }
 
 #[test]

@@ -20,7 +20,7 @@ use twill::{
 };
 
 use crate::support::{
-    child_command, is_child, local_tree, noise, text, twill, unique, var, RemoteDir,
+    child_command, is_child, local_tree, noise, text, twill, unique, var, RemoteDir, Tmpfs,
 };
 
 /// One test at a time on the server without SFTP (`stall.rs` uses it
@@ -346,21 +346,8 @@ fn a_failed_upload_leaves_the_old_target_intact() {
     let _one = serial();
     // A 64 KiB file system, so that a 1 MiB upload runs out of space.
     let remote = RemoteDir::new();
-    let mount = remote.path("small");
-    fs::create_dir_all(&mount).unwrap();
-    assert!(Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=64k,mode=0777", "tmpfs", &mount])
-        .status()
-        .unwrap()
-        .success());
-    struct Unmount(String);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(mount.clone());
-    let config = format!("{mount}/config");
+    let small = Tmpfs::mount(remote.path("small"));
+    let config = small.path("config");
     fs::write(&config, "old contents\n").unwrap();
     let local = tempfile::tempdir().unwrap();
     let big = local.path().join("config");
@@ -382,7 +369,7 @@ fn a_failed_upload_leaves_the_old_target_intact() {
     });
     assert_eq!(fs::read_to_string(&config).unwrap(), "old contents\n");
     assert_eq!(
-        names_in(&mount),
+        names_in(&small.0),
         ["config"],
         "no temporary file left behind"
     );

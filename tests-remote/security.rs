@@ -13,7 +13,7 @@ use twill::{
     UploadOptions,
 };
 
-use crate::support::{as_user, twill, unique, var};
+use crate::support::{as_user, twill, unique, var, RemoteDir};
 
 /// Names that a shell would run something for, if pasted unquoted or in
 /// double quotes; each would create a file named `pwned-<n>` in the
@@ -29,24 +29,6 @@ const HOSTILE: [&str; 6] = [
 
 fn sudo_user() -> Settings {
     as_user(&var("TWILL_TEST_SUDO_USER"))
-}
-
-/// A directory on the server made by the plain user, removed afterwards.
-struct PlainDir(String);
-
-impl PlainDir {
-    fn new() -> PlainDir {
-        let dir = with_settings(twill(), || run("mktemp -d"))
-            .unwrap()
-            .to_string();
-        PlainDir(dir)
-    }
-}
-
-impl Drop for PlainDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Every file named `pwned-<n>` below `dir` (the server runs on this
@@ -73,8 +55,8 @@ fn pwned_files(dir: &Path) -> Vec<String> {
 
 #[test]
 fn sudo_downloads_copy_hostile_names_as_bytes() {
-    let remote = PlainDir::new();
-    let tree = format!("{}/evil", remote.0);
+    let remote = RemoteDir::new();
+    let tree = remote.path("evil");
     with_settings(twill(), || {
         for (i, name) in HOSTILE.iter().enumerate() {
             upload_data(
@@ -132,7 +114,7 @@ fn sudo_downloads_copy_hostile_names_as_bytes() {
 
 #[test]
 fn sudo_uploads_to_hostile_paths_write_there_and_run_nothing() {
-    let remote = PlainDir::new();
+    let remote = RemoteDir::new();
     let dir = &remote.0;
     let local = tempfile::tempdir().unwrap();
     let src = local.path().join("src.txt");
@@ -157,8 +139,8 @@ fn sudo_uploads_to_hostile_paths_write_there_and_run_nothing() {
 
 #[test]
 fn cd_and_lcd_enter_directories_with_any_name_and_run_nothing() {
-    let remote = PlainDir::new();
-    let odd = format!("{}/a\"b'c$d e`f", remote.0);
+    let remote = RemoteDir::new();
+    let odd = remote.path("a\"b'c$d e`f");
     fs::create_dir_all(&odd).unwrap();
     with_settings(twill(), || {
         // A directory whose name holds quotes, `$` and a space is entered.
@@ -191,7 +173,7 @@ fn cd_and_lcd_enter_directories_with_any_name_and_run_nothing() {
 
 #[test]
 fn exists_and_exported_values_run_nothing() {
-    let remote = PlainDir::new();
+    let remote = RemoteDir::new();
     let d = &remote.0;
     with_settings(twill(), || {
         assert!(!remote_file_exists(format!("{d}/$(touch {d}/pwned-1)")).unwrap());
@@ -216,8 +198,8 @@ fn exists_and_exported_values_run_nothing() {
 
 #[test]
 fn output_that_looks_like_the_sudo_prompt_is_never_answered() {
-    let remote = PlainDir::new();
-    let bait = format!("{}/bait", remote.0);
+    let remote = RemoteDir::new();
+    let bait = remote.path("bait");
     // A file another user wrote that ends with sudo's usual prompt.
     fs::write(&bait, "hello\nsudo password:").unwrap();
     let secret = format!("secret-{}", unique("pw"));

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use twill::{run, upload, with_settings, Execute};
 
-use crate::support::{child_command, is_child, port, text, twill, unique, var};
+use crate::support::{child_command, is_child, port, text, twill, unique, var, RemoteDir};
 
 /// The socket inodes a process holds.
 fn socket_inodes(pid: u32) -> HashSet<u64> {
@@ -284,8 +284,8 @@ fn upload_child(name: &str) -> bool {
 }
 
 /// The unfinished uploads (`*.twill-upload-*.part`) in `dir`.
-fn partial_files(dir: &Path) -> Vec<String> {
-    fs::read_dir(dir)
+fn partial_files(dir: &RemoteDir) -> Vec<String> {
+    fs::read_dir(&dir.0)
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -301,57 +301,77 @@ fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
     }
 }
 
-/// A fresh remote directory, removed afterwards.
-struct RemoteDir(PathBuf);
+/// What a child's upload reads: a FIFO the test feeds, or a file.
+trait Source {
+    fn path(&self) -> &Path;
 
-impl Drop for RemoteDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
+    /// The child has ended: stop feeding it.
+    fn close(&self) {}
+}
+
+/// A FIFO and the sender that asks its feeding thread for more bytes (see
+/// [`Fifo::feed`]).
+struct Fed(Fifo, std::sync::mpsc::Sender<usize>);
+
+impl Source for Fed {
+    fn path(&self) -> &Path {
+        &self.0 .0
+    }
+
+    fn close(&self) {
+        let _ = self.1.send(0);
     }
 }
 
-fn remote_dir() -> RemoteDir {
-    RemoteDir(PathBuf::from(
-        with_settings(twill(), || run("mktemp -d"))
-            .unwrap()
-            .stdout(),
-    ))
+/// A large sparse file in a directory of its own (SCP states the size
+/// first, so its source is a file, not a FIFO).
+struct Sparse(PathBuf, #[allow(dead_code)] tempfile::TempDir);
+
+impl Source for Sparse {
+    fn path(&self) -> &Path {
+        &self.0
+    }
 }
 
-/// An upload running in a child copy of this test binary, from a FIFO the
-/// test feeds, to a fresh remote directory.
-struct Upload {
+/// An upload of `source` running in a child copy of this test binary, to
+/// `big.bin` in a fresh remote directory.
+struct Upload<S: Source> {
     dir: RemoteDir,
-    target: PathBuf,
     child: Option<Child>,
-    more: std::sync::mpsc::Sender<usize>,
-    _fifo: Fifo,
+    source: S,
+    _one: Option<std::sync::MutexGuard<'static, ()>>,
 }
 
-impl Upload {
+impl<S: Source> Upload<S> {
     /// Starts the child (`keepalive` in seconds, else keepalives too slow
-    /// to matter), feeds it `first` bytes and waits until its unfinished
-    /// file appears.
-    fn start(name: &str, keepalive: Option<&str>, first: usize) -> Upload {
-        let dir = remote_dir();
-        let fifo = Fifo::new();
-        let target = dir.0.join("big.bin");
+    /// to matter; `port` the server's, else the usual one) and waits until
+    /// `under_way` says so of the remote directory.
+    fn spawn(
+        name: &str,
+        source: S,
+        port: Option<&str>,
+        keepalive: Option<&str>,
+        under_way: impl Fn(&RemoteDir) -> bool,
+    ) -> Upload<S> {
+        let dir = RemoteDir::new();
+        let target = dir.path("big.bin");
         let mut env = vec![
-            ("SOURCE", fifo.0.to_str().unwrap()),
-            ("TARGET", target.to_str().unwrap()),
+            ("SOURCE", source.path().to_str().unwrap()),
+            ("TARGET", target.as_str()),
         ];
+        if let Some(p) = port {
+            env.push(("PORT", p));
+        }
         if let Some(k) = keepalive {
             env.push(("KEEPALIVE", k));
         }
         let child = spawn(name, &env);
-        let more = fifo.feed(first);
-        wait_for("the upload to start", || !partial_files(&dir.0).is_empty());
+        wait_for("the upload to be under way", || under_way(&dir));
         Upload {
             dir,
-            target,
             child: Some(child),
-            more,
-            _fifo: fifo,
+            source,
+            _one: None,
         }
     }
 
@@ -367,8 +387,54 @@ impl Upload {
     /// Waits for the child (see [`finish`]), then closes the source.
     fn finish(&mut self, limit: Duration) -> (Duration, String) {
         let result = finish(self.child.take().expect("running"), limit);
-        let _ = self.more.send(0);
+        self.source.close();
         result
+    }
+
+    /// Whether the upload left nothing behind: no unfinished file, no
+    /// target.
+    fn assert_nothing_left(&self, out: &str) {
+        assert_eq!(partial_files(&self.dir), Vec::<String>::new(), "{out}");
+        assert!(!self.dir.has("big.bin"), "the target was not made: {out}");
+    }
+}
+
+impl Upload<Fed> {
+    /// An upload over SFTP from a FIFO: fed `first` bytes, under way once
+    /// its unfinished file appears.
+    fn start(name: &str, keepalive: Option<&str>, first: usize) -> Upload<Fed> {
+        let fifo = Fifo::new();
+        // The feeding thread waits for the child to open the FIFO.
+        let more = fifo.feed(first);
+        Upload::spawn(name, Fed(fifo, more), None, keepalive, |dir| {
+            !partial_files(dir).is_empty()
+        })
+    }
+
+    /// Asks for `n` more bytes of the source.
+    fn feed(&self, n: usize) -> Result<(), std::sync::mpsc::SendError<usize>> {
+        self.source.1.send(n)
+    }
+}
+
+impl Upload<Sparse> {
+    /// An upload over SCP, to the server without an SFTP subsystem, of a
+    /// 16 GiB sparse file: under way once its unfinished file on the
+    /// server holds a MiB. Holds the lock of the tests on that server.
+    fn scp(name: &str, keepalive: Option<&str>) -> Upload<Sparse> {
+        let one = crate::scp::serial();
+        let source = tempfile::tempdir().unwrap();
+        let big = source.path().join("big.bin");
+        fs::File::create(&big).unwrap().set_len(16 << 30).unwrap();
+        let port = var("TWILL_TEST_NO_SFTP_PORT");
+        let mut upload = Upload::spawn(name, Sparse(big, source), Some(&port), keepalive, |dir| {
+            fs::read_dir(&dir.0).unwrap().flatten().any(|e| {
+                e.file_name().to_string_lossy().contains(".twill-upload-")
+                    && e.metadata().is_ok_and(|m| m.len() >= 1 << 20)
+            })
+        });
+        upload._one = Some(one);
+        upload
     }
 }
 
@@ -382,7 +448,7 @@ fn ctrl_c_ends_a_stalled_transfer_at_once() {
     let stopped = Stopped::server_of(upload.pid(), &port());
     // Enough to fill every buffer on the way, so that the child waits on
     // the server.
-    upload.more.send(16 << 20).unwrap();
+    upload.feed(16 << 20).unwrap();
     std::thread::sleep(Duration::from_millis(500));
     upload.interrupt();
     let (took, out) = upload.finish(Duration::from_secs(30));
@@ -399,7 +465,7 @@ fn a_silent_server_ends_a_transfer_by_the_keepalive() {
     }
     let mut upload = Upload::start(name, Some("1"), 4 << 20);
     let stopped = Stopped::server_of(upload.pid(), &port());
-    upload.more.send(16 << 20).unwrap();
+    upload.feed(16 << 20).unwrap();
     let (took, out) = upload.finish(Duration::from_secs(40));
     drop(stopped);
     assert!(out.contains("RESULT Disconnected"), "{out}");
@@ -416,72 +482,10 @@ fn an_interrupted_upload_leaves_nothing_behind() {
     upload.interrupt();
     // The child may be waiting for more of its source: give it some.
     std::thread::sleep(Duration::from_millis(300));
-    let _ = upload.more.send(1 << 20);
+    let _ = upload.feed(1 << 20);
     let (_, out) = upload.finish(Duration::from_secs(30));
     assert!(out.contains("RESULT Interrupted"), "{out}");
-    assert_eq!(partial_files(&upload.dir.0), Vec::<String>::new(), "{out}");
-    assert!(!upload.target.exists(), "the target was not made: {out}");
-}
-
-/// An upload over SCP, to the server without an SFTP subsystem, running
-/// in a child copy of this test binary: a large sparse file (SCP states
-/// the size first, so the source is a file, not a FIFO) to a fresh remote
-/// directory. Holds the lock of the tests on that server.
-struct ScpUpload {
-    dir: RemoteDir,
-    target: PathBuf,
-    child: Option<Child>,
-    _source: tempfile::TempDir,
-    _one: std::sync::MutexGuard<'static, ()>,
-}
-
-impl ScpUpload {
-    /// Starts the child (`keepalive` as [`Upload::start`] takes it) and
-    /// waits until its unfinished file on the server holds a MiB.
-    fn start(name: &str, keepalive: Option<&str>) -> ScpUpload {
-        let one = crate::scp::serial();
-        let dir = remote_dir();
-        let source = tempfile::tempdir().unwrap();
-        let big = source.path().join("big.bin");
-        fs::File::create(&big).unwrap().set_len(16 << 30).unwrap();
-        let target = dir.0.join("big.bin");
-        let port = var("TWILL_TEST_NO_SFTP_PORT");
-        let mut env = vec![
-            ("SOURCE", big.to_str().unwrap()),
-            ("TARGET", target.to_str().unwrap()),
-            ("PORT", port.as_str()),
-        ];
-        if let Some(k) = keepalive {
-            env.push(("KEEPALIVE", k));
-        }
-        let child = spawn(name, &env);
-        wait_for("the upload to be under way", || {
-            fs::read_dir(&dir.0).unwrap().flatten().any(|e| {
-                e.file_name().to_string_lossy().contains(".twill-upload-")
-                    && e.metadata().is_ok_and(|m| m.len() >= 1 << 20)
-            })
-        });
-        ScpUpload {
-            dir,
-            target,
-            child: Some(child),
-            _source: source,
-            _one: one,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().expect("running").id()
-    }
-
-    fn interrupt(&self) {
-        // SAFETY: plain syscall.
-        unsafe { libc::kill(self.pid() as libc::pid_t, libc::SIGINT) };
-    }
-
-    fn finish(&mut self, limit: Duration) -> (Duration, String) {
-        finish(self.child.take().expect("running"), limit)
-    }
+    upload.assert_nothing_left(&out);
 }
 
 #[test]
@@ -490,7 +494,7 @@ fn ctrl_c_ends_a_stalled_scp_transfer_at_once() {
     if upload_child(name) {
         return;
     }
-    let mut upload = ScpUpload::start(name, None);
+    let mut upload = Upload::scp(name, None);
     let stopped = Stopped::server_of(upload.pid(), &var("TWILL_TEST_NO_SFTP_PORT"));
     std::thread::sleep(Duration::from_millis(500));
     upload.interrupt();
@@ -506,7 +510,7 @@ fn a_silent_server_ends_an_scp_transfer_by_the_keepalive() {
     if upload_child(name) {
         return;
     }
-    let mut upload = ScpUpload::start(name, Some("1"));
+    let mut upload = Upload::scp(name, Some("1"));
     let stopped = Stopped::server_of(upload.pid(), &var("TWILL_TEST_NO_SFTP_PORT"));
     let (took, out) = upload.finish(Duration::from_secs(40));
     drop(stopped);
@@ -521,13 +525,12 @@ fn an_interrupted_scp_upload_leaves_nothing_behind() {
     if upload_child(name) {
         return;
     }
-    let mut upload = ScpUpload::start(name, None);
+    let mut upload = Upload::scp(name, None);
     upload.interrupt();
     let (took, out) = upload.finish(Duration::from_secs(30));
     assert!(out.contains("RESULT Interrupted"), "{out}");
     assert!(took < Duration::from_secs(10), "took {took:?}: {out}");
-    assert_eq!(partial_files(&upload.dir.0), Vec::<String>::new(), "{out}");
-    assert!(!upload.target.exists(), "the target was not made: {out}");
+    upload.assert_nothing_left(&out);
 }
 
 fn wait_for_process(needle: &str) {

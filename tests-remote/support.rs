@@ -8,8 +8,8 @@ use twill::{with_settings, Settings};
 #[allow(dead_code)]
 mod common;
 pub use common::{
-    child_command, command_lines_with_workers, in_child, is_child, process_running_with, text,
-    unique,
+    child_command, command_line_child, command_lines_with_workers, in_child, is_child,
+    process_running_with, text, unique,
 };
 
 /// A `TWILL_TEST_*` variable of the throwaway server.
@@ -61,6 +61,11 @@ pub fn noise(len: usize) -> Vec<u8> {
 /// Command line options that reach the throwaway server: its known_hosts,
 /// no ssh_config, no agent, no default keys, and the test key when `key`.
 pub fn cli_options(key: bool) -> Vec<String> {
+    cli_options_with(key, &var("TWILL_TEST_KNOWN_HOSTS"))
+}
+
+/// [`cli_options`] with `known_hosts` as the known_hosts file.
+pub fn cli_options_with(key: bool, known_hosts: &str) -> Vec<String> {
     let mut args = Vec::new();
     if key {
         args.extend(["-i".to_string(), var("TWILL_TEST_KEY")]);
@@ -69,10 +74,7 @@ pub fn cli_options(key: bool) -> Vec<String> {
         "-a".to_string(),
         "-k".to_string(),
         "--set".to_string(),
-        format!(
-            "known_hosts={},use_ssh_config=false",
-            var("TWILL_TEST_KNOWN_HOSTS")
-        ),
+        format!("known_hosts={known_hosts},use_ssh_config=false"),
     ]);
     args
 }
@@ -148,6 +150,43 @@ impl Drop for RemoteDir {
         let _ = std::process::Command::new("rm")
             .args(["-rf", &self.0])
             .status();
+    }
+}
+
+/// A small tmpfs (64 KiB, every user may write) mounted on a path of the
+/// server (made if missing), unmounted afterwards.
+pub struct Tmpfs(pub String);
+
+impl Tmpfs {
+    pub fn mount(at: String) -> Tmpfs {
+        std::fs::create_dir_all(&at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k,mode=0777", "tmpfs", &at])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mount tmpfs on {at}");
+        Tmpfs(at)
+    }
+
+    pub fn path(&self, rel: &str) -> String {
+        format!("{}/{rel}", self.0)
+    }
+
+    /// Makes the file system read-only from now on.
+    pub fn remount_read_only(&self) {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", "remount,ro", &self.0])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "remount {} read-only", self.0);
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
     }
 }
 

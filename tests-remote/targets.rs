@@ -8,42 +8,13 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use twill::{
     download, download_with, run, upload, upload_data, upload_with, with_settings, DownloadOptions,
     ErrorKind, UploadOptions,
 };
 
-use crate::support::twill;
-
-/// A fresh directory on the server (this machine) owned by the plain
-/// user, removed afterwards.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new() -> Dir {
-        let path = with_settings(twill(), || run("mktemp -d")).unwrap();
-        Dir(PathBuf::from(path.stdout()))
-    }
-    fn join(&self, p: impl AsRef<Path>) -> PathBuf {
-        self.0.join(p)
-    }
-    fn text(&self, p: &str) -> String {
-        self.join(p).to_str().unwrap().to_string()
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = Command::new("chmod")
-            .arg("-R")
-            .arg("u+w")
-            .arg(&self.0)
-            .status();
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
+use crate::support::{twill, RemoteDir, Tmpfs};
 
 /// The plain user's uid and gid on the server.
 fn plain_ids() -> (u32, u32) {
@@ -58,42 +29,42 @@ fn plain_ids() -> (u32, u32) {
 
 #[test]
 fn put_onto_a_symlink_writes_the_file_it_points_to() {
-    let d = Dir::new();
-    fs::write(d.join("real.conf"), "old\n").unwrap();
-    std::os::unix::fs::symlink("real.conf", d.join("link.conf")).unwrap();
-    std::os::unix::fs::symlink(d.join("real.conf"), d.join("abs.conf")).unwrap();
-    std::os::unix::fs::symlink("link.conf", d.join("chain.conf")).unwrap();
+    let d = RemoteDir::new();
+    fs::write(d.path("real.conf"), "old\n").unwrap();
+    std::os::unix::fs::symlink("real.conf", d.path("link.conf")).unwrap();
+    std::os::unix::fs::symlink(d.path("real.conf"), d.path("abs.conf")).unwrap();
+    std::os::unix::fs::symlink("link.conf", d.path("chain.conf")).unwrap();
     with_settings(twill(), || {
-        upload_data("one\n", d.text("link.conf"), &UploadOptions::new()).unwrap();
-        assert_eq!(fs::read_to_string(d.join("real.conf")).unwrap(), "one\n");
-        upload_data("two\n", d.text("abs.conf"), &UploadOptions::new()).unwrap();
-        assert_eq!(fs::read_to_string(d.join("real.conf")).unwrap(), "two\n");
-        upload_data("three\n", d.text("chain.conf"), &UploadOptions::new()).unwrap();
-        assert_eq!(fs::read_to_string(d.join("real.conf")).unwrap(), "three\n");
+        upload_data("one\n", d.path("link.conf"), &UploadOptions::new()).unwrap();
+        assert_eq!(fs::read_to_string(d.path("real.conf")).unwrap(), "one\n");
+        upload_data("two\n", d.path("abs.conf"), &UploadOptions::new()).unwrap();
+        assert_eq!(fs::read_to_string(d.path("real.conf")).unwrap(), "two\n");
+        upload_data("three\n", d.path("chain.conf"), &UploadOptions::new()).unwrap();
+        assert_eq!(fs::read_to_string(d.path("real.conf")).unwrap(), "three\n");
         // A link to a file that does not exist yet creates that file.
-        std::os::unix::fs::symlink("later.conf", d.join("dangling.conf")).unwrap();
-        upload_data("new\n", d.text("dangling.conf"), &UploadOptions::new()).unwrap();
-        assert_eq!(fs::read_to_string(d.join("later.conf")).unwrap(), "new\n");
+        std::os::unix::fs::symlink("later.conf", d.path("dangling.conf")).unwrap();
+        upload_data("new\n", d.path("dangling.conf"), &UploadOptions::new()).unwrap();
+        assert_eq!(fs::read_to_string(d.path("later.conf")).unwrap(), "new\n");
     });
     for link in ["link.conf", "abs.conf", "chain.conf", "dangling.conf"] {
-        let meta = fs::symlink_metadata(d.join(link)).unwrap();
+        let meta = fs::symlink_metadata(d.path(link)).unwrap();
         assert!(meta.file_type().is_symlink(), "{link} is still a link");
     }
     // With sudo too.
-    std::os::unix::fs::symlink("real.conf", d.join("sudo-link.conf")).unwrap();
+    std::os::unix::fs::symlink("real.conf", d.path("sudo-link.conf")).unwrap();
     with_settings(
         crate::support::as_user(&crate::support::var("TWILL_TEST_SUDO_USER")),
         || {
             upload_data(
                 "four\n",
-                d.text("sudo-link.conf"),
+                d.path("sudo-link.conf"),
                 &UploadOptions::new().use_sudo(true),
             )
             .unwrap();
         },
     );
-    assert_eq!(fs::read_to_string(d.join("real.conf")).unwrap(), "four\n");
-    assert!(fs::symlink_metadata(d.join("sudo-link.conf"))
+    assert_eq!(fs::read_to_string(d.path("real.conf")).unwrap(), "four\n");
+    assert!(fs::symlink_metadata(d.path("sudo-link.conf"))
         .unwrap()
         .file_type()
         .is_symlink());
@@ -101,8 +72,8 @@ fn put_onto_a_symlink_writes_the_file_it_points_to() {
 
 #[test]
 fn put_writes_in_place_where_only_the_file_is_writable() {
-    let d = Dir::new();
-    let locked = d.join("locked");
+    let d = RemoteDir::new();
+    let locked = PathBuf::from(d.path("locked"));
     fs::create_dir(&locked).unwrap();
     let (uid, gid) = plain_ids();
     fs::write(locked.join("app.conf"), "old\n").unwrap();
@@ -161,15 +132,15 @@ fn a_path_under_a_users_home_is_expanded() {
 
 #[test]
 fn downloads_keep_the_remote_mode() {
-    let d = Dir::new();
-    fs::write(d.join("tool.sh"), "#!/bin/sh\n").unwrap();
-    fs::set_permissions(d.join("tool.sh"), fs::Permissions::from_mode(0o755)).unwrap();
-    fs::write(d.join("notes.txt"), "n\n").unwrap();
-    fs::set_permissions(d.join("notes.txt"), fs::Permissions::from_mode(0o644)).unwrap();
+    let d = RemoteDir::new();
+    fs::write(d.path("tool.sh"), "#!/bin/sh\n").unwrap();
+    fs::set_permissions(d.path("tool.sh"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(d.path("notes.txt"), "n\n").unwrap();
+    fs::set_permissions(d.path("notes.txt"), fs::Permissions::from_mode(0o644)).unwrap();
     let local = tempfile::tempdir().unwrap();
     with_settings(twill(), || {
-        download(d.text("tool.sh"), local.path()).unwrap();
-        download(d.text("notes.txt"), local.path()).unwrap();
+        download(d.path("tool.sh"), local.path()).unwrap();
+        download(d.path("notes.txt"), local.path()).unwrap();
     });
     let mode = |n: &str| fs::metadata(local.path().join(n)).unwrap().mode() & 0o777;
     let umask = fs::read_to_string("/proc/self/status")
@@ -186,17 +157,17 @@ fn downloads_keep_the_remote_mode() {
 /// returned and written carry no `.` or empty parts.
 #[test]
 fn download_paths_are_normalised() {
-    let d = Dir::new();
-    fs::create_dir(d.join("sub")).unwrap();
-    fs::write(d.join("sub/f.txt"), "f\n").unwrap();
+    let d = RemoteDir::new();
+    fs::create_dir(d.path("sub")).unwrap();
+    fs::write(d.path("sub/f.txt"), "f\n").unwrap();
     let local = tempfile::tempdir().unwrap();
     let to = local.path().to_str().unwrap();
     let written = with_settings(twill(), || {
         let mut all =
-            download(format!("{}/./sub//f.txt", d.text("")), format!("{to}/./a/")).unwrap();
+            download(format!("{}/./sub//f.txt", d.path("")), format!("{to}/./a/")).unwrap();
         all.extend(
             download_with(
-                format!("{}//sub/./", d.text("")),
+                format!("{}//sub/./", d.path("")),
                 format!("{to}//b/%(path)s"),
                 &DownloadOptions::new(),
             )
@@ -204,11 +175,7 @@ fn download_paths_are_normalised() {
         );
         all
     });
-    let dir = d
-        .text("")
-        .trim_start_matches('/')
-        .trim_end_matches('/')
-        .to_string();
+    let dir = d.0.trim_start_matches('/');
     assert_eq!(
         written,
         [
@@ -235,11 +202,11 @@ fn directory_uploads_keep_links_as_links_and_names_as_bytes() {
     std::os::unix::fs::symlink("nowhere", tree.join("dangling")).unwrap();
     let latin1 = OsStr::from_bytes(b"caf\xe9.txt");
     fs::write(tree.join(latin1), "bytes\n").unwrap();
-    let d = Dir::new();
+    let d = RemoteDir::new();
     with_settings(twill(), || {
-        upload(&tree, d.0.to_str().unwrap()).unwrap();
+        upload(&tree, &d.0).unwrap();
     });
-    let up = d.join("tree");
+    let up = PathBuf::from(d.path("tree"));
     assert_eq!(
         fs::read_link(up.join("to-file")).unwrap(),
         Path::new("file.txt")
@@ -256,19 +223,15 @@ fn directory_uploads_keep_links_as_links_and_names_as_bytes() {
     assert_eq!(fs::read_to_string(up.join(latin1)).unwrap(), "bytes\n");
 
     // Following links: each file once, no loop, the dangling link reported.
-    let followed = Dir::new();
+    let followed = RemoteDir::new();
     let err = with_settings(twill(), || {
-        upload_with(
-            &tree,
-            followed.0.to_str().unwrap(),
-            &UploadOptions::new().follow_links(true),
-        )
+        upload_with(&tree, &followed.0, &UploadOptions::new().follow_links(true))
     })
     .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Transfer, "{err}");
     assert!(err.to_string().contains("dangling"), "{err}");
     assert!(err.to_string().contains("loop"), "{err}");
-    let up = followed.join("tree");
+    let up = PathBuf::from(followed.path("tree"));
     assert_eq!(fs::read_to_string(up.join("to-file")).unwrap(), "inside\n");
     assert!(!fs::symlink_metadata(up.join("to-file"))
         .unwrap()
@@ -283,7 +246,7 @@ fn directory_uploads_keep_links_as_links_and_names_as_bytes() {
 
     // And back: links as links, bytes as bytes.
     let back = tempfile::tempdir().unwrap();
-    with_settings(twill(), || download(d.text("tree"), back.path())).unwrap();
+    with_settings(twill(), || download(d.path("tree"), back.path())).unwrap();
     let down = back.path().join("tree");
     assert_eq!(
         fs::read_link(down.join("sub/loop")).unwrap(),
@@ -296,66 +259,36 @@ fn directory_uploads_keep_links_as_links_and_names_as_bytes() {
     );
 }
 
-/// A tmpfs mounted in a directory of the server, unmounted afterwards.
-struct Mount(PathBuf);
-
-impl Mount {
-    fn new(at: PathBuf, options: &str) -> Mount {
-        fs::create_dir_all(&at).unwrap();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
-            .arg(&at)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "mount tmpfs on {}", at.display());
-        Mount(at)
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn a_full_or_read_only_file_system_is_named_with_the_target() {
-    let d = Dir::new();
-    let full = Mount::new(d.join("full"), "size=64k,mode=0777");
-    let ro = Mount::new(d.join("ro"), "size=64k,mode=0777");
-    fs::write(ro.0.join("app.conf"), "old\n").unwrap();
-    let ok = Command::new("mount")
-        .args(["-o", "remount,ro"])
-        .arg(&ro.0)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
+    let d = RemoteDir::new();
+    let full = Tmpfs::mount(d.path("full"));
+    let ro = Tmpfs::mount(d.path("ro"));
+    fs::write(ro.path("app.conf"), "old\n").unwrap();
+    ro.remount_read_only();
     let big = vec![b'x'; 1 << 20];
     with_settings(twill(), || {
-        let target = full.0.join("big.bin");
-        let err = upload_data(&big, target.to_str().unwrap(), &UploadOptions::new()).unwrap_err();
+        let target = full.path("big.bin");
+        let err = upload_data(&big, &target, &UploadOptions::new()).unwrap_err();
         let msg = err.to_string();
         assert_eq!(err.kind(), ErrorKind::Transfer, "{msg}");
         assert!(msg.contains("no space left"), "{msg}");
-        assert!(msg.contains(target.to_str().unwrap()), "{msg}");
+        assert!(msg.contains(&target), "{msg}");
         assert!(
             !msg.contains("twill-upload"),
             "the temporary name is not shown: {msg}"
         );
 
-        let target = ro.0.join("app.conf");
-        let err =
-            upload_data("new\n", target.to_str().unwrap(), &UploadOptions::new()).unwrap_err();
+        let target = ro.path("app.conf");
+        let err = upload_data("new\n", &target, &UploadOptions::new()).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("read-only file system"), "{msg}");
-        assert!(msg.contains(target.to_str().unwrap()), "{msg}");
+        assert!(msg.contains(&target), "{msg}");
     });
     let left: Vec<_> = fs::read_dir(&full.0)
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
     assert!(left.is_empty(), "nothing left behind: {left:?}");
-    assert_eq!(fs::read_to_string(ro.0.join("app.conf")).unwrap(), "old\n");
+    assert_eq!(fs::read_to_string(ro.path("app.conf")).unwrap(), "old\n");
 }

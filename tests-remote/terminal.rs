@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 
 use twill::{open_shell, puts, run, with_settings};
 
-use crate::support::{child_command, is_child, port, text, twill, unique, var};
+use crate::support::{
+    child_command, cli_options, cli_options_with, host_for, is_child, port, text, twill, unique,
+    var,
+};
 
 /// A tmux server of its own running one command in a pane, killed
 /// afterwards. When the command ends the pane shows `EXIT:<code>` and the
@@ -126,6 +129,15 @@ impl Pane {
         let modes = shown.split("MODES:").nth(1).unwrap().to_string();
         (code, modes, shown)
     }
+
+    /// Waits for the command's end, checks that it exited with `code` and
+    /// left the terminal as a shell gives it; returns what the pane shows.
+    pub(crate) fn exits_with(&self, code: i32) -> String {
+        let (got, modes, shown) = self.wait_for_exit();
+        assert_eq!(got, code, "{shown}");
+        assert_cooked(&modes);
+        shown
+    }
 }
 
 impl Drop for Pane {
@@ -143,7 +155,7 @@ fn mode_set(modes: &str, flag: &str) -> bool {
 
 /// The modes a shell gives a terminal: whole lines, echoed, Ctrl-C a
 /// signal.
-pub(crate) fn assert_cooked(modes: &str) {
+fn assert_cooked(modes: &str) {
     for flag in ["icanon", "echo", "isig", "icrnl", "opost"] {
         assert!(mode_set(modes, flag), "{flag} is off: {modes}");
     }
@@ -155,36 +167,22 @@ fn twill_binary() -> String {
         .into_owned()
 }
 
-/// The `twill` binary and the options that reach the server as `user`
-/// without a key.
-fn without_key(user: &str) -> Vec<String> {
-    let mut cmd = vec![twill_binary()];
-    cmd.extend(crate::support::cli_options(false));
-    cmd.extend([
-        "-H".into(),
-        format!("{user}@{}:{}", var("TWILL_TEST_HOST"), port()),
-    ]);
-    cmd
+/// The `twill` binary with `options`, reaching `hosts`, with `extra`
+/// options, running `command`.
+fn twill_line(options: Vec<String>, hosts: &str, extra: &[&str], command: &str) -> Vec<String> {
+    let mut line = vec![twill_binary()];
+    line.extend(options);
+    line.extend(["-H".into(), hosts.into()]);
+    line.extend(extra.iter().map(|s| s.to_string()));
+    line.extend(["--".into(), command.into()]);
+    line
 }
 
 /// The `twill` binary reaching the server as the plain test user with the
 /// key, with `extra` options, running `command`.
 fn twill_running(extra: &[&str], command: &str) -> Vec<String> {
-    let mut cmd = vec![twill_binary()];
-    cmd.extend(crate::support::cli_options(true));
-    cmd.extend(extra.iter().map(|s| s.to_string()));
-    cmd.extend([
-        "-H".into(),
-        format!(
-            "{}@{}:{}",
-            var("TWILL_TEST_USER"),
-            var("TWILL_TEST_HOST"),
-            port()
-        ),
-        "--".into(),
-        command.into(),
-    ]);
-    cmd
+    let host = host_for(&var("TWILL_TEST_USER"));
+    twill_line(cli_options(true), &host, extra, command)
 }
 
 /// The command line of a child copy of this test binary running only
@@ -206,9 +204,8 @@ fn child_line(test_name: &str) -> Vec<String> {
 
 #[test]
 fn a_missing_login_password_is_asked_for_hidden() {
-    let mut cmd = without_key(&var("TWILL_TEST_USER"));
-    cmd.extend(["--".into(), "whoami".into()]);
-    let pane = Pane::start(&cmd);
+    let host = host_for(&var("TWILL_TEST_USER"));
+    let pane = Pane::start(&twill_line(cli_options(false), &host, &[], "whoami"));
     pane.wait_for("Login password for 'twill': ");
     let password = var("TWILL_TEST_PASSWORD");
     pane.type_line(&password);
@@ -229,13 +226,9 @@ fn a_missing_sudo_password_is_asked_for_hidden_and_kept_for_the_run() {
         .take(2)
         .map(|a| format!("{user}@{a}:{}", port()))
         .collect();
-    let mut cmd = vec![twill_binary(), "-i".into(), var("TWILL_TEST_KEY")];
-    cmd.extend(without_key(&user).into_iter().skip(1));
     // Two hosts, one after the other: the second gets the password typed
     // for the first.
-    let last = cmd.len() - 1;
-    cmd[last] = hosts.join(",");
-    cmd.extend(["--sudo".into(), "--".into(), "whoami".into()]);
+    let cmd = twill_line(cli_options(true), &hosts.join(","), &["--sudo"], "whoami");
     let pane = Pane::start(&cmd);
     pane.wait_for("sudo password: ");
     let password = var("TWILL_TEST_SUDO_PASSWORD");
@@ -256,11 +249,9 @@ fn a_question_is_shown_and_answered_at_the_terminal() {
     // The unfinished line shows before anything is typed.
     pane.wait_for("out: Name? ");
     pane.type_line("bob");
-    let (code, modes, shown) = pane.wait_for_exit();
-    assert_eq!(code, 0, "{shown}");
+    let shown = pane.exits_with(0);
     assert!(shown.contains("out: Name? bob"), "{shown}");
     assert!(shown.contains("out: hello bob"), "{shown}");
-    assert_cooked(&modes);
 }
 
 #[test]
@@ -288,10 +279,8 @@ fn keys_go_as_typed_and_the_terminal_is_put_back() {
     pane.wait_for_n("out: hello there", 2);
     // Ctrl-D goes to the remote pty, which ends cat's input.
     pane.press("C-d");
-    let (code, modes, shown) = pane.wait_for_exit();
-    assert_eq!(code, 0, "{shown}");
+    let shown = pane.exits_with(0);
     assert!(shown.contains("out: cat ended"), "{shown}");
-    assert_cooked(&modes);
 }
 
 #[test]
@@ -305,10 +294,8 @@ fn a_full_screen_program_gets_its_keys_and_gives_the_terminal_back() {
     pane.type_text(" ");
     pane.wait_for("out: 60");
     pane.type_text("q");
-    let (code, modes, shown) = pane.wait_for_exit();
-    assert_eq!(code, 0, "{shown}");
+    let shown = pane.exits_with(0);
     assert!(shown.contains("out: less ended"), "{shown}");
-    assert_cooked(&modes);
 }
 
 #[test]
@@ -318,9 +305,7 @@ fn ctrl_c_stops_the_command_and_the_terminal_is_put_back() {
     pane.type_line("first");
     pane.wait_for_n("out: first", 2);
     pane.press("C-c");
-    let (code, modes, shown) = pane.wait_for_exit();
-    assert_eq!(code, 130, "{shown}");
-    assert_cooked(&modes);
+    pane.exits_with(130);
 }
 
 #[test]
@@ -338,10 +323,8 @@ fn ctrl_c_outside_any_execute_ends_the_process_with_the_terminal_put_back() {
     pane.type_line("first");
     pane.wait_for_n("out: first", 2);
     pane.press("C-c");
-    let (code, modes, shown) = pane.wait_for_exit();
-    assert_eq!(code, 130, "{shown}");
+    let shown = pane.exits_with(130);
     assert!(!shown.contains("run returned"), "{shown}");
-    assert_cooked(&modes);
 }
 
 #[test]
@@ -354,10 +337,8 @@ fn without_a_pty_lines_go_echoed_by_the_terminal_and_ctrl_d_ends_them() {
     let shown = pane.text();
     assert!(shown.contains("\na line\n"), "{shown}");
     pane.press("C-d");
-    let (code, modes, shown) = pane.wait_for_exit();
-    assert_eq!(code, 0, "{shown}");
+    let shown = pane.exits_with(0);
     assert!(shown.contains("out: cat ended"), "{shown}");
-    assert_cooked(&modes);
 }
 
 #[test]
@@ -371,11 +352,9 @@ fn echo_stdin_false_types_without_an_echo() {
     // would be echoed by the terminal itself.
     pane.wait_for_mode("-echo");
     pane.type_line("unseen");
-    let (code, modes, shown) = pane.wait_for_exit();
-    assert_eq!(code, 0, "{shown}");
+    let shown = pane.exits_with(0);
     assert!(shown.contains("out: got unseen"), "{shown}");
     assert_eq!(shown.matches("unseen").count(), 1, "{shown}");
-    assert_cooked(&modes);
 }
 
 #[test]
@@ -387,12 +366,10 @@ fn remote_interrupt_sends_ctrl_c_to_the_remote_program() {
     pane.wait_for("out: ready");
     std::thread::sleep(Duration::from_millis(300));
     pane.press("C-c");
-    let (code, modes, shown) = pane.wait_for_exit();
-    assert_eq!(code, 0, "{shown}");
+    let shown = pane.exits_with(0);
     // The remote pty echoes the key as `^C`.
     assert!(shown.contains("caught"), "{shown}");
     assert!(shown.contains("out: after"), "{shown}");
-    assert_cooked(&modes);
 }
 
 #[test]
@@ -404,10 +381,8 @@ fn a_window_size_change_reaches_the_remote_pty() {
     let shown = pane.wait_for("out: ready");
     assert!(shown.contains("out: 50 200"), "{shown}");
     pane.tmux(&["resize-window", "-x", "120", "-y", "40"]);
-    let (code, modes, shown) = pane.wait_for_exit();
+    let shown = pane.exits_with(0);
     assert!(shown.contains("out: 40 120"), "{shown}");
-    assert_eq!(code, 0, "{shown}");
-    assert_cooked(&modes);
 }
 
 #[test]
@@ -429,15 +404,13 @@ fn open_shell_runs_a_command_then_takes_keys_and_ctrl_c() {
     pane.type_line("echo back-$((1+1))");
     pane.wait_for("back-2");
     pane.type_line("exit");
-    let (code, modes, shown) = pane.wait_for_exit();
-    assert_eq!(code, 0, "{shown}");
+    let shown = pane.exits_with(0);
     assert!(shown.contains("open_shell returned true"), "{shown}");
     assert!(!shown.contains("\nslept"), "{shown}");
     assert!(
         !shown.contains("out: "),
         "open_shell prints raw output:\n{shown}"
     );
-    assert_cooked(&modes);
 }
 
 #[test]
@@ -447,9 +420,8 @@ fn abort_on_prompts_fails_fast_instead_of_waiting() {
         &["--abort-on-prompts"],
         "read -p 'Name? ' n || exit 3; echo hello $n",
     ));
-    let (code, modes, shown) = pane.wait_for_exit();
+    let shown = pane.exits_with(1);
     assert!(started.elapsed() < Duration::from_secs(20), "{shown}");
-    assert_eq!(code, 1, "{shown}");
     assert!(
         shown.contains("Needed to prompt for 'Name?' (host: "),
         "{shown}"
@@ -458,33 +430,14 @@ fn abort_on_prompts_fails_fast_instead_of_waiting() {
         shown.contains("but abort-on-prompts was set to True"),
         "{shown}"
     );
-    assert_cooked(&modes);
 }
 
 /// The `twill` binary reaching the server with `known_hosts` as its
 /// known_hosts file, running `whoami`; with the test key when `key`, else
 /// with a password asked for.
 fn twill_with_known_hosts(known_hosts: &std::path::Path, key: bool) -> Vec<String> {
-    let mut line = vec![twill_binary()];
-    if key {
-        line.extend(["-i".into(), var("TWILL_TEST_KEY")]);
-    }
-    line.extend([
-        "-a".into(),
-        "-k".into(),
-        "--set".into(),
-        format!("known_hosts={},use_ssh_config=false", known_hosts.display()),
-        "-H".into(),
-        format!(
-            "{}@{}:{}",
-            var("TWILL_TEST_USER"),
-            var("TWILL_TEST_HOST"),
-            port()
-        ),
-        "--".into(),
-        "whoami".into(),
-    ]);
-    line
+    let options = cli_options_with(key, &known_hosts.display().to_string());
+    twill_line(options, &host_for(&var("TWILL_TEST_USER")), &[], "whoami")
 }
 
 /// The server's host keys, as `type base64` pairs.
@@ -547,12 +500,10 @@ fn an_unknown_host_key_refused_at_the_terminal_is_not_recorded() {
     let pane = Pane::start(&twill_with_known_hosts(&known_hosts, true));
     pane.wait_for("Are you sure you want to continue connecting (yes/no/[fingerprint])? ");
     pane.type_line("no");
-    let (code, modes, shown) = pane.wait_for_exit();
-    assert_eq!(code, 1, "{shown}");
+    let shown = pane.exits_with(1);
     assert!(shown.contains("Host key verification failed"), "{shown}");
     assert!(!shown.contains("out: twill"), "{shown}");
     assert!(!known_hosts.exists(), "something was recorded");
-    assert_cooked(&modes);
 }
 
 /// Runs the `twill` binary with `input` on its standard input (`None`:
@@ -651,16 +602,8 @@ fn prompts_are_answered_as_fabric_answers_them() {
 
 #[test]
 fn sudo_input_waits_for_the_password_prompt() {
-    let user = var("TWILL_TEST_SUDOPW_USER");
-    let mut line = vec![twill_binary()];
-    line.extend(crate::support::cli_options(true));
-    line.extend([
-        "-H".into(),
-        format!("{user}@{}:{}", var("TWILL_TEST_HOST"), port()),
-        "--sudo".into(),
-        "--".into(),
-        "read x; echo got $x".into(),
-    ]);
+    let host = host_for(&var("TWILL_TEST_SUDOPW_USER"));
+    let line = twill_line(cli_options(true), &host, &["--sudo"], "read x; echo got $x");
     let password = ("TWILL_SUDO_PASSWORD", var("TWILL_TEST_SUDO_PASSWORD"));
     // sudo reads the password from the same input: the piped answer must
     // not go before it.
@@ -671,9 +614,12 @@ fn sudo_input_waits_for_the_password_prompt() {
     assert!(shown.contains("got answer"), "{shown}");
     // The end of the input too, without a pty: cat ends after sudo has
     // its password.
-    line.pop();
-    line.pop();
-    line.extend(["--no-pty".into(), "--".into(), "cat; echo cat ended".into()]);
+    let line = twill_line(
+        cli_options(true),
+        &host,
+        &["--sudo", "--no-pty"],
+        "cat; echo cat ended",
+    );
     let (code, shown) = fed(&line, &[password], None);
     assert_eq!(code, 0, "{shown}");
     assert!(shown.contains("cat ended"), "{shown}");
@@ -686,27 +632,17 @@ fn initial_password_prompt_asks_once_before_anything_runs() {
     let mut command: Vec<String> = ["env", "-u", "TWILL_PASSWORD", "-u", "TWILL_SUDO_PASSWORD"]
         .map(String::from)
         .to_vec();
-    command.push(twill_binary());
-    command.extend(crate::support::cli_options(true));
-    command.extend([
-        "-I".into(),
-        "-H".into(),
-        format!(
-            "{}@{}:{}",
-            var("TWILL_TEST_SUDOPW_USER"),
-            var("TWILL_TEST_HOST"),
-            port()
-        ),
-        "--sudo".into(),
-        "--".into(),
-        "whoami".into(),
-    ]);
+    command.extend(twill_line(
+        cli_options(true),
+        &host_for(&var("TWILL_TEST_SUDOPW_USER")),
+        &["-I", "--sudo"],
+        "whoami",
+    ));
     let pane = Pane::start(&command);
     let asked = pane.wait_for("Initial value for env.password: ");
     assert!(!asked.contains("sudo: whoami"), "asked first: {asked}");
     pane.type_line(&var("TWILL_TEST_SUDO_PASSWORD"));
-    let (code, modes, shown) = pane.wait_for_exit();
-    assert_eq!(code, 0, "{shown}");
+    let shown = pane.exits_with(0);
     assert!(shown.contains("out: root"), "{shown}");
     // The remote prompt shows as output (as in Fabric) and is answered;
     // nothing else asks.
@@ -716,5 +652,4 @@ fn initial_password_prompt_asks_once_before_anything_runs() {
         assert!(line.contains("] out: sudo password"), "asked again: {line}");
     }
     assert!(!shown.contains(&var("TWILL_TEST_SUDO_PASSWORD")), "{shown}");
-    assert_cooked(&modes);
 }

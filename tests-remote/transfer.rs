@@ -4,14 +4,13 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 
 use twill::{
     cd, download, download_data, download_with, lcd, run, upload, upload_data, upload_with,
     with_settings, DownloadOptions, ErrorKind, Settings, UploadOptions,
 };
 
-use crate::support::{as_user, local_tree, noise, twill, unique, var, RemoteDir};
+use crate::support::{as_user, local_tree, noise, twill, unique, var, RemoteDir, Tmpfs};
 
 #[test]
 fn upload_a_file_into_a_directory_and_to_a_new_name() {
@@ -202,40 +201,25 @@ fn sudo_upload_gives_the_modes_a_plain_upload_gives() {
 fn a_failed_upload_leaves_the_old_target_intact() {
     // A 64 KiB file system, so that a 1 MiB upload runs out of space.
     let remote = RemoteDir::new();
-    let mount = format!("{}/small", remote.0);
-    fs::create_dir_all(&mount).unwrap();
-    assert!(Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=64k,mode=0777", "tmpfs", &mount])
-        .status()
-        .unwrap()
-        .success());
-    struct Unmount(String);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(mount.clone());
-    fs::write(format!("{mount}/config"), "old contents\n").unwrap();
+    let small = Tmpfs::mount(remote.path("small"));
+    let config = small.path("config");
+    fs::write(&config, "old contents\n").unwrap();
     let local = tempfile::tempdir().unwrap();
     let big = local.path().join("config");
     fs::write(&big, vec![b'x'; 1 << 20]).unwrap();
     with_settings(twill(), || {
-        let err = upload(&big, format!("{mount}/config")).unwrap_err();
+        let err = upload(&big, &config).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Transfer, "{err}");
         assert!(
-            err.to_string().contains(&format!("{mount}/config")),
+            err.to_string().contains(&config),
             "the error names the target: {err}"
         );
         // Read-only: a file the user may not write.
         let err = upload(&big, "/etc/hostname").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Transfer, "{err}");
     });
-    assert_eq!(
-        fs::read_to_string(format!("{mount}/config")).unwrap(),
-        "old contents\n"
-    );
-    let names: Vec<String> = fs::read_dir(&mount)
+    assert_eq!(fs::read_to_string(&config).unwrap(), "old contents\n");
+    let names: Vec<String> = fs::read_dir(&small.0)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();

@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use assert_cmd::prelude::*;
 use twill::{env, task, with_settings, Settings, Tasks};
 
-use crate::support::{child_command, command_lines_with_workers, is_child, text};
+use crate::support::{command_line_child, command_lines_with_workers, text};
 
 fn twill() -> Command {
     let mut c = Command::cargo_bin("twill").unwrap();
@@ -423,25 +423,13 @@ task! {
 }
 
 /// Runs a task list with `args` in a child copy of this test binary, with
-/// `environment` added (the arguments travel in an environment variable,
-/// since the child runs the calling test from its start).
+/// `environment` added.
 fn fixture(test: &str, args: &[&str], environment: &[(&str, &str)]) -> Output {
-    if is_child(test) {
-        let args: Vec<String> = std::env::var("TWILL_FIXTURE_ARGS")
-            .unwrap()
-            .split('\u{1f}')
-            .filter(|a| !a.is_empty())
-            .map(String::from)
-            .collect();
+    let mut c = command_line_child(test, "fixture", args, |argv| {
         let tasks = Tasks::new().task(settings::task()).task(count::task());
-        let code = with_settings(Settings::new(), || {
-            tasks.run_args(std::iter::once("fixture".to_string()).chain(args))
-        });
-        std::process::exit(code.into());
-    }
-    let mut c = child_command(test);
-    c.env("TWILL_FIXTURE_ARGS", args.join("\u{1f}"))
-        .env_remove("TWILL_PASSWORD")
+        with_settings(Settings::new(), || tasks.run_args(argv))
+    });
+    c.env_remove("TWILL_PASSWORD")
         .env_remove("TWILL_SUDO_PASSWORD");
     for (k, v) in environment {
         c.env(k, v);

@@ -39,6 +39,21 @@ fn set_nofile(soft: u64, hard: u64) {
     );
 }
 
+/// Runs `body` in a child copy of this test binary (see `in_child`) and
+/// checks that the child got to its end: what a failed assertion there
+/// printed shows in the failure here.
+fn passes_in_child(test_name: &str, body: impl FnOnce()) {
+    let out = in_child(test_name, || {
+        body();
+        println!("CHILD PASSED");
+    });
+    assert!(
+        text(&out.stdout).contains("CHILD PASSED"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 /// Runs a task over 1000 host names in parallel, one worker per host, and
 /// checks that every host's own result comes back, in order.
 fn thousand_hosts_in_parallel() {
@@ -59,26 +74,20 @@ fn thousand_hosts_in_parallel() {
 
 #[test]
 fn a_thousand_workers_fit_under_a_limit_of_1024_descriptors() {
-    let out = in_child(
+    passes_in_child(
         "execute::a_thousand_workers_fit_under_a_limit_of_1024_descriptors",
         || {
             // Three pipes per worker: not every worker fits at once, and the
             // hard limit leaves no room to raise.
             set_nofile(1024, 1024);
             thousand_hosts_in_parallel();
-            println!("ALL BACK");
         },
-    );
-    assert!(
-        text(&out.stdout).contains("ALL BACK"),
-        "{}",
-        text(&out.stderr)
     );
 }
 
 #[test]
 fn the_soft_descriptor_limit_is_raised_to_the_hard_one() {
-    let out = in_child(
+    passes_in_child(
         "execute::the_soft_descriptor_limit_is_raised_to_the_hard_one",
         || {
             // Raising a hard limit needs root, which the project's scripts
@@ -88,13 +97,7 @@ fn the_soft_descriptor_limit_is_raised_to_the_hard_one() {
             set_nofile(1024, hard);
             thousand_hosts_in_parallel();
             assert_eq!(nofile(), (hard, hard));
-            println!("RAISED");
         },
-    );
-    assert!(
-        text(&out.stdout).contains("RAISED"),
-        "{}",
-        text(&out.stderr)
     );
 }
 
@@ -172,7 +175,7 @@ fn children_of(pid: u32) -> Vec<u32> {
 
 #[test]
 fn a_panic_in_the_caller_stops_and_reaps_every_worker() {
-    let out = in_child(
+    passes_in_child(
         "execute::a_panic_in_the_caller_stops_and_reaps_every_worker",
         || {
             let marker = unique("6");
@@ -213,13 +216,7 @@ fn a_panic_in_the_caller_stops_and_reaps_every_worker() {
                 );
                 std::thread::sleep(Duration::from_millis(50));
             }
-            println!("ALL STOPPED");
         },
-    );
-    assert!(
-        text(&out.stdout).contains("ALL STOPPED"),
-        "{}",
-        text(&out.stderr)
     );
 }
 
@@ -322,7 +319,7 @@ fn n() -> u64 {
 
 #[test]
 fn worker_results_come_back_in_list_order_not_finishing_order() {
-    let out = in_child(
+    passes_in_child(
         "execute::worker_results_come_back_in_list_order_not_finishing_order",
         || {
             let values: Vec<String> = (0..6).map(|i| i.to_string()).collect();
@@ -353,19 +350,13 @@ fn worker_results_come_back_in_list_order_not_finishing_order() {
                 !pids.contains(&std::process::id()),
                 "none ran in the caller"
             );
-            println!("IN ORDER");
         },
-    );
-    assert!(
-        text(&out.stdout).contains("IN ORDER"),
-        "{}",
-        text(&out.stderr)
     );
 }
 
 #[test]
 fn a_panicking_worker_is_its_hosts_failure_and_the_others_finish() {
-    let out = in_child(
+    passes_in_child(
         "execute::a_panicking_worker_is_its_hosts_failure_and_the_others_finish",
         || {
             let task = || {
@@ -399,19 +390,13 @@ fn a_panicking_worker_is_its_hosts_failure_and_the_others_finish() {
                 e.message(),
                 "One or more hosts failed while executing task 'fragile'\n    1: the task panicked: boom at 1"
             );
-            println!("PANIC CONTAINED");
         },
-    );
-    assert!(
-        text(&out.stdout).contains("PANIC CONTAINED"),
-        "{}",
-        text(&out.stderr)
     );
 }
 
 #[test]
 fn a_worker_killed_by_a_signal_is_its_hosts_failure() {
-    let out = in_child(
+    passes_in_child(
         "execute::a_worker_killed_by_a_signal_is_its_hosts_failure",
         || {
             let results = with_settings(Settings::new().hide("everything").warn_only(true), || {
@@ -442,13 +427,7 @@ fn a_worker_killed_by_a_signal_is_its_hosts_failure() {
                 Vec::<u32>::new(),
                 "every worker was reaped"
             );
-            println!("KILL CONTAINED");
         },
-    );
-    assert!(
-        text(&out.stdout).contains("KILL CONTAINED"),
-        "{}",
-        text(&out.stderr)
     );
 }
 
@@ -572,7 +551,7 @@ fn sigint_ends_a_parallel_execute_at_once_and_no_worker_remains() {
 
 #[test]
 fn a_worker_refuses_to_prompt_and_keeps_the_callers_parallel_setting() {
-    let out = in_child(
+    passes_in_child(
         "execute::a_worker_refuses_to_prompt_and_keeps_the_callers_parallel_setting",
         || {
             for setting in [false, true] {
@@ -603,13 +582,7 @@ fn a_worker_refuses_to_prompt_and_keeps_the_callers_parallel_setting() {
                     );
                 }
             }
-            println!("NO PROMPT");
         },
-    );
-    assert!(
-        text(&out.stdout).contains("NO PROMPT"),
-        "{}",
-        text(&out.stderr)
     );
 }
 

@@ -11,7 +11,7 @@ use twill::{
     TaskArgs, Tasks,
 };
 
-use crate::support::{child_command, in_child, is_child, text};
+use crate::support::{command_line_child, in_child, text};
 
 /// The line a task prints: its name, where it runs, and the process.
 fn report(name: &str, detail: &str) {
@@ -164,23 +164,12 @@ fn tasks() -> Tasks {
 /// Runs the task list's command line with `args` in a child copy of this
 /// test binary, web being the role of w1 and w2.
 fn fixture(test: &str, args: &[&str]) -> Output {
-    if is_child(test) {
-        let args: Vec<String> = std::env::var("TWILL_FIXTURE_ARGS")
-            .unwrap()
-            .split('\u{1f}')
-            .filter(|a| !a.is_empty())
-            .map(String::from)
-            .collect();
+    command_line_child(test, "marks", args, |argv| {
         let web = Settings::new().roledefs([("web", ["w1", "w2"])]);
-        let code = with_settings(web, || {
-            tasks().run_args(std::iter::once("marks".to_string()).chain(args))
-        });
-        std::process::exit(code.into());
-    }
-    child_command(test)
-        .env("TWILL_FIXTURE_ARGS", args.join("\u{1f}"))
-        .output()
-        .unwrap()
+        with_settings(web, || tasks().run_args(argv))
+    })
+    .output()
+    .unwrap()
 }
 
 /// What the child copy running `test` printed, less the test harness's

@@ -36,6 +36,39 @@ pub fn in_child(test_name: &str, body: impl FnOnce()) -> std::process::Output {
     child_command(test_name).output().unwrap()
 }
 
+/// Carries a command line to a child copy of a test binary, its
+/// arguments joined with `\u{1f}`.
+const ARGS_VAR: &str = "TWILL_FIXTURE_ARGS";
+
+/// A child copy of this test binary that runs a task list's command line
+/// `args`: in that child (`is_child(test_name)`), calls `run` with the
+/// command line, `program` first, and exits with the code it returns;
+/// elsewhere returns the command that starts the child. The arguments
+/// travel in an environment variable, since the child runs the calling
+/// test from its start; empty ones are left out.
+pub fn command_line_child(
+    test_name: &str,
+    program: &str,
+    args: &[&str],
+    run: impl FnOnce(Vec<String>) -> u8,
+) -> Command {
+    if is_child(test_name) {
+        let argv = std::iter::once(program.to_string())
+            .chain(
+                std::env::var(ARGS_VAR)
+                    .unwrap()
+                    .split('\u{1f}')
+                    .filter(|a| !a.is_empty())
+                    .map(String::from),
+            )
+            .collect();
+        std::process::exit(run(argv).into());
+    }
+    let mut c = child_command(test_name);
+    c.env(ARGS_VAR, args.join("\u{1f}"));
+    c
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
