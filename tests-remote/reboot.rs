@@ -72,11 +72,19 @@ impl Forwarder {
         let upstream: SocketAddr = format!("127.0.0.1:{}", port()).parse().unwrap();
         // A port below the ephemeral range, so that no outgoing connection
         // takes it while nothing listens on it.
+        // A port is never handed to two forwarders of this process: one
+        // whose host is away has let its port go, and another test's
+        // forwarder must not take it meanwhile.
+        static TAKEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+        let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
         let base = 20000 + (std::process::id() % 5000) as u16;
         let (listener, port) = (0..2000)
             .map(|i| base + i * 3 % 10000)
+            .filter(|p| !taken.contains(p))
             .find_map(|p| TcpListener::bind(("127.0.0.1", p)).ok().map(|l| (l, p)))
             .expect("a free port for the forwarder");
+        taken.push(port);
+        drop(taken);
         let accepted = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let dropped = Arc::new(AtomicBool::new(false));
