@@ -142,6 +142,18 @@ pub(crate) fn terminal_size() -> (u32, u32) {
     (80, 24)
 }
 
+/// `poll(2)` on `fds` for up to `timeout_ms` milliseconds (negative: no
+/// limit); the number of descriptors with events. EINTR is returned as an
+/// error of kind `Interrupted`.
+pub(crate) fn poll(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> std::io::Result<usize> {
+    // SAFETY: fds is a valid, writable array of fds.len() pollfd structs.
+    let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(rc as usize)
+}
+
 #[cfg(test)]
 mod unit {
     use super::*;

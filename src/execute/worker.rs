@@ -596,13 +596,10 @@ fn poll(fds: &[BorrowedFd<'_>], timeout_ms: libc::c_int) -> Vec<bool> {
             revents: 0,
         })
         .collect();
-    // SAFETY: a valid array of pollfd, of that length, whose descriptors
-    // are borrowed open for the call.
-    let n = unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, timeout_ms) };
-    if n <= 0 {
-        return vec![false; fds.len()];
+    match crate::sys::poll(&mut polls, timeout_ms) {
+        Ok(n) if n > 0 => polls.iter().map(|p| p.revents != 0).collect(),
+        _ => vec![false; fds.len()],
     }
-    polls.iter().map(|p| p.revents != 0).collect()
 }
 
 /// What a worker is started for.
@@ -717,13 +714,22 @@ where
     })
 }
 
-/// Blocks SIGTERM in the calling thread; returns the mask before.
-fn block_sigterm() -> libc::sigset_t {
-    // SAFETY: signal-mask plumbing on local sets, in this thread.
+/// The set holding SIGTERM alone.
+fn sigterm_set() -> libc::sigset_t {
+    // SAFETY: filling a local set.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGTERM);
+        set
+    }
+}
+
+/// Blocks SIGTERM in the calling thread; returns the mask before.
+fn block_sigterm() -> libc::sigset_t {
+    let set = sigterm_set();
+    // SAFETY: signal-mask plumbing on local sets, in this thread.
+    unsafe {
         let mut old: libc::sigset_t = std::mem::zeroed();
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
         old
@@ -840,14 +846,10 @@ fn standard_descriptors(out: OwnedFd, err: OwnedFd) {
 /// before the fork; a thread waits for it.
 fn worker_signals() {
     let waiter = std::thread::Builder::new().spawn(|| {
+        let set = sigterm_set();
+        let mut sig = 0;
         // SAFETY: waiting for the blocked signal in this thread only.
-        unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, libc::SIGTERM);
-            let mut sig = 0;
-            libc::sigwait(&set, &mut sig);
-        }
+        unsafe { libc::sigwait(&set, &mut sig) };
         interrupt::stop_worker();
         std::thread::sleep(Duration::from_secs(2));
         // SAFETY: leaving at once; the caller is stopping this worker.
@@ -856,11 +858,9 @@ fn worker_signals() {
     if waiter.is_err() {
         // No thread to stop the commands: SIGTERM ends the worker at once
         // instead.
+        let set = sigterm_set();
         // SAFETY: signal plumbing in a process with one thread.
         unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, libc::SIGTERM);
             libc::signal(libc::SIGTERM, libc::SIG_DFL);
             libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
         }

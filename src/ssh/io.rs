@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::sys;
+
 /// Reads from `src` until `buf` is full or the source ends; returns the
 /// number of bytes read.
 pub(crate) fn read_full(src: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -40,18 +42,6 @@ pub(crate) fn wanted_events(session: &ssh2::Session) -> libc::c_short {
         ssh2::BlockDirections::Both => libc::POLLIN | libc::POLLOUT,
         _ => libc::POLLIN,
     }
-}
-
-/// `poll(2)` on `fds` for up to `timeout_ms` milliseconds (negative: no
-/// limit); the number of descriptors with events. EINTR is returned as an
-/// error of kind `Interrupted`.
-pub(crate) fn poll(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> std::io::Result<usize> {
-    // SAFETY: fds is a valid, writable array of fds.len() pollfd structs.
-    let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
-    if rc < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(rc as usize)
 }
 
 /// Waits until `fd` is ready for `events`, `wake` (if any) is readable, or
@@ -118,7 +108,7 @@ pub(crate) fn wait_fd_or_input(
                 ms.min(i32::MAX as u128) as libc::c_int
             }
         };
-        match poll(fds, ms) {
+        match sys::poll(fds, ms) {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
                 if input.is_empty() {
                     continue;
@@ -165,7 +155,7 @@ pub(crate) fn socket_open(fd: RawFd) -> bool {
         events: libc::POLLIN,
         revents: 0,
     };
-    match poll(std::slice::from_mut(&mut pfd), 0) {
+    match sys::poll(std::slice::from_mut(&mut pfd), 0) {
         Ok(0) => return true,
         Ok(_) => {}
         Err(_) => return false,

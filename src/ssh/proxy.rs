@@ -231,7 +231,7 @@ fn pump(
             },
         ];
         io::quickack(jump_fd);
-        if let Err(e) = io::poll(&mut fds, timeout_ms) {
+        if let Err(e) = crate::sys::poll(&mut fds, timeout_ms) {
             if e.kind() != ErrorKind::Interrupted {
                 break;
             }
