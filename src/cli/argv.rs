@@ -13,7 +13,6 @@ use std::ops::Range;
 use clap::Command;
 
 use super::args::set_value_ranges;
-use super::run::SECRET_KEYS;
 
 /// Bytes of the word `argv[index]` to hide.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +110,38 @@ pub(super) fn option_values(cmd: &Command, argv: &[OsString]) -> Vec<OptionValue
     found
 }
 
+/// The `--set` keys whose values are secrets.
+const SECRET_KEYS: [&str; 3] = ["password", "sudo_password", "key_passphrase"];
+
+/// A secret given on the command line: an option value that is one
+/// (`-p`, `--sudo-password`: `keys` is `None`), or a `--set` that holds
+/// some (`keys`: each secret key with the range of its value).
+pub(super) struct GivenSecret {
+    pub(super) value: OptionValue,
+    pub(super) keys: Option<Vec<(String, Range<usize>)>>,
+}
+
+/// The secrets given in `argv`, as clap finds the option values.
+pub(super) fn secrets(cmd: &Command, argv: &[OsString]) -> Vec<GivenSecret> {
+    option_values(cmd, argv)
+        .into_iter()
+        .filter_map(|value| match value.id.as_str() {
+            "password" | "sudo_password" => Some(GivenSecret { value, keys: None }),
+            "set" => {
+                let keys: Vec<(String, Range<usize>)> = set_value_ranges(&value.value)
+                    .into_iter()
+                    .filter(|(k, _)| SECRET_KEYS.contains(&k.as_str()))
+                    .collect();
+                (!keys.is_empty()).then_some(GivenSecret {
+                    value,
+                    keys: Some(keys),
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// `argv` as a journal keeps it to run again (`--retry-failed`): as
 /// words, with every secret left out (the values of `-p` and
 /// `--sudo-password` with their options, the secret keys of `--set`),
@@ -120,33 +151,24 @@ pub(super) fn replayable(cmd: &Command, argv: &[OsString]) -> Vec<String> {
         .iter()
         .map(|w| Some(w.to_string_lossy().into_owned()))
         .collect();
-    for value in option_values(cmd, argv) {
-        match value.id.as_str() {
-            "password" | "sudo_password" => drop_option(&mut words, &value),
-            "set" => {
-                let ranges: Vec<Range<usize>> = set_value_ranges(&value.value)
-                    .into_iter()
-                    .filter(|(k, _)| SECRET_KEYS.contains(&k.as_str()))
-                    .map(|(k, r)| r.start - k.len() - 1..r.end)
-                    .collect();
-                if ranges.is_empty() {
-                    continue;
-                }
-                let mut kept = String::new();
-                let mut at = 0;
-                for r in &ranges {
-                    kept.push_str(&value.value[at..r.start]);
-                    at = r.end;
-                }
-                kept.push_str(&value.value[at..]);
-                let parts: Vec<&str> = kept.split(',').filter(|p| !p.is_empty()).collect();
-                if parts.is_empty() {
-                    drop_option(&mut words, &value);
-                } else if let Some(Some(word)) = words.get_mut(value.index) {
-                    *word = format!("{}{}", &word[..value.start], parts.join(","));
-                }
-            }
-            _ => {}
+    for GivenSecret { value, keys } in secrets(cmd, argv) {
+        let Some(keys) = keys else {
+            drop_option(&mut words, &value);
+            continue;
+        };
+        // Each `key=value` of a secret key out; the other keys stay.
+        let mut kept = String::new();
+        let mut at = 0;
+        for (k, r) in &keys {
+            kept.push_str(&value.value[at..r.start - k.len() - 1]);
+            at = r.end;
+        }
+        kept.push_str(&value.value[at..]);
+        let parts: Vec<&str> = kept.split(',').filter(|p| !p.is_empty()).collect();
+        if parts.is_empty() {
+            drop_option(&mut words, &value);
+        } else if let Some(Some(word)) = words.get_mut(value.index) {
+            *word = format!("{}{}", &word[..value.start], parts.join(","));
         }
     }
     words.into_iter().flatten().collect()

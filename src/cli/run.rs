@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
 
-use super::args::{parse_set, parse_task_call, set_value_ranges, usage, TaskCall};
+use super::args::{parse_set, parse_task_call, usage, TaskCall};
 use super::argv::{self, Span};
 use super::{log, Task, TaskArgs, Tasks};
 use crate::error::{ErrorKind, Result};
@@ -23,8 +23,6 @@ use crate::state::{env, with_settings, Env, Settings};
 const PASSWORD_VAR: &str = "TWILL_PASSWORD";
 /// The environment variable with the sudo password.
 const SUDO_PASSWORD_VAR: &str = "TWILL_SUDO_PASSWORD";
-/// The `--set` keys whose values are secrets.
-pub(super) const SECRET_KEYS: [&str; 3] = ["password", "sudo_password", "key_passphrase"];
 
 /// Fabric's options (`fab --help`), under the same names.
 #[derive(Debug, Parser)]
@@ -283,20 +281,16 @@ impl Options {
     /// this parsed: the values of `-p` and `--sudo-password`, and of the
     /// secret keys of `--set`.
     fn secret_spans(argv: &[OsString]) -> Vec<Span> {
-        let mut spans = Vec::new();
-        for value in argv::option_values(&Options::command(), argv) {
-            match value.id.as_str() {
-                "password" | "sudo_password" => spans.push(value.span(0..value.value.len())),
-                "set" => spans.extend(
-                    set_value_ranges(&value.value)
-                        .into_iter()
-                        .filter(|(k, _)| SECRET_KEYS.contains(&k.as_str()))
-                        .map(|(_, r)| value.span(r)),
-                ),
-                _ => {}
-            }
-        }
-        spans
+        argv::secrets(&Options::command(), argv)
+            .into_iter()
+            .flat_map(|secret| match secret.keys {
+                None => vec![secret.value.span(0..secret.value.value.len())],
+                Some(keys) => keys
+                    .into_iter()
+                    .map(|(_, r)| secret.value.span(r))
+                    .collect(),
+            })
+            .collect()
     }
 
     /// Warnings for passwords given where other local users can read them.

@@ -231,6 +231,50 @@ fn a_dry_run_is_on_record_and_log_lists_shows_and_refuses_what_is_not_there() {
 }
 
 #[test]
+fn a_journal_keeps_the_command_line_without_its_secrets() {
+    let state = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run(twill().env("XDG_STATE_HOME", state.path()).args([
+        "--dry-run",
+        "-p",
+        "cli-pw-4411",
+        "--set",
+        "password=cli-pw-4412,branch=main,sudo_password=cli-pw-4413",
+        "--sudo-password=cli-pw-4414",
+        "-H",
+        "web1.invalid",
+        "--",
+        "true",
+    ]));
+    assert_eq!(code, Some(0), "{stderr}");
+    let journal = std::fs::read_dir(state.path().join("twill/runs"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect::<String>();
+    assert!(!journal.contains("cli-pw-"), "{journal}");
+    let started = journal.lines().next().unwrap();
+    let argv: serde_json::Value = serde_json::from_str(started).unwrap();
+    let words: Vec<&str> = argv["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .skip(1)
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        words,
+        [
+            "--dry-run",
+            "--set",
+            "branch=main",
+            "-H",
+            "web1.invalid",
+            "--",
+            "true"
+        ]
+    );
+}
+
+#[test]
 fn dry_run_prints_the_real_commands_and_stops_at_a_syntax_error() {
     let hosts = "web1.invalid,deploy@web2.invalid:2222";
     let (code, stdout, stderr) = run(twill().args([
