@@ -160,6 +160,33 @@ pub(crate) fn flush_before_fork() {
     let _ = std::io::stdout().flush();
 }
 
+/// `[host] diff: <path>` and a unified diff, removed lines red and added
+/// ones green on a terminal; under the `stdout` group. Nothing for an
+/// empty diff but the first line.
+pub(crate) fn diff(env: &Env, host: &str, path: &str, text: &str) {
+    let levels = env.levels();
+    if levels.get(Group::Running) {
+        emit(Pipe::Out, &format!("[{host}] diff: {path}\n"));
+    }
+    if !levels.get(Group::Stdout) || text.is_empty() {
+        return;
+    }
+    let colour = std::io::stdout().is_terminal();
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in text.lines() {
+        let shown = match line.as_bytes().first() {
+            _ if !colour || line.starts_with("---") || line.starts_with("+++") => line.to_string(),
+            Some(b'-') => colors::red(line, false),
+            Some(b'+') => colors::green(line, false),
+            Some(b'@') => colors::cyan(line, false),
+            _ => line.to_string(),
+        };
+        out.push_str(&shown);
+        out.push('\n');
+    }
+    emit(Pipe::Out, &out);
+}
+
 /// `[host] run: command` (the real command instead when `debug` is shown).
 pub(crate) fn running(env: &Env, host: &str, verb: &str, command: &str, real: &str) {
     let levels = env.levels();

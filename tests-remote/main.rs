@@ -4,6 +4,7 @@
 
 mod blog;
 mod cli;
+mod config;
 mod connect;
 mod contrib_files;
 mod dry_run;

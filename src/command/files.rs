@@ -262,6 +262,15 @@ pub(crate) fn backup_copy(path: &str) -> String {
     format!("cp {}{{,.bak}}", expand_path(path))
 }
 
+/// `cp -p -- "$(echo <path>)" "$(echo <path>)".<stamp>`: a dated copy of
+/// a configuration file about to be replaced, with its owner, mode and
+/// times. `stamp` holds digits and dashes only.
+pub(crate) fn backup_dated(path: &str, stamp: &str) -> String {
+    debug_assert!(stamp.chars().all(|c| c.is_ascii_digit() || c == '-'));
+    let path = expand_path(path);
+    format!("cp -p -- {path} {path}.{stamp}")
+}
+
 #[cfg(test)]
 mod unit {
     use super::*;

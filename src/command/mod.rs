@@ -647,8 +647,8 @@ mod files;
 mod project;
 
 pub(crate) use files::{
-    append_line, backup_copy, egrep, egrep_line, expand_path, sed, sed_script, stat_expanded,
-    test_expanded, uname,
+    append_line, backup_copy, backup_dated, egrep, egrep_line, expand_path, sed, sed_script,
+    stat_expanded, test_expanded, uname,
 };
 pub(crate) use project::{remove_file, rsync, tar_create, tar_extract, Rsync, SshClient, REBOOT};
 
