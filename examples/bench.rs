@@ -21,7 +21,10 @@
 //! 6. `uname -a` on 50 hosts in parallel as a whole process, beside one
 //!    cold single-host command; then on 200 hosts with a pool of 50, with
 //!    the peak memory of the parent process (the server must listen on 200
-//!    addresses: `TWILL_SSHD_HOSTS=200`; `bench.sh` starts it so).
+//!    addresses: `TWILL_SSHD_HOSTS=200`; `bench.sh` starts it so);
+//! 7. 200 MB from one host to another through `twill::pipe`, as a whole
+//!    process, vs `ssh a cat | ssh b 'cat > /dev/null'` (medians of 3
+//!    alternating rounds), with the peak memory of the piping process.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -119,6 +122,20 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// The size of the pipe figure's stream.
+const PIPE_MB: u64 = 200;
+
+/// The two addresses of the pipe figure, as host strings.
+fn pipe_hosts() -> (String, String) {
+    let addrs: Vec<String> = var("TWILL_TEST_HOSTS")
+        .split(',')
+        .take(2)
+        .map(|a| format!("{}@{a}:{}", var("TWILL_TEST_USER"), var("TWILL_TEST_PORT")))
+        .collect();
+    assert_eq!(addrs.len(), 2, "the server listens on one address only");
+    (addrs[0].clone(), addrs[1].clone())
+}
+
 /// A command that prints one line of 80 MB (then its newline).
 const LONG_LINE: &str = "head -c 83886080 /dev/zero | tr '\\0' x; echo";
 
@@ -184,6 +201,19 @@ fn main() {
             })
             .unwrap();
             assert!(results.succeeded());
+            return;
+        }
+        Some("--pipe") => {
+            let (from, to) = pipe_hosts();
+            let done = with_settings(settings(), || {
+                twill::pipe(
+                    (&from, &format!("cat {}", args[2])),
+                    (&to, "cat > /dev/null"),
+                )
+            })
+            .unwrap();
+            assert_eq!(done.bytes(), PIPE_MB << 20);
+            println!("{:.1}", peak_rss_mib());
             return;
         }
         Some("--stream") => {
@@ -487,4 +517,71 @@ fn main() {
             );
         }
     }
+
+    // 7. 200 MB from one host to another through this process.
+    let source = format!("/tmp/twill-bench-pipe-{}.bin", std::process::id());
+    with_settings(settings(), || {
+        run(format!("head -c {PIPE_MB}M /dev/urandom > {source}")).unwrap();
+    });
+    let (from, to) = pipe_hosts();
+    let address = |host: &str| {
+        let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+        host.to_string()
+    };
+    let (mut tw, mut os, mut peaks) = (vec![], vec![], vec![]);
+    for _ in 0..3 {
+        let t = Instant::now();
+        let mut sender = Command::new("ssh")
+            .args(ssh_args())
+            .arg(address(&from))
+            .arg(format!("cat {source}"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let receiver = Command::new("ssh")
+            .args(ssh_args())
+            .arg(address(&to))
+            .arg("cat > /dev/null")
+            .stdin(sender.stdout.take().unwrap())
+            .status()
+            .unwrap();
+        assert!(sender.wait().unwrap().success() && receiver.success());
+        os.push(t.elapsed());
+        let t = Instant::now();
+        let out = Command::new(&me)
+            .args(["--pipe", &source])
+            .output()
+            .unwrap();
+        tw.push(t.elapsed());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        peaks.push(
+            String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse::<f64>()
+                .unwrap_or(0.0),
+        );
+    }
+    with_settings(settings(), || run(format!("rm -f {source}")).unwrap());
+    let mbps = |d: Duration| PIPE_MB as f64 / d.as_secs_f64();
+    report(
+        "200 MB host to host, pipe vs ssh | ssh, whole process (MB/s)",
+        mbps(median(tw)),
+        mbps(median(os)),
+        "MB/s",
+        false,
+    );
+    let peak = peaks.iter().cloned().fold(0.0, f64::max);
+    println!(
+        "{:<62} peak RSS {peak:.1} MiB  {}",
+        "200 MB host to host, memory of the piping process",
+        if peak < 32.0 {
+            "ok (< 32 MiB)"
+        } else {
+            "OVER 32 MiB"
+        }
+    );
 }

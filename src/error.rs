@@ -43,6 +43,10 @@ pub enum ErrorKind {
     Interrupted,
     /// The command line, or a task's arguments on it, could not be used.
     Usage,
+    /// A command was stopped on request before it ended: by
+    /// [`RemoteProcess::stop`](crate::RemoteProcess::stop), or by
+    /// [`pipe`](crate::pipe) when the other side failed.
+    Stopped,
 }
 
 /// The error of every fallible operation in twill.

@@ -59,7 +59,10 @@
 //! is), `~/.ssh/config` is honoured, and a sudo password from the settings
 //! answers sudo's prompt without ever being printed. Local standard input
 //! reaches remote commands as in Fabric (keys typed at the terminal, or a
-//! pipe), and [`open_shell`] opens an interactive shell.
+//! pipe), and [`open_shell`] opens an interactive shell. [`open_process`]
+//! gives a running remote command's input and output as a `Write` and a
+//! `Read`, and [`pipe`] streams one host's command into another's through
+//! this process.
 //!
 //! ```no_run
 //! use twill::{cd, run, sudo, upload, with_settings, Settings};
@@ -230,6 +233,9 @@ pub use operations::context::{
 };
 pub use operations::local::{local, local_capture, local_with, LocalOptions};
 pub use operations::options::RunOptions;
+pub use operations::pipe::{
+    open_process, pipe, PipeOutcome, RemoteProcess, RemoteStdin, RemoteStdout,
+};
 pub use operations::prompt::{confirm, confirm_from, prompt, Prompt};
 pub use operations::reboot::{reboot, reboot_with, RebootOptions};
 pub use operations::remote::{

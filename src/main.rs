@@ -43,6 +43,61 @@ fn transfer_task(name: &'static str, doc: &'static str) -> Task {
     .takes_words(2)
 }
 
+/// What `twill -d pipe` shows.
+const PIPE_DOC: &str =
+    "Stream one host's command into another's: pipe 'HOST:COMMAND' 'HOST:COMMAND'
+
+The standard output of the first command goes to the standard input of
+the second, through twill (never through a file), as fast as the
+second takes it; each command's standard error is printed as its
+[host] err: lines. If the receiver fails, the sender is stopped; if
+the sender fails, the receiver is stopped before the end of its input.
+The exit code is 0 when both succeed, 1 otherwise, with the failing
+host, command and exit code in the error.
+
+Each word is HOST:COMMAND, split at the first ':' after the host
+string. A host string is user@host, user@host:port or [IPv6]:port, so
+the ':' after the host is the first one, unless digits follow it up to
+another ':' (a port), or it is inside [brackets]:
+
+  twill pipe 'db1:mysqldump app' 'db2:mysql app'
+  twill pipe 'me@db1:2222:mysqldump app' '[fe80::1]:2200:mysql app'
+
+The -H and -R hosts play no part: the words name both hosts.";
+
+/// `pipe`'s word split into its host string and command, or `None` when
+/// it has no ':' after a host (see [`PIPE_DOC`]).
+fn host_and_command(word: &str) -> Option<(&str, &str)> {
+    // The ':' that ends the host part: after a bracketed address, or the
+    // first one.
+    let search_from = if word.starts_with('[') || word.contains("@[") {
+        word.find(']')? + 1
+    } else {
+        0
+    };
+    let first = search_from + word[search_from..].find(':')?;
+    let after = &word[first + 1..];
+    let end = match after.find(':') {
+        Some(k) if k > 0 && after[..k].bytes().all(|b| b.is_ascii_digit()) => first + 1 + k,
+        _ => first,
+    };
+    let (host, command) = (&word[..end], &word[end + 1..]);
+    (!host.is_empty() && !command.trim().is_empty()).then_some((host, command))
+}
+
+/// `pipe FROM TO`.
+fn pipe_task(args: &TaskArgs) -> twill::Result<()> {
+    let usage_text = "pipe needs two words HOST:COMMAND: pipe 'db1:mysqldump app' 'db2:mysql app'";
+    let [from, to] = args.positional() else {
+        return Err(usage(usage_text.into()));
+    };
+    let (Some(from), Some(to)) = (host_and_command(from), host_and_command(to)) else {
+        return Err(usage(usage_text.into()));
+    };
+    twill::pipe(from, to)?;
+    Ok(())
+}
+
 /// What `twill -d new` shows.
 const NEW_DOC: &str = "Create a cargo project for your own tasks: new DIRECTORY
 
@@ -261,6 +316,11 @@ fn main() -> ExitCode {
             "Download REMOTE from every host to LOCAL: get REMOTE LOCAL",
         ))
         .task(
+            Task::new("pipe", PIPE_DOC, pipe_task)
+                .takes_words(2)
+                .runs_once(),
+        )
+        .task(
             Task::new("new", NEW_DOC, new_project)
                 .takes_words(1)
                 .runs_once(),
@@ -271,4 +331,34 @@ fn main() -> ExitCode {
         argv[1] = "--log".into();
     }
     tasks.main_with(argv)
+}
+
+#[cfg(test)]
+mod unit {
+    use super::host_and_command;
+
+    #[test]
+    fn a_pipe_word_splits_after_its_host_string() {
+        assert_eq!(
+            host_and_command("db1:mysqldump app"),
+            Some(("db1", "mysqldump app"))
+        );
+        assert_eq!(
+            host_and_command("me@db1:2222:mysqldump app"),
+            Some(("me@db1:2222", "mysqldump app"))
+        );
+        assert_eq!(
+            host_and_command("db1:date +%H:%M"),
+            Some(("db1", "date +%H:%M"))
+        );
+        assert_eq!(host_and_command("db1:22"), Some(("db1", "22")));
+        assert_eq!(
+            host_and_command("[fe80::1]:2200:cat"),
+            Some(("[fe80::1]:2200", "cat"))
+        );
+        assert_eq!(host_and_command("me@[::1]:ls"), Some(("me@[::1]", "ls")));
+        assert_eq!(host_and_command("db1"), None);
+        assert_eq!(host_and_command(":ls"), None);
+        assert_eq!(host_and_command("db1: "), None);
+    }
 }

@@ -11,6 +11,7 @@ mod dry_run;
 mod execute;
 mod hostkey;
 mod journal;
+mod pipe;
 mod progress;
 mod project;
 mod reboot;

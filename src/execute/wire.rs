@@ -150,6 +150,7 @@ enum Kind {
     Io,
     Interrupted,
     Usage,
+    Stopped,
 }
 
 impl From<ErrorKind> for Kind {
@@ -170,6 +171,7 @@ impl From<ErrorKind> for Kind {
             ErrorKind::Io => Kind::Io,
             ErrorKind::Interrupted => Kind::Interrupted,
             ErrorKind::Usage => Kind::Usage,
+            ErrorKind::Stopped => Kind::Stopped,
         }
     }
 }
@@ -192,6 +194,7 @@ impl From<Kind> for ErrorKind {
             Kind::Io => ErrorKind::Io,
             Kind::Interrupted => ErrorKind::Interrupted,
             Kind::Usage => ErrorKind::Usage,
+            Kind::Stopped => ErrorKind::Stopped,
         }
     }
 }

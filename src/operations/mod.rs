@@ -4,6 +4,7 @@ pub(crate) mod context;
 pub(crate) mod dry_run;
 pub(crate) mod local;
 pub(crate) mod options;
+pub(crate) mod pipe;
 pub(crate) mod prompt;
 pub(crate) mod reboot;
 pub(crate) mod remote;

@@ -69,6 +69,26 @@ pub(crate) trait Exchange {
     fn input(&mut self) -> Option<Input> {
         None
     }
+
+    /// Whether output may come now. A caller whose reader has no room
+    /// says no, and adds to `fds` the descriptors that become writable
+    /// when it has (with those of [`input_fds`](Exchange::input_fds), at
+    /// most four). Meanwhile no output is read, so the command's window
+    /// closes and it waits (back-pressure), and the server's silence is
+    /// not counted. Asked whenever the engine looks, so it must not
+    /// block; the command's end waits until it says yes.
+    fn takes_output(&mut self, _fds: &mut Vec<RawFd>) -> bool {
+        true
+    }
+
+    /// Whether the command is to be stopped now, as [`Reply::Stop`]
+    /// does, though no output came (what it feeds, or what feeds it, has
+    /// failed); if not, adds to `fds` the descriptors that become readable
+    /// when it is to be (counted in the four). Asked whenever the engine
+    /// looks, so it must not block.
+    fn stop_asked(&mut self, _fds: &mut Vec<RawFd>) -> bool {
+        false
+    }
 }
 
 /// How the remote side is started.
@@ -253,13 +273,29 @@ impl Connection {
             resize: false,
         };
         let mut input_fds: Vec<RawFd> = Vec::new();
+        let mut output_fds: Vec<RawFd> = Vec::new();
+        let mut stop_fds: Vec<RawFd> = Vec::new();
+        let mut takes = true;
         loop {
+            stop_fds.clear();
+            if exchange.stop_asked(&mut stop_fds) {
+                self.stop_remote(st, &ch, "TERM");
+                return Ok(ExitStatus {
+                    code: None,
+                    signal: Some("TERM".to_string()),
+                });
+            }
             let mut progressed = false;
             for which in [Stream::Stdout, Stream::Stderr] {
                 let id = match which {
                     Stream::Stdout => 0,
                     Stream::Stderr => 1,
                 };
+                output_fds.clear();
+                takes = exchange.takes_output(&mut output_fds);
+                if !takes {
+                    break;
+                }
                 match ch.read(id, &mut buf) {
                     Ok(0) => {}
                     Ok(n) => {
@@ -351,10 +387,10 @@ impl Connection {
                     }
                 }
             }
-            if ch.eof() {
+            if takes && ch.eof() {
                 break;
             }
-            if progressed || ch.available() > 0 {
+            if progressed || (takes && ch.available() > 0) {
                 continue;
             }
             input_fds.clear();
@@ -363,8 +399,15 @@ impl Connection {
             } else {
                 None
             };
+            let mut local: Vec<(RawFd, libc::c_short)> = Vec::with_capacity(4);
+            local.extend(stop_fds.iter().map(|&fd| (fd, libc::POLLIN)));
+            local.extend(input_fds.iter().map(|&fd| (fd, libc::POLLIN)));
+            if !takes {
+                local.extend(output_fds.iter().map(|&fd| (fd, libc::POLLOUT)));
+            }
+            local.truncate(4);
             let watch = !opts.despite_interrupt;
-            match self.wait_socket_or_input(st, deadline, watch, &input_fds, input_at)? {
+            match self.wait_socket_or_input(st, deadline, watch, &local, input_at, !takes)? {
                 None => {}
                 Some(end) => return Err(self.stop_for(st, &ch, end, opts.timeout)),
             }

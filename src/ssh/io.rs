@@ -56,14 +56,16 @@ pub(crate) fn wait_fd(
 }
 
 /// [`wait_fd`], also ending when one of `input` (at most four descriptors
-/// of local input: standard input, a signal's wake-up pipe) is readable.
-/// EINTR (a signal such as SIGWINCH) then ends the wait too, so that the
-/// caller looks again.
+/// of the caller's: standard input, a signal's wake-up pipe, where a
+/// command's output goes) is ready for its events (`POLLIN`: readable,
+/// `POLLOUT`: writable). EINTR (a signal such as SIGWINCH) then ends the
+/// wait too, so that the caller looks again. A negative `fd` leaves the
+/// session socket out.
 pub(crate) fn wait_fd_or_input(
     fd: RawFd,
     events: libc::c_short,
     wake: Option<RawFd>,
-    input: &[RawFd],
+    input: &[(RawFd, libc::c_short)],
     timeout: Option<Duration>,
 ) -> std::io::Result<Ready> {
     const MAX_INPUT: usize = 4;
@@ -86,10 +88,10 @@ pub(crate) fn wait_fd_or_input(
         events: libc::POLLIN,
         revents: 0,
     };
-    for (slot, &fd) in fds[2..].iter_mut().zip(input) {
+    for (slot, &(fd, events)) in fds[2..].iter_mut().zip(input) {
         *slot = libc::pollfd {
             fd,
-            events: libc::POLLIN,
+            events,
             revents: 0,
         };
     }

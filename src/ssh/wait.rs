@@ -195,21 +195,32 @@ impl Connection {
         deadline: Option<Instant>,
         watch_interrupt: bool,
     ) -> Result<Option<WaitEnd>, SshError> {
-        self.wait_socket_or_input(st, deadline, watch_interrupt, &[], None)
+        self.wait_socket_or_input(st, deadline, watch_interrupt, &[], None, false)
     }
 
     /// [`wait_socket`](Connection::wait_socket), also returning (with
-    /// `Ok(None)`) when one of `input` is readable or `input_at` comes:
-    /// local input for a running command, or the time it may go.
+    /// `Ok(None)`) when one of `input` is ready for its events or
+    /// `input_at` comes: local input for a running command, the time it
+    /// may go, or room where its output goes.
+    ///
+    /// With `hold`, the command's output is not being read (its reader
+    /// has no room): the socket is watched only for what libssh2 has to
+    /// send, and the server's silence is not counted, since nobody
+    /// listens to it; the wait ends with the reader's room, local input,
+    /// the deadline or the interrupt.
     pub(super) fn wait_socket_or_input(
         &self,
         st: &mut OpState,
         deadline: Option<Instant>,
         watch_interrupt: bool,
-        input: &[RawFd],
+        input: &[(RawFd, libc::c_short)],
         input_at: Option<Instant>,
+        hold: bool,
     ) -> Result<Option<WaitEnd>, SshError> {
         let now = Instant::now();
+        if hold {
+            st.last_rx = now;
+        }
         if let Some(d) = deadline {
             if now >= d {
                 return Ok(Some(WaitEnd::Deadline));
@@ -247,7 +258,10 @@ impl Connection {
             }
             until = Some(until.map_or(at, |u| u.min(at)));
         }
-        let events = io::wanted_events(&self.session);
+        let mut events = io::wanted_events(&self.session);
+        if hold {
+            events &= !libc::POLLIN;
+        }
         if self.tunnel.is_none() {
             io::quickack(self.fd);
         }
@@ -257,7 +271,8 @@ impl Connection {
             None
         };
         let timeout = until.map(|u| u.saturating_duration_since(Instant::now()));
-        match io::wait_fd_or_input(self.fd, events, wake, input, timeout) {
+        let fd = if events == 0 { -1 } else { self.fd };
+        match io::wait_fd_or_input(fd, events, wake, input, timeout) {
             Ok(ready) => {
                 if ready.readable {
                     st.last_rx = Instant::now();
