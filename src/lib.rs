@@ -186,6 +186,7 @@
 //! | `require("site", provided_by=[staging])` | `require_with(["site"], &RequireOptions::new().provided_by(["staging"]))?` |
 //! | `abort("msg")` | `return Err(abort("msg"))` |
 //! | `prompt("Branch?", default="main")` | `Prompt::new("Branch?").default("main").ask()?` |
+//! | `confirm("Go on?", default=False)` | `confirm("Go on?", false)?` |
 //! | `@task` and its docstring | `task! { /// doc ... fn name() -> twill::Result<()> { ... } }` (several tasks may share one block; a task that only sets `env` returns nothing) |
 //! | `@roles("web")`, `@hosts("web1")` | `#[roles("web")]`, `#[hosts("web1")]` inside `task!` |
 //! | `@parallel(pool_size=5)`, `@serial`, `@runs_once` | `#[parallel(pool_size = 5)]`, `#[serial]`, `#[runs_once]` |
@@ -236,7 +237,7 @@ pub use operations::options::RunOptions;
 pub use operations::pipe::{
     open_process, pipe, PipeOutcome, RemoteProcess, RemoteStdin, RemoteStdout,
 };
-pub use operations::prompt::{confirm, confirm_from, prompt, Prompt};
+pub use operations::prompt::{choice, choice_from, confirm, confirm_from, prompt, Prompt};
 pub use operations::reboot::{reboot, reboot_with, RebootOptions};
 pub use operations::remote::{
     disconnect_all, open_shell, remote, remote_file_exists, remote_file_exists_with, remote_sudo,

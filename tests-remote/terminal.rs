@@ -11,7 +11,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use twill::{open_shell, puts, run, with_settings};
+use twill::{open_shell, puts, run, with_settings, Prompt};
 
 use crate::support::{
     child_command, cli_options, cli_options_with, host_for, is_child, port, text, twill, unique,
@@ -252,6 +252,23 @@ fn a_question_is_shown_and_answered_at_the_terminal() {
     let shown = pane.exits_with(0);
     assert!(shown.contains("out: Name? bob"), "{shown}");
     assert!(shown.contains("out: hello bob"), "{shown}");
+}
+
+#[test]
+fn a_hidden_question_never_shows_what_is_typed() {
+    const NAME: &str = "terminal::a_hidden_question_never_shows_what_is_typed";
+    if is_child(NAME) {
+        let secret = Prompt::new("Vault token?").hidden(true).ask().unwrap();
+        puts(&format!("a token of {} characters", secret.len()));
+        std::process::exit(0);
+    }
+    let pane = Pane::start(&child_line(NAME));
+    pane.wait_for("Vault token? ");
+    pane.wait_for_mode("-echo");
+    pane.type_line("s3cret-t0ken");
+    let shown = pane.exits_with(0);
+    assert!(shown.contains("a token of 12 characters"), "{shown}");
+    assert!(!shown.contains("s3cret"), "the answer was shown:\n{shown}");
 }
 
 #[test]

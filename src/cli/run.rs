@@ -112,6 +112,10 @@ struct Options {
     /// Every prompt is an error.
     #[arg(long = "abort-on-prompts")]
     abort_on_prompts: bool,
+    /// Questions take their default without asking; one without a
+    /// default is an error.
+    #[arg(long = "non-interactive")]
+    non_interactive: bool,
     /// Accepted for Fabric's sake: twill always prints whole lines.
     #[arg(long = "linewise")]
     _linewise: bool,
@@ -417,6 +421,7 @@ impl Options {
             ),
             (self.skip_bad_hosts, Settings::skip_bad_hosts),
             (self.abort_on_prompts, Settings::abort_on_prompts),
+            (self.non_interactive, Settings::non_interactive),
             (self.no_agent, Settings::no_agent),
             (self.no_keys, Settings::no_keys),
             (self.accept_new_host_keys, Settings::accept_new_host_keys),

@@ -414,6 +414,7 @@ fn builtin_default(env: &Env, key: &str) -> Option<Text> {
         "keepalive" => text(seconds(env.keepalive())),
         "warn_only" => text(env.warn_only().to_string()),
         "abort_on_prompts" => text(env.abort_on_prompts().to_string()),
+        "non_interactive" => text(env.non_interactive().to_string()),
         "use_shell" => text(env.use_shell().to_string()),
         "shell_escape" => text(env.shell_escape().to_string()),
         "combine_stderr" => text(env.combine_stderr().to_string()),

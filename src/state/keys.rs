@@ -307,6 +307,9 @@ table! {
         warn_only: bool = false;
         /// Every prompt is an error instead of reading standard input (default false).
         abort_on_prompts: bool = false;
+        /// Questions take their default without asking, printed with the
+        /// answer taken; one without a default is an error (default false).
+        non_interactive: bool = false;
         /// Wrap remote commands in `shell` (default true).
         use_shell: bool = true;
         /// Escape `"`, `$` and `` ` `` when wrapping in `shell` (default true).

@@ -466,11 +466,23 @@ task! {
     }
 }
 
+task! {
+    /// Ask whether to go on.
+    fn go_on() -> twill::Result<()> {
+        let yes = twill::confirm("Go on?", false)?;
+        twill::puts(&format!("going on: {yes}"));
+        Ok(())
+    }
+}
+
 /// Runs a task list with `args` in a child copy of this test binary, with
 /// `environment` added.
 fn fixture(test: &str, args: &[&str], environment: &[(&str, &str)]) -> Output {
     let mut c = command_line_child(test, "fixture", args, |argv| {
-        let tasks = Tasks::new().task(settings::task()).task(count::task());
+        let tasks = Tasks::new()
+            .task(settings::task())
+            .task(count::task())
+            .task(go_on::task());
         with_settings(Settings::new(), || tasks.run_args(argv))
     });
     c.env_remove("TWILL_PASSWORD")
@@ -557,6 +569,26 @@ fn passwords_come_from_the_environment_files_or_options_in_that_order() {
     assert!(
         !text(&out.stderr).contains("Warning"),
         "--hide warnings hides it"
+    );
+}
+
+#[test]
+fn non_interactive_takes_the_default_answers() {
+    let t = "cli::non_interactive_takes_the_default_answers";
+    let out = fixture(t, &["--non-interactive", "go_on"], &[]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains("Go on? [y/N] n (non-interactive)\ngoing on: false\n"),
+        "{stdout}"
+    );
+    // Without it, the question is asked, and an empty input ends it.
+    let out = fixture(t, &["go_on"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("standard input is closed"),
+        "{}",
+        text(&out.stderr)
     );
 }
 
