@@ -124,7 +124,12 @@ fn secrets_are_taken_out_before_any_logger_sees_an_event() {
         .collect();
     assert!(mine.len() >= 3, "{mine:?}");
     let text = json(&mine);
-    for secret in ["ev-login-pw-917", "ev-sudo-pw-917", "ev-host-pw-917", "ev-token-917"] {
+    for secret in [
+        "ev-login-pw-917",
+        "ev-sudo-pw-917",
+        "ev-host-pw-917",
+        "ev-token-917",
+    ] {
         assert!(!text.contains(secret), "{text}");
     }
     assert!(
