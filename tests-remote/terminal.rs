@@ -19,34 +19,40 @@ use crate::support::{
 };
 
 /// A tmux server of its own running one command in a pane, killed
-/// afterwards. When the command ends the pane shows `EXIT:<code>` and the
-/// terminal's modes (`stty -a`), then waits.
+/// afterwards, its socket in a temporary directory removed with it. When
+/// the command ends the pane shows `EXIT:<code>` and the terminal's modes
+/// (`stty -a`), then waits.
 pub(crate) struct Pane {
     socket: String,
+    _dir: tempfile::TempDir,
 }
 
 impl Pane {
     pub(crate) fn start(command: &[String]) -> Pane {
-        let socket = unique("twill-tmux-");
+        let dir = tempfile::Builder::new()
+            .prefix(&unique("twill-tmux-"))
+            .tempdir()
+            .unwrap();
+        let socket = dir.path().join("socket").to_string_lossy().into_owned();
         let shell_line = command
             .iter()
             .map(|w| format!("'{}'", w.replace('\'', "'\\''")))
             .collect::<Vec<_>>()
             .join(" ");
         let status = Command::new("tmux")
-            .args(["-L", &socket, "new-session", "-d", "-x", "200", "-y", "50"])
+            .args(["-S", &socket, "new-session", "-d", "-x", "200", "-y", "50"])
             .arg(format!(
                 "{shell_line}; echo EXIT:$?; echo MODES: $(stty -a); sleep 60"
             ))
             .status()
             .unwrap();
         assert!(status.success(), "tmux did not start");
-        Pane { socket }
+        Pane { socket, _dir: dir }
     }
 
     fn tmux(&self, args: &[&str]) -> String {
         let out = Command::new("tmux")
-            .args(["-L", &self.socket])
+            .args(["-S", &self.socket])
             .args(args)
             .output()
             .unwrap();
@@ -143,7 +149,7 @@ impl Pane {
 impl Drop for Pane {
     fn drop(&mut self) {
         let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
+            .args(["-S", &self.socket, "kill-server"])
             .status();
     }
 }
