@@ -330,27 +330,7 @@ fn diff(a: &Run, b: &Run, out: &mut String) {
         let empty = Vec::new();
         let xs = ops_a.get(host).unwrap_or(&empty);
         let ys = ops_b.get(host).unwrap_or(&empty);
-        for i in 0..xs.len().max(ys.len()) {
-            match (xs.get(i), ys.get(i)) {
-                (Some(x), Some(y)) => {
-                    if x.op != y.op || x.command != y.command || x.real != y.real {
-                        lines.push(format!("  - {}: {}", x.op.name(), shown(x)));
-                        lines.push(format!("  + {}: {}", y.op.name(), shown(y)));
-                    } else if x.exit_code != y.exit_code || x.outcome != y.outcome {
-                        lines.push(format!(
-                            "  {}: {}: exit code {} -> {}",
-                            x.op.name(),
-                            x.command,
-                            code(x),
-                            code(y)
-                        ));
-                    }
-                }
-                (Some(x), None) => lines.push(format!("  - {}: {}", x.op.name(), shown(x))),
-                (None, Some(y)) => lines.push(format!("  + {}: {}", y.op.name(), shown(y))),
-                (None, None) => {}
-            }
-        }
+        lines.extend(operation_changes(xs, ys));
         if lines.is_empty() {
             same += 1;
         } else {
@@ -362,6 +342,45 @@ fn diff(a: &Run, b: &Run, out: &mut String) {
         }
     }
     out.push_str(&format!("{same} host(s) without a difference.\n"));
+}
+
+/// What changed between two runs' operations on one host. The operations
+/// are matched by what they ran (the operation and the command as
+/// written), in order, as a text diff matches lines: one command added or
+/// dropped shows as that one line, not as every line after it. A matched
+/// pair shows when its real command or its exit code differs.
+fn operation_changes(xs: &[&Operation], ys: &[&Operation]) -> Vec<String> {
+    let key = |o: &&Operation| (o.op.name(), o.command.clone());
+    let (ka, kb): (Vec<_>, Vec<_>) = (xs.iter().map(key).collect(), ys.iter().map(key).collect());
+    let mut lines = Vec::new();
+    let gone = |x: &Operation| format!("  - {}: {}", x.op.name(), shown(x));
+    let added = |y: &Operation| format!("  + {}: {}", y.op.name(), shown(y));
+    for change in similar::capture_diff_slices(similar::Algorithm::Myers, &ka, &kb) {
+        let (old, new) = (change.old_range(), change.new_range());
+        match change.tag() {
+            similar::DiffTag::Equal => {
+                for (x, y) in xs[old].iter().zip(&ys[new]) {
+                    if x.real != y.real {
+                        lines.push(gone(x));
+                        lines.push(added(y));
+                    } else if x.exit_code != y.exit_code || x.outcome != y.outcome {
+                        lines.push(format!(
+                            "  {}: {}: exit code {} -> {}",
+                            x.op.name(),
+                            x.command,
+                            code(x),
+                            code(y)
+                        ));
+                    }
+                }
+            }
+            _ => {
+                lines.extend(xs[old].iter().map(|x| gone(x)));
+                lines.extend(ys[new].iter().map(|y| added(y)));
+            }
+        }
+    }
+    lines
 }
 
 /// An operation as a diff shows it: the real command, and how it ended.

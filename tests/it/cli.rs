@@ -231,6 +231,59 @@ fn a_dry_run_is_on_record_and_log_lists_shows_and_refuses_what_is_not_there() {
 }
 
 #[test]
+fn log_diff_shows_one_added_command_as_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = "diff-host.invalid";
+    let settings = Settings::new()
+        .journal_dir(dir.path().to_str().unwrap())
+        .dry_run(true)
+        .hide("everything")
+        .host_string(host);
+    with_settings(settings, || {
+        for commands in [
+            &["make", "make install", "restart app"][..],
+            &[
+                "make",
+                "make test",
+                "make install",
+                "restart app --graceful",
+            ][..],
+        ] {
+            let journal = twill::events::record_run("diff-test").unwrap();
+            for c in commands {
+                twill::run(c).unwrap();
+            }
+            journal.end();
+        }
+    });
+    let (code, diff, stderr) = run(twill().args([
+        "--log",
+        "--journal-dir",
+        dir.path().to_str().unwrap(),
+        "diff",
+        "last~1",
+        "last",
+    ]));
+    assert_eq!(code, Some(0), "{stderr}");
+    let block: Vec<&str> = diff
+        .split(&format!("{host}\n"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("{diff}"))
+        .lines()
+        .take_while(|l| l.starts_with("  "))
+        .collect();
+    assert_eq!(
+        block,
+        [
+            "  + run: /bin/bash -l -c \"make test\" (exit code 0)",
+            "  - run: /bin/bash -l -c \"restart app\" (exit code 0)",
+            "  + run: /bin/bash -l -c \"restart app --graceful\" (exit code 0)",
+        ],
+        "{diff}"
+    );
+}
+
+#[test]
 fn a_journal_keeps_the_command_line_without_its_secrets() {
     let state = tempfile::tempdir().unwrap();
     let (code, _, stderr) = run(twill().env("XDG_STATE_HOME", state.path()).args([
