@@ -22,12 +22,11 @@ use crate::events::{OpKind, OpRecord};
 use crate::operations::dry_run;
 use crate::operations::finish_message;
 use crate::operations::options::RunOptions;
-use crate::operations::session::{connection, current_host, ssh_error, Host};
+use crate::operations::session::{connection, current_host, exec_error, Host};
 use crate::output::{self, LinePrinter, Pipe};
 use crate::result::Output;
-use crate::ssh::{self, Exchange, Input, Reply, SshErrorKind, Stream};
+use crate::ssh::{self, Exchange, Input, Reply, Stream};
 use crate::state::{env, with_settings, Env, Settings};
-use crate::sys::seconds;
 
 /// The size of each piece moved: the engine's read size.
 const CHUNK: usize = 64 * 1024;
@@ -440,16 +439,11 @@ fn spawn(env: Env, host: Host, command: &str, stdin: bool, piped: bool) -> Resul
                     };
                     let status = match status {
                         Ok(s) => s,
-                        Err(e) if e.kind == SshErrorKind::Timeout => {
-                            let secs = timeout.map(seconds).unwrap_or_default();
-                            return Err(Error::new(
-                                ErrorKind::Timeout,
-                                format!("{WHICH}() timed out: command failed to finish in {secs} seconds while executing '{command}'"),
-                            )
-                            .with_host(&host)
-                            .with_output(result(-1, true)));
+                        Err(e) => {
+                            return Err(exec_error(e, WHICH, &host, &command, timeout, || {
+                                result(-1, true)
+                            }))
                         }
-                        Err(e) => return Err(ssh_error(e, &host).with_command(&command)),
                     };
                     if status.code.is_none() && stopped {
                         return Err(Error::new(

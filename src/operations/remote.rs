@@ -12,12 +12,13 @@ use crate::operations::dry_run;
 use crate::operations::finish_message;
 use crate::operations::options::{RunOptions, Sink};
 use crate::operations::prompt::{ask_password, can_ask_at_terminal, refusal, refused};
-use crate::operations::session::{connection, current_host, remember_password, ssh_error};
+use crate::operations::session::{
+    connection, current_host, exec_error, remember_password, ssh_error,
+};
 use crate::output::{self, LinePrinter, Pipe};
 use crate::result::Output;
-use crate::ssh::{self, Exchange, Input, Reply, SshErrorKind, Stream};
+use crate::ssh::{self, Exchange, Input, Reply, Stream};
 use crate::state::{env, settings, Env, Settings};
-use crate::sys::seconds;
 use crate::terminal::{self, Mode, ModeGuard, Winch};
 
 /// Runs `command` on the current host (`host_string`) over SSH and returns
@@ -228,16 +229,11 @@ pub(crate) fn run_or_sudo(command: &str, opts: &RunOptions, sudo: bool) -> Resul
             |code: i32, failed: bool| Output::new(stdout, stderr, code, failed, command, &real);
         let status = match status {
             Ok(s) => s,
-            Err(e) if e.kind == SshErrorKind::Timeout => {
-                let secs = timeout.map(seconds).unwrap_or_default();
-                return Err(Error::new(
-                ErrorKind::Timeout,
-                format!("{which}() timed out: command failed to finish in {secs} seconds while executing '{command}'"),
-            )
-            .with_host(&host)
-            .with_output(result(-1, true)));
+            Err(e) => {
+                return Err(exec_error(e, which, &host, command, timeout, || {
+                    result(-1, true)
+                }))
             }
-            Err(e) => return Err(ssh_error(e, &host).with_command(command)),
         };
         let code = status.code.unwrap_or(-1);
         let failed = !env.ok_ret_codes().contains(&code);

@@ -271,6 +271,30 @@ pub(crate) fn remember_password(host: &str, password: &str) {
     );
 }
 
+/// A remote command's engine failure as twill's error: a command that ran
+/// past `timeout` in Fabric's words, with the output it gave so far
+/// (`output`, asked for only then); anything else as [`ssh_error`], with
+/// the command. `which` names the operation (`run`, `sudo`, `pipe`).
+pub(crate) fn exec_error(
+    e: SshError,
+    which: &str,
+    host: &str,
+    command: &str,
+    timeout: Option<std::time::Duration>,
+    output: impl FnOnce() -> crate::result::Output,
+) -> Error {
+    if e.kind != SshErrorKind::Timeout {
+        return ssh_error(e, host).with_command(command);
+    }
+    let secs = timeout.map(crate::sys::seconds).unwrap_or_default();
+    Error::new(
+        ErrorKind::Timeout,
+        format!("{which}() timed out: command failed to finish in {secs} seconds while executing '{command}'"),
+    )
+    .with_host(host)
+    .with_output(output())
+}
+
 /// Turns an engine error into twill's error for `host`.
 pub(crate) fn ssh_error(e: SshError, host: &str) -> Error {
     let kind = match e.kind {
