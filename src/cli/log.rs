@@ -212,7 +212,7 @@ fn show(run: &Run, json: bool, host: Option<&str>, failed: bool, out: &mut Strin
         // The lines go where they went: standard output's to standard
         // output, standard error's to standard error, in order.
         let mut replay = FabricLines::new(output::Raw(Pipe::Out), output::Raw(Pipe::Err));
-        for e in events.filter(|e| on_host(e, host)) {
+        for e in events {
             replay.log(e);
         }
         return;

@@ -215,14 +215,16 @@ impl Run {
             )
         })?;
         let mut events = Vec::new();
-        for (n, line) in text.split(|b| *b == b'\n').enumerate() {
+        let mut lines = text.split(|b| *b == b'\n').enumerate().peekable();
+        while let Some((n, line)) = lines.next() {
             if line.is_empty() {
                 continue;
             }
             match serde_json::from_slice::<Event>(line) {
                 Ok(e) => events.push(e),
-                // The last line may be cut short by a crash.
-                Err(_) if text.len() == line.len() + offset(&text, n) => {}
+                // The last line, with no newline after it, may be cut
+                // short by a crash.
+                Err(_) if lines.peek().is_none() => {}
                 Err(e) => {
                     return Err(Error::new(
                         ErrorKind::Io,
@@ -293,12 +295,4 @@ impl Run {
         let last = self.events.last().map_or(first, |e| e.time);
         (first, last)
     }
-}
-
-/// Where line `n` of `text` starts.
-fn offset(text: &[u8], n: usize) -> usize {
-    text.split(|b| *b == b'\n')
-        .take(n)
-        .map(|l| l.len() + 1)
-        .sum()
 }
