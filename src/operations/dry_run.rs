@@ -21,7 +21,7 @@ use crate::interrupt;
 use crate::operations::finish_message;
 use crate::operations::options::RunOptions;
 use crate::operations::session::current_host;
-use crate::operations::transfer::paths::{self, RemoteStart};
+use crate::operations::transfer::paths;
 use crate::operations::transfer::upload::{expand_local, walk_local, Entry};
 use crate::operations::transfer::{local_path, DownloadOptions, UploadOptions};
 use crate::output::{self, path_text};
@@ -152,16 +152,13 @@ pub(crate) fn reboot(host: &str, wait: Duration) {
 /// A remote path as the script gives it, placed without the host: below
 /// [`cd`](crate::cd), `~` and `~user` left for the host to expand.
 fn remote_path(env: &Env, p: &str) -> PathBuf {
-    let cwd = env.cwd();
-    let (start, below) = paths::remote_start(p, &cwd);
-    let base = match start {
-        RemoteStart::Home(rest) => paths::join_normal(Path::new("~"), &[rest]),
-        RemoteStart::UserHome(user, rest) => {
-            paths::join_normal(Path::new(&format!("~{user}")), &[rest])
-        }
-        RemoteStart::Root(root) => PathBuf::from(root),
-    };
-    paths::join_normal(&base, &below)
+    let Ok(placed) = paths::place::<std::convert::Infallible>(
+        p,
+        &env.cwd(),
+        || Ok(PathBuf::from("~")),
+        |user| Ok(PathBuf::from(format!("~{user}"))),
+    );
+    placed
 }
 
 /// `, with sudo` where the transfer goes through sudo.

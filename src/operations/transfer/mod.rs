@@ -34,7 +34,6 @@ use crate::output::Progress;
 use crate::result::Output;
 use crate::ssh::{Connection, Destination, RemoteStat, SshError};
 use crate::state::{env, Env};
-use paths::RemoteStart;
 
 /// Options of [`upload_with`] (Fabric's `put` keywords).
 #[derive(Debug, Clone, Default)]
@@ -200,16 +199,12 @@ impl Remote {
     /// relative path below [`cd`](crate::cd) (else the home directory),
     /// `.` components removed.
     fn path(&self, p: &str) -> Result<PathBuf> {
-        let cwd = self.env.cwd();
-        let (start, below) = paths::remote_start(p, &cwd);
-        let base = match start {
-            RemoteStart::Home(rest) => paths::join_normal(&self.home()?, &[rest]),
-            RemoteStart::UserHome(user, rest) => {
-                paths::join_normal(&self.user_home(user)?, &[rest])
-            }
-            RemoteStart::Root(root) => PathBuf::from(root),
-        };
-        Ok(paths::join_normal(&base, &below))
+        paths::place(
+            p,
+            &self.env.cwd(),
+            || self.home(),
+            |user| self.user_home(user),
+        )
     }
 
     /// Runs one of twill's own commands through sudo, quietly and without

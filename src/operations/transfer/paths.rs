@@ -7,7 +7,7 @@ use std::path::{Component, Path, PathBuf};
 
 /// How a remote path given by a script starts.
 #[derive(Debug, PartialEq, Eq)]
-pub(in crate::operations) enum RemoteStart<'a> {
+enum RemoteStart<'a> {
     /// At the login directory (`""`, `~`, `~/...`, or relative with no
     /// `cd`): the rest follows.
     Home(&'a str),
@@ -27,7 +27,7 @@ fn split_home(p: &str) -> Option<(&str, &str)> {
 /// Where `p` starts, with `cwd` (the `cd` directory, possibly empty)
 /// applied to a relative path. Returns the start and the relative part
 /// below it.
-pub(in crate::operations) fn remote_start<'a>(
+fn remote_start<'a>(
     p: &'a str,
     cwd: &'a str,
 ) -> (RemoteStart<'a>, Vec<&'a str>) {
@@ -57,10 +57,29 @@ pub(in crate::operations) fn remote_start<'a>(
     }
 }
 
+/// Where the remote path `p` points, `cwd` (the `cd` directory) applied:
+/// the login directory and another user's home directory come from
+/// `home` and `user_home` (asked only when `p` starts there), `.`
+/// components removed.
+pub(in crate::operations) fn place<E>(
+    p: &str,
+    cwd: &str,
+    home: impl FnOnce() -> Result<PathBuf, E>,
+    user_home: impl FnOnce(&str) -> Result<PathBuf, E>,
+) -> Result<PathBuf, E> {
+    let (start, below) = remote_start(p, cwd);
+    let base = match start {
+        RemoteStart::Home(rest) => join_normal(&home()?, &[rest]),
+        RemoteStart::UserHome(user, rest) => join_normal(&user_home(user)?, &[rest]),
+        RemoteStart::Root(root) => PathBuf::from(root),
+    };
+    Ok(join_normal(&base, &below))
+}
+
 /// `base` with `parts` joined below it, `.` components and doubled
 /// slashes removed (`d/./f` is `d/f`); `..` is kept, since a symlink may
 /// stand before it.
-pub(in crate::operations) fn join_normal(base: &Path, parts: &[&str]) -> PathBuf {
+fn join_normal(base: &Path, parts: &[&str]) -> PathBuf {
     let mut joined = base.to_path_buf();
     for p in parts {
         joined.push(p.trim_start_matches('/'));
