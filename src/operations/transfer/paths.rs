@@ -27,10 +27,7 @@ fn split_home(p: &str) -> Option<(&str, &str)> {
 /// Where `p` starts, with `cwd` (the `cd` directory, possibly empty)
 /// applied to a relative path. Returns the start and the relative part
 /// below it.
-fn remote_start<'a>(
-    p: &'a str,
-    cwd: &'a str,
-) -> (RemoteStart<'a>, Vec<&'a str>) {
+fn remote_start<'a>(p: &'a str, cwd: &'a str) -> (RemoteStart<'a>, Vec<&'a str>) {
     fn start(p: &str) -> Option<RemoteStart<'_>> {
         if let Some((user, rest)) = split_home(p) {
             return Some(if user.is_empty() {
