@@ -221,6 +221,8 @@ mod terminal;
 pub mod colors;
 pub mod contrib;
 pub mod events;
+#[cfg(feature = "cli")]
+pub mod tree;
 
 #[cfg(feature = "cli")]
 #[doc(hidden)]

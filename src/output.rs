@@ -226,6 +226,12 @@ pub(crate) fn running_line(env: &Env, host: &str, text: &str) {
     }
 }
 
+/// Writes `text` to standard output as it is (the shell's own lines).
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
+pub(crate) fn text(text: &str) {
+    emit(Pipe::Out, text);
+}
+
 /// Prints a `status` line such as `Done.`.
 pub(crate) fn status(text: &str) {
     if env().levels().get(Group::Status) {

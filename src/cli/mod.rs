@@ -51,6 +51,8 @@ use std::fmt;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+#[cfg(feature = "shell")]
+pub(crate) use args::parse_task_call;
 #[doc(hidden)]
 pub use args::{arg_default, ArgDefault, TaskReturn};
 pub use args::{FromArg, TaskArgs};
@@ -274,8 +276,13 @@ impl Task {
 
     /// Runs the body under the name it was called by (an alias, a dotted
     /// name), which its argument errors name.
-    fn call_as(&self, name: &str, args: &TaskArgs) -> Result<()> {
+    pub(crate) fn call_as(&self, name: &str, args: &TaskArgs) -> Result<()> {
         (self.body)(name, args)
+    }
+
+    /// The marks written on the task.
+    pub(crate) fn marks(&self) -> &Marks {
+        &self.marks
     }
 
     /// Checks that `args` fit the task's parameters, without running it.
@@ -289,8 +296,14 @@ impl Task {
         }
     }
 
+    /// The names of its parameters (none known for a closure task).
+    #[cfg_attr(not(feature = "shell"), allow(dead_code))]
+    pub(crate) fn param_names(&self) -> Vec<&'static str> {
+        self.params.iter().flatten().map(|p| p.0).collect()
+    }
+
     /// Fabric's `Arguments:` line of `-d`: `a, b='main', c=None`.
-    fn signature(&self) -> String {
+    pub(crate) fn signature(&self) -> String {
         let Some(params) = &self.params else {
             return "*args, **kwargs".to_string();
         };
@@ -441,6 +454,16 @@ impl Tasks {
             );
         }
         out
+    }
+
+    /// This level's own tasks, without the namespaces'.
+    pub(crate) fn own_tasks(&self) -> &[Task] {
+        &self.tasks
+    }
+
+    /// This level's namespaces.
+    pub(crate) fn own_namespaces(&self) -> &[(String, Tasks)] {
+        &self.namespaces
     }
 
     /// This level's default task.

@@ -57,7 +57,15 @@ pub struct HostResults<T> {
     entries: Vec<(String, Result<T>)>,
 }
 
+/// The name of the one result of a run on no host at all.
+pub(crate) const LOCAL_ONLY: &str = "<local-only>";
+
 impl<T> HostResults<T> {
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
+    pub(crate) fn from_vec(entries: Vec<(String, Result<T>)>) -> HostResults<T> {
+        HostResults { entries }
+    }
+
     /// The result for `host` (as written in the host list).
     pub fn get(&self, host: &str) -> Option<&Result<T>> {
         self.entries.iter().find(|(h, _)| h == host).map(|(_, r)| r)
@@ -142,6 +150,8 @@ pub struct Execute {
     param: Option<(String, Vec<String>)>,
     marks: Marks,
     quiet_local: bool,
+    /// Every host runs, and each failure stays in its host's result.
+    per_host: bool,
 }
 
 /// Fabric's per-task marks as `execute` reads them: `@hosts`, `@roles`,
@@ -251,6 +261,7 @@ impl Execute {
             param: None,
             marks: Marks::default(),
             quiet_local: false,
+            per_host: false,
         }
     }
 
@@ -266,6 +277,16 @@ impl Execute {
     #[cfg_attr(not(feature = "cli"), allow(dead_code))]
     pub(crate) fn quiet_local(mut self) -> Self {
         self.quiet_local = true;
+        self
+    }
+
+    /// Runs every host to the end, serially too, and keeps each host's
+    /// failure in its result instead of ending the run with an error (a
+    /// tree's actions, whose caller decides what a failure means). An
+    /// interrupt still ends the run.
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
+    pub(crate) fn per_host(mut self) -> Self {
+        self.per_host = true;
         self
     }
 
@@ -608,7 +629,7 @@ impl Execute {
         task_started(env, host.as_deref(), &self.name);
         let value = with_settings(Settings::new().set("command", self.name.clone()), task);
         task_ended(env, host.as_deref(), &self.name, &value);
-        let entries = vec![("<local-only>".to_string(), Ok(value?))];
+        let entries = vec![(LOCAL_ONLY.to_string(), Ok(value?))];
         self.record_run(&entries);
         Ok(HostResults { entries })
     }
@@ -639,8 +660,11 @@ impl Execute {
                 result
             })
             .map_err(|e| with_host(e, &host));
-            let tolerated =
-                |e: &Error| env.warn_only() || (env.skip_bad_hosts() && is_connection_failure(e));
+            let tolerated = |e: &Error| {
+                self.per_host
+                    || env.warn_only()
+                    || (env.skip_bad_hosts() && is_connection_failure(e))
+            };
             let result = match result {
                 Err(e) if e.kind() == ErrorKind::Interrupted || interrupt::interrupted() => {
                     return Err(interrupted_error(&host))
@@ -648,8 +672,9 @@ impl Execute {
                 Err(e) if !tolerated(&e) => return Err(e),
                 other => other,
             };
-            if let Err(e) = &result {
-                output::warning(env, e.message());
+            match &result {
+                Err(e) if !self.per_host => output::warning(env, e.message()),
+                _ => {}
             }
             entries.push((host, result));
             if env.eagerly_disconnect() {
@@ -669,7 +694,7 @@ impl Execute {
             .filter_map(|(h, r)| r.as_ref().err().map(|e| (h, e)))
             .filter(|(_, e)| !(env.skip_bad_hosts() && is_connection_failure(e)))
             .collect();
-        if counted.is_empty() {
+        if counted.is_empty() || self.per_host {
             return Ok(entries);
         }
         let mut msg = format!(
