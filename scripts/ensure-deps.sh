@@ -13,10 +13,10 @@ ensure_packages() {
 }
 # libssh2 builds against OpenSSL and zlib; local sudo tests need sudo; the
 # tests and benchmarks use the OpenSSH client tools, pgrep/ps, hostname, and
-# tmux and less for the terminal tests; rsync_project runs rsync on both
+# tmux, less and vim-tiny for the terminal tests; rsync_project runs rsync on both
 # ends (the test server is this machine); the tidy test applies
 # vendor/*.patch to the crates.io libssh2-sys.
-ensure_packages libssl-dev zlib1g-dev pkg-config gcc sudo openssh-client procps hostname tmux less rsync patch
+ensure_packages libssl-dev zlib1g-dev pkg-config gcc sudo openssh-client procps hostname tmux less vim-tiny rsync patch
 
 # Run journals written by the tests go to a directory of their own, never
 # to the user's, and are checked for secrets before it is removed:

@@ -59,7 +59,9 @@
 //! is), `~/.ssh/config` is honoured, and a sudo password from the settings
 //! answers sudo's prompt without ever being printed. Local standard input
 //! reaches remote commands as in Fabric (keys typed at the terminal, or a
-//! pipe), and [`open_shell`] opens an interactive shell. [`open_process`]
+//! pipe), [`open_shell`] opens an interactive shell, and
+//! [`RunOptions::interactive`] gives one command a real terminal, as
+//! `ssh -t` does (an editor, a pager). [`open_process`]
 //! gives a running remote command's input and output as a `Write` and a
 //! `Read`, and [`pipe`] streams one host's command into another's through
 //! this process.

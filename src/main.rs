@@ -4,6 +4,7 @@
 //! ```text
 //! twill -H web1,web2 -- uname -a
 //! twill -H web1,web2 --sudo -- systemctl restart nginx
+//! twill -H web1 --tty -- vim /etc/motd    # a real terminal, as ssh -t
 //! twill -H web1,web2 put dist/app.tar.gz /srv/releases/
 //! twill -H web1,web2 get /var/log/app.log 'logs/%(host)s.log'
 //! twill new deploy-tasks

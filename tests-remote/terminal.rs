@@ -11,11 +11,11 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use twill::{open_shell, puts, run, with_settings, Prompt};
+use twill::{open_shell, puts, run, run_with, with_settings, ErrorKind, Prompt, RunOptions};
 
 use crate::support::{
     child_command, cli_options, cli_options_with, host_for, is_child, port, text, twill, unique,
-    var,
+    var, RemoteDir,
 };
 
 /// A tmux server of its own running one command in a pane, killed
@@ -82,6 +82,22 @@ impl Pane {
 
     pub(crate) fn wait_for(&self, needle: &str) -> String {
         self.wait_for_n(needle, 1)
+    }
+
+    /// Waits until the pane no longer shows `needle`.
+    fn wait_for_gone(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = self.text();
+            if !text.contains(needle) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{needle:?} never went away; the pane shows:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Types `text` as it is.
@@ -433,6 +449,132 @@ fn open_shell_runs_a_command_then_takes_keys_and_ctrl_c() {
     assert!(
         !shown.contains("out: "),
         "open_shell prints raw output:\n{shown}"
+    );
+}
+
+/// `vim.tiny` (Debian's vim-tiny, which scripts/ensure-deps.sh installs):
+/// a full-screen editor that reads keys one by one, Escape included.
+const VIM: &str = "vim.tiny -u NONE -N";
+
+#[test]
+fn tty_gives_vim_a_real_terminal_and_what_is_typed_is_saved() {
+    let dir = RemoteDir::new();
+    let file = dir.path("typed.txt");
+    let pane = Pane::start(&twill_running(&["--tty"], &format!("{VIM} {file}")));
+    // vim's screen for a file not there yet.
+    pane.wait_for("[New");
+    // Raw mode, as OpenSSH's `ssh -t` sets it: keys one by one, no
+    // local echo, Ctrl-C a key for the remote program.
+    let modes = pane.modes_now();
+    for flag in ["-icanon", "-echo", "-isig"] {
+        assert!(mode_set(&modes, flag), "not {flag} while vim runs: {modes}");
+    }
+    pane.type_text("i");
+    pane.wait_for("-- INSERT --");
+    pane.type_text("typed in vim");
+    pane.wait_for("typed in vim");
+    pane.press("Escape");
+    pane.wait_for_gone("-- INSERT --");
+    pane.type_text(":wq");
+    pane.press("Enter");
+    let shown = pane.exits_with(0);
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "typed in vim\n",
+        "{shown}"
+    );
+    // The usual line came first (vim drew on a screen of its own).
+    assert!(shown.contains(&format!("run: {VIM} {file}")), "{shown}");
+    assert!(!shown.contains("out: "), "raw output only:\n{shown}");
+}
+
+#[test]
+fn tty_gives_the_local_terminal_type_and_a_nonzero_exit_is_fabrics_failure() {
+    let mut line: Vec<String> = ["env", "TERM=xterm-256color"].map(String::from).to_vec();
+    line.extend(twill_running(
+        &["--tty"],
+        "echo term=$TERM; stty size; exit 3",
+    ));
+    let pane = Pane::start(&line);
+    let shown = pane.exits_with(1);
+    // The local terminal's type and size (`vt100` without --tty), written
+    // raw.
+    assert!(shown.contains("\nterm=xterm-256color"), "{shown}");
+    assert!(shown.contains("\n50 200"), "{shown}");
+    assert!(!shown.contains("out: "), "{shown}");
+    assert!(
+        shown.contains("run() received nonzero return code 3 while executing!"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("Requested: echo term=$TERM; stty size; exit 3"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn an_interactive_run_writes_raw_keeps_nothing_and_judges_the_exit_code() {
+    const NAME: &str =
+        "terminal::an_interactive_run_writes_raw_keeps_nothing_and_judges_the_exit_code";
+    if is_child(NAME) {
+        // Only on a pty does it print.
+        let command = "test -t 0 && test -t 1 && echo raw-$((6*7)); exit 4";
+        let interactive = RunOptions::new().interactive(true);
+        with_settings(twill(), || {
+            let out = run_with(command, &interactive.clone().warn_only(true)).unwrap();
+            puts(&format!(
+                "code={} failed={} stdout={:?} stderr={:?}",
+                out.return_code(),
+                out.failed(),
+                out.stdout(),
+                out.stderr()
+            ));
+            puts(&format!(
+                "real as usual: {}",
+                out.real_command() == RunOptions::new().real_command(command)
+            ));
+            let err = run_with(command, &interactive).unwrap_err();
+            puts(&format!(
+                "error: {:?} {:?}",
+                err.kind() == ErrorKind::CommandFailed,
+                err.exit_code()
+            ));
+        });
+        std::process::exit(0);
+    }
+    let out = child_command(NAME).stdin(Stdio::null()).output().unwrap();
+    let shown = text(&out.stdout);
+    assert!(out.status.success(), "{shown}{}", text(&out.stderr));
+    assert_eq!(shown.matches("] run: test -t 0").count(), 2, "{shown}");
+    assert_eq!(shown.matches("\nraw-42").count(), 2, "{shown}");
+    assert!(!shown.contains("out: "), "{shown}");
+    assert!(
+        shown.contains("code=4 failed=true stdout=\"\" stderr=\"\""),
+        "{shown}"
+    );
+    assert!(shown.contains("real as usual: true"), "{shown}");
+    assert!(shown.contains("error: true Some(4)"), "{shown}");
+}
+
+#[test]
+fn interactive_sudo_answers_its_own_prompt_off_screen() {
+    let host = host_for(&var("TWILL_TEST_SUDOPW_USER"));
+    let line = twill_line(cli_options(true), &host, &["--sudo", "--tty"], "whoami");
+    let password = var("TWILL_TEST_SUDO_PASSWORD");
+    let (code, shown) = fed(&line, &[("TWILL_SUDO_PASSWORD", password.clone())], None);
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("\nroot"), "{shown}");
+    // The setting's prompt is shown, not the call's marker; never the
+    // password.
+    assert_eq!(shown.matches("sudo password:").count(), 1, "{shown}");
+    assert!(!shown.contains("sudo password: ["), "{shown}");
+    assert!(!shown.contains(&password), "{shown}");
+    // A wrong one is Fabric's rejected password, not a hang.
+    let (code, shown) = fed(&line, &[("TWILL_SUDO_PASSWORD", "wrong".into())], None);
+    assert_eq!(code, 1, "{shown}");
+    assert!(
+        shown.contains("the sudo password was rejected while executing 'whoami'"),
+        "{shown}"
     );
 }
 

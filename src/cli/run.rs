@@ -13,6 +13,7 @@ use super::{log, Task, TaskArgs, Tasks};
 use crate::error::{ErrorKind, Result};
 use crate::events::{self, journal, journal::Run, Outcome, RunInfo};
 use crate::execute::{Execute, HostResults};
+use crate::operations::options::RunOptions;
 use crate::operations::prompt::ask_password;
 use crate::operations::{dry_run, remote, session};
 use crate::output;
@@ -154,6 +155,10 @@ struct Options {
     /// With `-- command`: run it with sudo.
     #[arg(long = "sudo")]
     sudo: bool,
+    /// With `-- command`: give it a real terminal, as `ssh -t` does (raw
+    /// keys, Ctrl-C included, raw output), for an editor or a pager.
+    #[arg(long = "tty")]
+    tty: bool,
     /// Write no journal of this run.
     #[arg(long = "no-journal")]
     no_journal: bool,
@@ -585,6 +590,7 @@ fn run_argv(tasks: &Tasks, argv: Vec<OsString>, retry: Option<Retry>) -> u8 {
     if !options.command.is_empty() {
         let command = options.command.join(" ");
         let sudo = options.sudo;
+        let opts = RunOptions::new().interactive(options.tty);
         calls.push((
             TaskCall {
                 name: "<remainder>".into(),
@@ -598,9 +604,9 @@ fn run_argv(tasks: &Tasks, argv: Vec<OsString>, retry: Option<Retry>) -> u8 {
                     ));
                 }
                 if sudo {
-                    remote::sudo(&command)?;
+                    remote::sudo_with(&command, &opts)?;
                 } else {
-                    remote::run(&command)?;
+                    remote::run_with(&command, &opts)?;
                 }
                 Ok(())
             }),

@@ -38,6 +38,7 @@ pub struct RunOptions {
     pub(crate) group: Option<String>,
     pub(crate) stdout: Option<Sink>,
     pub(crate) stderr: Option<Sink>,
+    pub(crate) interactive: bool,
 }
 
 impl fmt::Debug for RunOptions {
@@ -54,6 +55,7 @@ impl fmt::Debug for RunOptions {
             .field("group", &self.group)
             .field("stdout", &self.stdout.is_some())
             .field("stderr", &self.stderr.is_some())
+            .field("interactive", &self.interactive)
             .finish()
     }
 }
@@ -134,6 +136,40 @@ impl RunOptions {
     /// Send stderr to `writer` as it arrives instead of keeping it.
     pub fn stderr_to(mut self, writer: impl Write + Send + 'static) -> Self {
         self.stderr = Some(Arc::new(Mutex::new(writer)));
+        self
+    }
+
+    /// Give the command a real terminal, as `ssh -t` does (default
+    /// false): a pty of the local terminal's type (`$TERM`) and size,
+    /// window size changes passed on, the local terminal in raw mode
+    /// until the command ends, every key going to the remote program
+    /// (Ctrl-C too, unless the `remote_interrupt` setting is false), and
+    /// its output written as it comes, without the `[host] out:` prefix
+    /// and without being kept (the result's stdout and stderr are empty),
+    /// as [`open_shell`](crate::open_shell) does. For editors, pagers,
+    /// `top`: anything that draws a screen. The command is built, printed
+    /// and recorded as usual, and its exit code is judged as usual
+    /// (`ok_ret_codes`, `warn_only`, the timeout); the `pty`,
+    /// `combine_stderr`, output writer and `prompts` settings and options
+    /// play no part. Where nobody may be asked (`abort_on_prompts`, a
+    /// parallel run) the terminal is not read, as for [`run`](crate::run).
+    ///
+    /// Through sudo, the call's own prompt is answered with the password
+    /// as [`sudo`](crate::sudo) answers it (kept back from the screen;
+    /// asked for hidden at the terminal when none is set), and local
+    /// input waits for it as there.
+    ///
+    /// ```no_run
+    /// use twill::{run_with, RunOptions, Settings};
+    ///
+    /// let _host = twill::settings(Settings::new().host_string("deploy@web1"));
+    /// let editor = RunOptions::new().interactive(true);
+    /// let out = run_with("vim /srv/app/config.toml", &editor)?;
+    /// assert_eq!(out.stdout(), "");
+    /// # Ok::<(), twill::Error>(())
+    /// ```
+    pub fn interactive(mut self, yes: bool) -> Self {
+        self.interactive = yes;
         self
     }
 

@@ -62,6 +62,10 @@ use crate::terminal::{self, Mode, ModeGuard, Winch};
 /// command's input then never ends on its own, so that later questions
 /// can still be answered.
 ///
+/// With [`RunOptions::interactive`] (`twill --tty`), the command gets a
+/// real terminal instead, as `ssh -t` gives one: the local terminal in raw
+/// mode, every key passed on, output written as it comes and not kept.
+///
 /// ```no_run
 /// use twill::{cd, run, with_settings, Settings};
 ///
@@ -105,6 +109,10 @@ pub fn remote(command: impl AsRef<str>) -> Result<Output> {
 /// own pty (its `use_pty` option) can hang when an end-of-file key
 /// reaches it as the command ends. Without a pty, the end goes as for
 /// [`run`].
+///
+/// With [`RunOptions::interactive`], the prompt is found and answered in
+/// the same way (and kept off the screen), local input waits for it in
+/// the same way, and then every key goes to the command.
 ///
 /// Commands are any text: a literal, a `String`, a `format!`.
 ///
@@ -196,35 +204,44 @@ pub(crate) fn run_or_sudo(command: &str, opts: &RunOptions, sudo: bool) -> Resul
     output::running(&env, &host, which, command, &real);
     OpRecord::wrap(&env, kind, Some(&host), command, &real, || {
         let conn = connection(&env, &current).map_err(|e| e.with_command(command))?;
-        let pty = opts.pty.unwrap_or_else(|| env.always_use_pty());
+        let interactive = opts.interactive;
+        let pty = interactive || opts.pty.unwrap_or_else(|| env.always_use_pty());
         let combine = opts.combine_stderr.unwrap_or_else(|| env.combine_stderr());
         let timeout = opts.timeout.or_else(|| env.command_timeout());
 
         // sudo's own pty (its `use_pty`, on by default in Debian and Ubuntu)
         // can hang when the end-of-file key reaches it as the command ends.
-        let may_end = env.prompts().is_empty() && !(sudo && pty);
-        let mut input = LocalInput::new(&env, pty, false, may_end);
+        // With a real terminal, nothing but sudo's prompt is answered.
+        let may_end = !(sudo && pty) && (interactive || env.prompts().is_empty());
+        let mut input = LocalInput::new(&env, pty, interactive, may_end);
         if sudo {
             input.hold_for_sudo();
         }
-        let mut run = Capture::new(&env, &host, combine && !pty, opts, prompt, pty, input);
         let exec_opts = ssh::ExecOptions {
             pty,
-            term: None,
+            term: if interactive { local_term() } else { None },
             timeout,
             despite_interrupt: false,
         };
-        let status = conn.exec(&real, &exec_opts, &mut run);
-        run.finish();
-        let question = run.question();
-        let refusal = run.input.refused;
-        // The terminal is put back before anything is reported.
-        drop(run.input);
-
-        let (stdout, stderr) = (
-            std::mem::take(&mut run.stdout),
-            std::mem::take(&mut run.stderr),
-        );
+        // Only the exchange differs: raw output and every key for a real
+        // terminal, lines printed and kept otherwise. The terminal is put
+        // back (`end`) before anything is reported.
+        let (status, ended) = if interactive {
+            let mut raw = Raw::new(&env, &host, input, prompt);
+            let status = conn.exec(&real, &exec_opts, &mut raw);
+            (status, raw.end())
+        } else {
+            let mut run = Capture::new(&env, &host, combine && !pty, opts, prompt, pty, input);
+            let status = conn.exec(&real, &exec_opts, &mut run);
+            (status, run.end())
+        };
+        let Ended {
+            stdout,
+            stderr,
+            question,
+            refusal,
+            sudo_state,
+        } = ended;
         let result =
             |code: i32, failed: bool| Output::new(stdout, stderr, code, failed, command, &real);
         let status = match status {
@@ -238,7 +255,7 @@ pub(crate) fn run_or_sudo(command: &str, opts: &RunOptions, sudo: bool) -> Resul
         let code = status.code.unwrap_or(-1);
         let failed = !env.ok_ret_codes().contains(&code);
         let out = result(code, failed);
-        match run.sudo_state {
+        match sudo_state {
             SudoPrompt::NoPassword(why) => {
                 return Err(Error::new(
                     ErrorKind::Prompt,
@@ -314,6 +331,76 @@ enum SudoPrompt {
     Rejected,
     /// Nothing could answer it, for this reason.
     NoPassword(String),
+}
+
+/// What an exchange leaves once its command has ended.
+struct Ended {
+    /// The output kept (none with a real terminal).
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    /// The question the command left unanswered on its last line.
+    question: Option<String>,
+    /// Why the terminal was not read, when nobody may be asked.
+    refusal: Option<&'static str>,
+    sudo_state: SudoPrompt,
+}
+
+/// sudo on `host` asks for the password (`state` says whether it did
+/// before): answered once; asked again, the password was wrong, and the
+/// command is stopped rather than left waiting. With no password set, it
+/// is asked for hidden at the terminal, as Fabric does, showing `shown`,
+/// with the terminal as it was before the command meanwhile (`terminal`
+/// paused), and kept for the run. Also says whether the terminal was
+/// asked (which showed the prompt).
+fn answer_sudo(
+    env: &Env,
+    host: &str,
+    state: &mut SudoPrompt,
+    terminal: Option<&ModeGuard>,
+    shown: &str,
+) -> (Reply, bool) {
+    if !matches!(state, SudoPrompt::NotSeen) {
+        *state = SudoPrompt::Rejected;
+        return (Reply::Stop, false);
+    }
+    let mut asked = false;
+    let password = match sudo_password(env, host) {
+        Some(p) => p,
+        None if can_ask_at_terminal() => {
+            asked = true;
+            if let Some(t) = terminal {
+                t.pause();
+            }
+            let answer = ask_password(shown);
+            if let Some(t) = terminal {
+                t.resume();
+            }
+            match answer {
+                Ok(Some(p)) => {
+                    remember_password(host, &p);
+                    p
+                }
+                Ok(None) => {
+                    *state =
+                        SudoPrompt::NoPassword("no password was given at the terminal".to_string());
+                    return (Reply::Stop, true);
+                }
+                Err(e) => {
+                    *state = SudoPrompt::NoPassword(e.message().to_string());
+                    return (Reply::Stop, true);
+                }
+            }
+        }
+        None => {
+            *state = SudoPrompt::NoPassword(
+                "none is set (set sudo_password or password, or run on a terminal to be asked)"
+                    .to_string(),
+            );
+            return (Reply::Stop, false);
+        }
+    };
+    *state = SudoPrompt::Answered;
+    (Reply::Input(format!("{password}\n").into_bytes()), asked)
 }
 
 /// How long [`sudo`] holds local input back while sudo's password prompt
@@ -637,7 +724,15 @@ impl Capture {
                 }
             }
             self.printer(i).forget_tail(prompt.len());
-            let (reply, asked) = self.answer_sudo();
+            // Fabric shows sudo's prompt when it asks for the password.
+            let shown = format!("[{}] out: {} ", self.host, self.env.sudo_prompt());
+            let (reply, asked) = answer_sudo(
+                &self.env,
+                &self.host,
+                &mut self.sudo_state,
+                self.input.terminal.as_ref(),
+                &shown,
+            );
             if !asked {
                 let shown = self.env.sudo_prompt().to_string();
                 self.printer(i).feed(shown.as_bytes());
@@ -697,64 +792,23 @@ impl Capture {
         }
     }
 
-    /// sudo asks for the password: answered once; asked again, the
-    /// password was wrong, and the command is stopped rather than left
-    /// waiting. Also says whether the terminal was asked (which showed
-    /// the prompt).
-    fn answer_sudo(&mut self) -> (Reply, bool) {
-        if !matches!(self.sudo_state, SudoPrompt::NotSeen) {
-            self.sudo_state = SudoPrompt::Rejected;
-            return (Reply::Stop, false);
-        }
-        let mut asked = false;
-        let password = match sudo_password(&self.env, &self.host) {
-            Some(p) => p,
-            None if can_ask_at_terminal() => {
-                // Fabric shows sudo's prompt and reads the password hidden,
-                // with the terminal as it was before the command.
-                asked = true;
-                let shown = format!("[{}] out: {} ", self.host, self.env.sudo_prompt());
-                if let Some(t) = &self.input.terminal {
-                    t.pause();
-                }
-                let answer = ask_password(&shown);
-                if let Some(t) = &self.input.terminal {
-                    t.resume();
-                }
-                match answer {
-                    Ok(Some(p)) => {
-                        remember_password(&self.host, &p);
-                        p
-                    }
-                    Ok(None) => {
-                        self.sudo_state = SudoPrompt::NoPassword(
-                            "no password was given at the terminal".to_string(),
-                        );
-                        return (Reply::Stop, true);
-                    }
-                    Err(e) => {
-                        self.sudo_state = SudoPrompt::NoPassword(e.message().to_string());
-                        return (Reply::Stop, true);
-                    }
-                }
-            }
-            None => {
-                self.sudo_state = SudoPrompt::NoPassword(
-                    "none is set (set sudo_password or password, or run on a terminal to be asked)"
-                        .to_string(),
-                );
-                return (Reply::Stop, false);
-            }
-        };
-        self.sudo_state = SudoPrompt::Answered;
-        (Reply::Input(format!("{password}\n").into_bytes()), asked)
-    }
-
     fn finish(&mut self) {
         self.out_printer.finish();
         self.err_printer.finish();
         for sink in [&self.stdout_sink, &self.stderr_sink].into_iter().flatten() {
             let _ = sink.lock().flush();
+        }
+    }
+
+    /// Finishes the output and puts the terminal back; what is left.
+    fn end(mut self) -> Ended {
+        self.finish();
+        Ended {
+            question: self.question(),
+            refusal: self.input.refused,
+            stdout: self.stdout,
+            stderr: self.stderr,
+            sudo_state: self.sudo_state,
         }
     }
 
@@ -826,33 +880,126 @@ pub fn open_shell<'a>(command: impl Into<Option<&'a str>>) -> Result<()> {
         return Ok(());
     }
     let conn = connection(&env, &current)?;
-    let mut shell = Shell {
-        input: LocalInput::new(&env, true, true, true),
-    };
+    let mut input = LocalInput::new(&env, true, true, true);
     if let Some(command) = command.filter(|c| !c.is_empty()) {
-        shell.input.first = Some(format!("{command}\n").into_bytes());
+        input.first = Some(format!("{command}\n").into_bytes());
     }
+    let mut shell = Raw::new(&env, &host, input, None);
     let opts = ssh::ExecOptions {
         pty: true,
-        term: std::env::var("TERM").ok().filter(|t| !t.is_empty()),
+        term: local_term(),
         timeout: None,
         despite_interrupt: false,
     };
     let status = conn.shell(&opts, &mut shell);
     // The terminal is put back before anything is reported.
-    drop(shell);
+    shell.end();
     status.map(|_| ()).map_err(|e| ssh_error(e, &host))
 }
 
-/// The exchange of [`open_shell`]: raw output, local input.
-struct Shell {
-    input: LocalInput,
+/// The local terminal's type (`$TERM`), for a remote pty that draws on it.
+fn local_term() -> Option<String> {
+    std::env::var("TERM").ok().filter(|t| !t.is_empty())
 }
 
-impl Exchange for Shell {
-    fn output(&mut self, _stream: Stream, data: &[u8]) -> Reply {
-        output::emit_raw(Pipe::Out, data);
+/// The exchange of a command with a real terminal ([`open_shell`], and
+/// [`run`] or [`sudo`] with [`RunOptions::interactive`]): output written
+/// as it comes, with no prefix and nothing kept, local input passed on,
+/// and the prompt of the sudo the call started answered.
+struct Raw {
+    env: Env,
+    host: String,
+    input: LocalInput,
+    /// The prompt of the sudo this call started; `None` for `run` and
+    /// `open_shell`.
+    sudo_prompt: Option<String>,
+    sudo_state: SudoPrompt,
+    /// The last bytes of output, as long as the prompt, to find it in
+    /// however the output was cut.
+    tail: Vec<u8>,
+    /// Output that may be the start of sudo's prompt, not written yet.
+    held: Vec<u8>,
+}
+
+impl Raw {
+    fn new(env: &Env, host: &str, input: LocalInput, sudo_prompt: Option<String>) -> Raw {
+        Raw {
+            env: env.clone(),
+            host: host.to_string(),
+            input,
+            sudo_prompt,
+            sudo_state: SudoPrompt::NotSeen,
+            tail: Vec::new(),
+            held: Vec::new(),
+        }
+    }
+
+    fn feed(&mut self, data: &[u8]) -> Reply {
+        let Some(prompt) = self.sudo_prompt.clone() else {
+            output::emit_raw(Pipe::Out, data);
+            return Reply::Continue;
+        };
+        let prompt = prompt.as_bytes();
+        let mut shown = std::mem::take(&mut self.held);
+        shown.extend_from_slice(data);
+        self.tail.extend_from_slice(data);
+        if self.tail.len() > prompt.len() {
+            self.tail.drain(..self.tail.len() - prompt.len());
+        }
+        if self.tail.ends_with(prompt) {
+            self.tail.clear();
+            // The prompt, with its marker, is not shown; the setting's
+            // text is, as for sudo without a real terminal.
+            shown.truncate(shown.len().saturating_sub(prompt.len()));
+            output::emit_raw(Pipe::Out, &shown);
+            let ask = format!("{} ", self.env.sudo_prompt());
+            let (reply, asked) = answer_sudo(
+                &self.env,
+                &self.host,
+                &mut self.sudo_state,
+                self.input.terminal.as_ref(),
+                &ask,
+            );
+            if !asked && matches!(reply, Reply::Input(_)) {
+                output::emit_raw(Pipe::Out, ask.as_bytes());
+            }
+            return reply;
+        }
+        // While local input waits for sudo's prompt, so does what may be
+        // its start; anything else lets input go (after a password, once
+        // sudo has had time to set up a pty of its own, as for `sudo`).
+        let hold = if self.input.waiting() {
+            started_prompt(&self.tail, prompt).min(shown.len())
+        } else {
+            0
+        };
+        if hold == 0 && self.input.waiting() {
+            let answered = matches!(self.sudo_state, SudoPrompt::Answered);
+            self.input.release(answered.then_some(SUDO_SETTLE));
+        }
+        self.held = shown.split_off(shown.len() - hold);
+        output::emit_raw(Pipe::Out, &shown);
         Reply::Continue
+    }
+
+    /// Writes what was held back and puts the terminal back; what is left.
+    fn end(self) -> Ended {
+        if !self.held.is_empty() {
+            output::emit_raw(Pipe::Out, &self.held);
+        }
+        Ended {
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            question: None,
+            refusal: self.input.refused,
+            sudo_state: self.sudo_state,
+        }
+    }
+}
+
+impl Exchange for Raw {
+    fn output(&mut self, _stream: Stream, data: &[u8]) -> Reply {
+        self.feed(data)
     }
 
     fn input_fds(&mut self, fds: &mut Vec<RawFd>) -> Option<Instant> {
