@@ -18,6 +18,7 @@ mod reboot;
 mod run;
 mod scp;
 mod security;
+mod shell;
 mod stall;
 mod sudo;
 mod support;

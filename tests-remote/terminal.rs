@@ -60,7 +60,7 @@ impl Pane {
         text(&out.stdout)
     }
 
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         self.tmux(&["capture-pane", "-p", "-J", "-S", "-200"])
     }
 
@@ -85,7 +85,7 @@ impl Pane {
     }
 
     /// Waits until the pane no longer shows `needle`.
-    fn wait_for_gone(&self, needle: &str) {
+    pub(crate) fn wait_for_gone(&self, needle: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let text = self.text();
@@ -101,7 +101,7 @@ impl Pane {
     }
 
     /// Types `text` as it is.
-    fn type_text(&self, text: &str) {
+    pub(crate) fn type_text(&self, text: &str) {
         self.tmux(&["send-keys", "-l", text]);
     }
 

@@ -152,6 +152,8 @@ pub struct Execute {
     quiet_local: bool,
     /// Every host runs, and each failure stays in its host's result.
     per_host: bool,
+    /// No `Executing task` line per host (a serial run's).
+    unannounced: bool,
 }
 
 /// Fabric's per-task marks as `execute` reads them: `@hosts`, `@roles`,
@@ -262,6 +264,7 @@ impl Execute {
             marks: Marks::default(),
             quiet_local: false,
             per_host: false,
+            unannounced: false,
         }
     }
 
@@ -287,6 +290,14 @@ impl Execute {
     #[cfg_attr(not(feature = "cli"), allow(dead_code))]
     pub(crate) fn per_host(mut self) -> Self {
         self.per_host = true;
+        self
+    }
+
+    /// Runs serially without Fabric's `Executing task` line per host (a
+    /// tree's hosts container: its operations print their own lines).
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
+    pub(crate) fn unannounced(mut self) -> Self {
+        self.unannounced = true;
         self
     }
 
@@ -653,7 +664,9 @@ impl Execute {
                 // Inside the host's settings, so that the line is the
                 // host's in the run's record.
                 let env = crate::state::env();
-                announce(&env, &host, &self.name);
+                if !self.unannounced {
+                    announce(&env, &host, &self.name);
+                }
                 task_started(&env, Some(&host), &self.name);
                 let result = run_caught(task);
                 task_ended(&env, Some(&host), &self.name, &result);

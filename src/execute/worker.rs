@@ -648,6 +648,7 @@ where
     // Nothing buffered may be written twice, by parent and child.
     // (Standard error has no buffer.)
     output::flush_before_fork();
+    quiet_panics_in_workers();
     let parent = std::process::id();
     // SIGTERM stays blocked from before the fork until the worker's thread
     // waits for it, so that one sent early (the parent's death) is not
@@ -750,6 +751,24 @@ fn die_with(parent: u32) {
     }
 }
 
+/// Makes the panic hook silent in a worker, once, in the caller before
+/// its first fork. The default hook prints through std's stderr lock, and
+/// setting a hook takes the hook's own lock, either of which another
+/// thread of the caller may hold at the instant of a fork; a worker's
+/// panic is reported as its host's failure instead. The caller's own
+/// panics still reach the hook it had.
+fn quiet_panics_in_workers() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !interrupt::in_worker() {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// The worker process, once it dies with its parent: never returns.
 fn worker<T, F>(ends: WorkerEnds, job: &Job<'_>, task: &F) -> !
 where
@@ -778,10 +797,6 @@ where
         output::reset_after_fork();
         interrupt::reset_after_fork();
         state::reset_after_fork();
-        // The default panic hook prints through std's stderr lock, which
-        // another thread of the parent may have held at the fork. A panic
-        // is reported as this host's failure instead.
-        std::panic::set_hook(Box::new(|_| {}));
         worker_signals();
         let result = {
             let _base = job.snapshot.clone().install();

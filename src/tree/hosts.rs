@@ -30,7 +30,7 @@ use crate::state::with_settings;
 /// let web = hosts().filter("web");
 /// with_settings(cd("/srv/app"), || {
 ///     for (host, out) in web.run("git rev-parse HEAD")?.iter() {
-///         twill::puts(&format!("{host}: {}", out.as_ref().map(|o| o.as_str()).unwrap_or("failed")));
+///         twill::puts(&format!("{host}: {}", out.as_ref().map(|o| o.stdout()).unwrap_or("failed")));
 ///     }
 ///     Ok(())
 /// })?;
@@ -139,6 +139,7 @@ impl Hosts {
         Execute::new("hosts")
             .hosts(self.names())
             .per_host()
+            .unannounced()
             .quiet_local()
             .run_serial(|| {
                 let here = crate::state::env().host_string();

@@ -33,7 +33,7 @@
 //!     /// Uptime of every database host.
 //!     fn uptime() -> twill::Result<()> {
 //!         for (host, up) in hosts().filter("slave").run("uptime")?.iter() {
-//!             twill::puts(&format!("{host}: {}", up.as_ref().map(|o| o.as_str()).unwrap_or("-")));
+//!             twill::puts(&format!("{host}: {}", up.as_ref().map(|o| o.stdout()).unwrap_or("-")));
 //!         }
 //!         Ok(())
 //!     }

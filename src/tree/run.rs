@@ -121,8 +121,10 @@ impl Place {
             }
         };
         for (role, hosts) in &node.roles {
-            roles.retain(|(r, _)| r != role);
-            roles.push((role.clone(), hosts.clone()));
+            match roles.iter_mut().find(|(r, _)| r == role) {
+                Some(entry) => entry.1 = hosts.clone(),
+                None => roles.push((role.clone(), hosts.clone())),
+            }
         }
         let mut path = self.path.clone();
         path.push(name.to_string());

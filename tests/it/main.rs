@@ -14,6 +14,8 @@ mod porting;
 mod prompt;
 mod state;
 mod tidy;
+#[cfg(feature = "cli")]
+mod tree;
 mod utils;
 // Without the command line, some helpers serve no test.
 #[cfg_attr(not(feature = "cli"), allow(dead_code))]

@@ -23,8 +23,9 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::events::{self, Outcome};
 use crate::execute::LOCAL_ONLY;
 use crate::interrupt;
+use crate::operations::options::RunOptions;
 use crate::operations::prompt::choice;
-use crate::operations::remote::{open_shell, run, sudo};
+use crate::operations::remote::{open_shell, run_with, sudo_with};
 use crate::output;
 use crate::state::{with_settings, Settings};
 use complete::{Completion, PathPrompt};
@@ -528,13 +529,17 @@ impl Session {
             ));
         }
         output::text(&format!("On {}:\n", hosts.names().join(", ")));
+        // One host at a terminal: the command gets the terminal (vim,
+        // less, top); several: each one's lines under its name.
+        let opts =
+            RunOptions::new().interactive(hosts.len() == 1 && std::io::stdin().is_terminal());
         let _active = interrupt::Active::new();
         let results = with_settings(self.cwd.scope(), || {
             hosts.each(|| {
                 if use_sudo {
-                    sudo(command)
+                    sudo_with(command, &opts)
                 } else {
-                    run(command)
+                    run_with(command, &opts)
                 }
             })
         })?;
