@@ -232,6 +232,13 @@ pub(crate) fn text(text: &str) {
     emit(Pipe::Out, text);
 }
 
+/// Whether standard output is a terminal (where the shell colours its
+/// own lines).
+#[cfg_attr(not(feature = "shell"), allow(dead_code))]
+pub(crate) fn to_terminal() -> bool {
+    std::io::stdout().is_terminal()
+}
+
 /// Prints a `status` line such as `Done.`.
 pub(crate) fn status(text: &str) {
     if env().levels().get(Group::Status) {

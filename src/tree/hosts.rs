@@ -34,8 +34,8 @@ use crate::state::with_settings;
 ///     }
 ///     Ok(())
 /// })?;
-/// let missing: Vec<&str> = hosts()
-///     .exists("/etc/app.conf")?
+/// let there = hosts().exists("/etc/app.conf")?;
+/// let missing: Vec<&str> = there
 ///     .iter()
 ///     .filter(|(_, there)| matches!(there, Ok(false)))
 ///     .map(|(host, _)| host)

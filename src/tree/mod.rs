@@ -213,12 +213,14 @@ enum Fanning {
 ///     }
 /// }
 ///
-/// let web = Node::new("web")
-///     .role("web", ["web1", "web2"])
-///     .isolate("web")
-///     .action(Action::new(release::task()).dont_isolate_yet())
-///     .action(install::task());
-/// assert_eq!(web.action_names(), ["release", "install"]);
+/// fn main() {
+///     let web = Node::new("web")
+///         .role("web", ["web1", "web2"])
+///         .isolate("web")
+///         .action(Action::new(release::task()).dont_isolate_yet())
+///         .action(install::task());
+///     assert_eq!(web.action_names(), ["release", "install"]);
+/// }
 /// ```
 #[derive(Debug, Clone)]
 pub struct Action {

@@ -1,11 +1,9 @@
 //! prompt, confirm and choice.
 
-use std::io::Write;
-use std::process::Stdio;
 
 use twill::{choice, choice_from, confirm_from, puts, with_settings, ErrorKind, Prompt, Settings};
 
-use crate::support::{child_command, is_child, text};
+use crate::support::fed;
 
 fn ask(p: &Prompt, input: &str) -> (twill::Result<String>, String) {
     let mut input = input.as_bytes();
@@ -304,32 +302,6 @@ fn non_interactive_without_a_default_is_an_error_naming_the_question() {
             );
         },
     );
-}
-
-/// A child process whose standard input is `input`, running `body`;
-/// returns its exit code and what it printed.
-fn fed(name: &str, input: &str, body: impl FnOnce()) -> (i32, String) {
-    if is_child(name) {
-        body();
-        std::process::exit(0);
-    }
-    let mut child = child_command(name)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        text(&out.stdout) + &text(&out.stderr),
-    )
 }
 
 #[test]

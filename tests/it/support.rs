@@ -1,7 +1,8 @@
 //! Helpers shared by the tests: the local suite's, and through a `#[path]`
 //! module the remote suite's too (`tests-remote/support.rs`).
 
-use std::process::{Child, Command};
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Set in a child copy of a test binary to the one test it runs.
@@ -146,4 +147,30 @@ pub fn command_lines_with_workers(child: &mut Child, n: usize) -> Vec<String> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A child process whose standard input is `input`, running `body`;
+/// returns its exit code and what it printed.
+pub fn fed(name: &str, input: &str, body: impl FnOnce()) -> (i32, String) {
+    if is_child(name) {
+        body();
+        std::process::exit(0);
+    }
+    let mut child = child_command(name)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        text(&out.stdout) + &text(&out.stderr),
+    )
 }

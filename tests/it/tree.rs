@@ -9,7 +9,7 @@ use std::process::Stdio;
 use twill::tree::{call, here, host, hosts, Action, Host, Node};
 use twill::{env, task, with_settings, ErrorKind, Settings, TaskArgs, Tasks};
 
-use crate::support::{child_command, is_child, text};
+use crate::support::{child_command, fed, is_child, text};
 
 /// Where the actions of one test write down what they saw.
 fn notes() -> PathBuf {
@@ -318,36 +318,20 @@ fn a_host_keeps_its_password_out_of_debug_output() {
 #[test]
 #[cfg(feature = "shell")]
 fn the_shell_reads_commands_from_a_pipe() {
-    const NAME: &str = "tree::the_shell_reads_commands_from_a_pipe";
-    if is_child(NAME) {
-        let dir = std::env::var("TREE_NOTES").unwrap();
-        let _s = twill::settings(Settings::new().set("notes", dir));
-        std::process::exit(match twill::tree::Shell::new(tree()).run() {
-            Ok(()) => 0,
-            Err(e) => {
-                println!("ERROR: {e}");
-                1
-            }
-        });
-    }
-    let dir = tempfile::tempdir().unwrap();
     let script = "pwd\nls\ncd web\npwd\nls\ncd ..\ncd db everything\npwd\ncd -\npwd\ncd /\nfind where\ninspect db\ncd staging\nwhere_am_i tag=sh\ncd nowhere\npwd\n";
-    let mut child = child_command(NAME)
-        .env("TREE_NOTES", dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let shown = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{shown}");
+    let (code, shown) = fed("tree::the_shell_reads_commands_from_a_pipe", script, || {
+        let dir = tempfile::tempdir().unwrap();
+        let _s = twill::settings(
+            Settings::new().set("notes", dir.path().to_string_lossy().into_owned()),
+        );
+        let result = twill::tree::Shell::new(tree()).run();
+        println!("NOTES: {:?}", read_notes(dir.path()));
+        if let Err(e) = result {
+            println!("ERROR: {e}");
+            std::process::exit(1);
+        }
+    });
+    assert_eq!(code, 1, "{shown}");
     let expected_start = "/\nweb/\ndb/\nstaging/\nwhere_am_i\n/web\nwhere_am_i\nfails_on_bad\nwhoami\nfan_out\none\n/db/everything\n/\n";
     assert!(shown.contains(expected_start), "{shown}");
     for line in [
@@ -361,12 +345,11 @@ fn the_shell_reads_commands_from_a_pipe() {
         assert!(shown.contains(line), "{line:?} missing in:\n{shown}");
     }
     // The line after the failing one never ran.
-    assert!(!shown.ends_with("/staging\n"), "{shown}");
-    assert_eq!(
-        read_notes(dir.path()),
-        [(
-            "sh-stage1".to_string(),
-            "node=staging web=stage1 all=stage1,postgres@db1:2222,db2,db3 domain=staging.example.com".to_string()
-        )]
-    );
+    assert!(!shown.contains("\n/staging\n"), "{shown}");
+    let notes = [(
+        "sh-stage1".to_string(),
+        "node=staging web=stage1 all=stage1,postgres@db1:2222,db2,db3 domain=staging.example.com"
+            .to_string(),
+    )];
+    assert!(shown.contains(&format!("NOTES: {notes:?}")), "{shown}");
 }

@@ -1,7 +1,6 @@
 //! What Tab offers in the shell, in colour, and the prompt.
 
 use std::borrow::Cow;
-use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 
 use nu_ansi_term::{Color as Paint, Style};
@@ -32,7 +31,7 @@ fn group_paint(group: Option<&str>) -> Paint {
 
 /// A node's name in its group's colour, for `ls` and `inspect`.
 pub(super) fn paint_node(name: &str, group: Option<&str>) -> String {
-    if !std::io::stdout().is_terminal() {
+    if !crate::output::to_terminal() {
         return name.to_string();
     }
     match group_paint(group) {

@@ -665,7 +665,7 @@ fn report(e: &Error) {
 
 /// `text` in a colour when standard output is a terminal.
 fn paint(color: fn(&str, bool) -> String, text: &str) -> String {
-    if std::io::stdout().is_terminal() {
+    if output::to_terminal() {
         color(text, false)
     } else {
         text.to_string()
