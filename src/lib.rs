@@ -155,6 +155,15 @@
 //! cargo project for tasks of your own. A library that needs neither
 //! leaves the feature out (`default-features = false`), and clap with it.
 //!
+//! # Deployment trees
+//!
+//! With the `cli` feature, `tree` writes a deployment as python-deployer
+//! does: nodes with actions, children, roles of hosts and settings; a node
+//! isolated on a role runs each action once per host, in parallel
+//! workers; `tree::Shell` (the `shell` feature, on by default) browses the
+//! tree with completion and runs its actions, with a real terminal for
+//! `vim` on a host.
+//!
 //! # Fabric to twill, line by line
 //!
 //! Python's keyword arguments become option structs with a builder

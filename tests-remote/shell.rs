@@ -108,7 +108,8 @@ fn ctrl_c_stops_a_long_action_on_every_host_and_the_shell_goes_on() {
         assert!(Instant::now() < deadline, "{sleep} still runs");
         std::thread::sleep(Duration::from_millis(100));
     }
-    pane.type_line("exit");
+    // Ctrl-D leaves.
+    pane.press("C-d");
     pane.exits_with(0);
 }
 
@@ -248,4 +249,56 @@ fn the_hosts_container_runs_on_each_host_with_its_own_settings() {
     ]
     .join("\n");
     assert_eq!(dir.read("survey"), expected);
+}
+
+/// The example's command line: one action and its exit status, `--path`,
+/// and `dry-run`, with the shell reading a pipe.
+#[test]
+fn one_action_from_the_command_line_exits_0_or_1_and_path_starts_at_a_node() {
+    let root = RemoteDir::new();
+    let tree = |args: &[&str], input: &str| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(example("tree"))
+            .env("TWILL_TREE_ROOT", &root.0)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let shown = crate::support::text(&out.stdout) + &crate::support::text(&out.stderr);
+        (out.status.code(), shown)
+    };
+    let (code, shown) = tree(&["--", "web.health"], "");
+    assert_eq!(code, Some(1), "{shown}");
+    let (code, shown) = tree(&["--", "web.deploy", "v3"], "");
+    assert_eq!(code, Some(0), "{shown}");
+    assert_eq!(shown.matches("web.deploy: ok").count(), 3, "{shown}");
+    let dirs = web_dirs(&root);
+    for dir in &dirs {
+        assert_eq!(
+            std::fs::read_to_string(format!("{dir}/release")).unwrap(),
+            "v3 for example.com\n"
+        );
+    }
+    let (code, shown) = tree(&["--", "web", "health"], "");
+    assert_eq!(code, Some(0), "{shown}");
+    // A dry run shows the commands and changes nothing.
+    let (code, shown) = tree(&["--path", "web"], "pwd\ndry-run deploy v4\n");
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(shown.starts_with("/web\n"), "{shown}");
+    assert_eq!(shown.matches("would run: ").count(), 9, "{shown}");
+    for dir in &dirs {
+        assert_eq!(
+            std::fs::read_to_string(format!("{dir}/release")).unwrap(),
+            "v3 for example.com\n"
+        );
+    }
 }

@@ -39,9 +39,12 @@
 //!   are forgotten, never run or dropped here.
 //! - std's stdout and stderr locks: twill never takes them in a worker.
 //!   The caller flushes its stdout just before forking, and the worker
-//!   never flushes the copy of the buffer it inherited. The default panic
-//!   hook, which prints through std's stderr lock, is replaced by a silent
-//!   one (a panic is the host's failure, with its message). A task's own
+//!   never flushes the copy of the buffer it inherited. The panic hook,
+//!   which would print through std's stderr lock, is silent in a worker:
+//!   the caller installs a hook that stays silent there once, before its
+//!   first fork, since setting a hook in the worker would take the hook's
+//!   own lock, which a panicking thread of the caller may have held (a
+//!   panic is the host's failure, with its message). A task's own
 //!   `print!` goes through std's lock and would wait forever if another
 //!   thread of the caller was printing at the fork: tasks print with
 //!   `puts`.

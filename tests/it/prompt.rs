@@ -1,6 +1,5 @@
 //! prompt, confirm and choice.
 
-
 use twill::{choice, choice_from, confirm_from, puts, with_settings, ErrorKind, Prompt, Settings};
 
 use crate::support::fed;

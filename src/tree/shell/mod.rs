@@ -608,7 +608,17 @@ impl Session {
     fn action(&self, at: &Place, name: &str, args: TaskArgs) -> Result<()> {
         let full = at.action_path(name);
         // Each action is a run of its own in the journal.
-        let record = events::record_run(&format!("{} {full}", at.root.name()))?;
+        // A journal that cannot be written is said, and the action runs.
+        let record = match events::record_run(&format!("{} {full}", at.root.name())) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                output::warning(
+                    &crate::state::env(),
+                    &format!("this run is not recorded: {e}"),
+                );
+                None
+            }
+        };
         let results = {
             let _active = interrupt::Active::new();
             at.run(name, &args, None)
@@ -618,7 +628,9 @@ impl Session {
             Err(e) if e.kind() == ErrorKind::Interrupted => Outcome::Interrupted,
             _ => Outcome::Failed,
         };
-        record.end_as(outcome);
+        if let Some(record) = record {
+            record.end_as(outcome);
+        }
         let results = results?;
         let mut out = String::new();
         for (host, result) in results.iter() {
