@@ -726,7 +726,7 @@ impl Execute {
     }
 }
 
-fn is_connection_failure(e: &Error) -> bool {
+pub(crate) fn is_connection_failure(e: &Error) -> bool {
     matches!(
         e.kind(),
         ErrorKind::Connect | ErrorKind::Auth | ErrorKind::HostKey | ErrorKind::Timeout

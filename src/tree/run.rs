@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::{split_path, Action, Fanning, Host, Node, RoleMap};
 use crate::cli::TaskArgs;
 use crate::error::{Error, ErrorKind, Result};
-use crate::execute::{Execute, HostResults, LOCAL_ONLY};
+use crate::execute::{is_connection_failure, Execute, HostResults, LOCAL_ONLY};
 use crate::interrupt;
 use crate::operations::prompt::choice;
 use crate::output;
@@ -270,13 +270,14 @@ impl Place {
                 self.attempt(&full, &action, args, cell, only.as_deref())
             })?;
             merge(&mut done, results.into_vec());
+            // A host that cannot be reached does not count under
+            // skip_bad_hosts, as in `execute`.
+            let skip_bad = env().skip_bad_hosts();
             let failed: Vec<(String, String)> = done
                 .iter()
-                .filter_map(|(h, r)| {
-                    r.as_ref()
-                        .err()
-                        .map(|e| (h.clone(), e.message().to_string()))
-                })
+                .filter_map(|(h, r)| r.as_ref().err().map(|e| (h, e)))
+                .filter(|(_, e)| !(skip_bad && is_connection_failure(e)))
+                .map(|(h, e)| (h.clone(), e.message().to_string()))
                 .collect();
             if failed.is_empty() {
                 return Ok(HostResults::from_vec(done));
@@ -285,11 +286,12 @@ impl Place {
                 Next::Retry => only = Some(failed.into_iter().map(|(h, _)| h).collect()),
                 Next::Skip => return Ok(HostResults::from_vec(done)),
                 Next::Abort => {
-                    let (_, first) = done
+                    let first = &failed[0].0;
+                    let (_, result) = done
                         .into_iter()
-                        .find(|(_, r)| r.is_err())
+                        .find(|(h, _)| h == first)
                         .expect("a failed host");
-                    return Err(first.expect_err("a failure"));
+                    return Err(result.expect_err("a failure"));
                 }
             }
         }
@@ -353,10 +355,14 @@ impl Place {
                 Execute::new(full).per_host().hosts([host]).run_serial(body)
             }
             _ if !marks.hosts.is_empty() || !marks.roles.is_empty() => {
-                let exec = Execute::new(full).per_host().marks(marks.clone());
-                match only {
-                    Some(only) => exec.hosts(only.to_vec()).run(body),
-                    None => exec.run(body),
+                // A fab-style task keeps Fabric's rules whole (a serial run
+                // stops at its first failure), and a retry runs it again.
+                match Execute::new(full).marks(marks.clone()).run(body) {
+                    Err(e) if e.kind() != ErrorKind::Interrupted => {
+                        let host = e.host().unwrap_or(LOCAL_ONLY).to_string();
+                        Ok(HostResults::from_vec(vec![(host, Err(e))]))
+                    }
+                    other => other,
                 }
             }
             _ => Ok(HostResults::from_vec(vec![(
@@ -424,7 +430,12 @@ fn after_failure(full: &str, failed: &[(String, String)]) -> Result<Next> {
     }
     output::text(&text);
     let options = ["retry", "skip", "abort"];
-    Ok(match choice("Continue?", &options, Some(2))? {
+    let answer = choice("Continue?", &options, Some(2))?;
+    if interrupt::interrupted() {
+        // Ctrl-C at the question.
+        return Ok(Next::Abort);
+    }
+    Ok(match answer {
         0 => Next::Retry,
         1 => Next::Skip,
         _ => Next::Abort,
