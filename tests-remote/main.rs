@@ -11,6 +11,7 @@ mod dry_run;
 mod execute;
 mod hostkey;
 mod journal;
+mod live;
 mod pipe;
 mod progress;
 mod project;

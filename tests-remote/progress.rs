@@ -233,7 +233,11 @@ fn parallel_uploads_show_one_bar_line_per_host() {
     let list = hosts.join(",");
     // No journal: the workers' progress reaches the caller even when no
     // logger listens there.
-    let mut line = twill_line(None, &["-P", "-H", &list, "put", &big, &target]);
+    // Fabric's lines (a terminal would get the live view).
+    let mut line = twill_line(
+        None,
+        &["-P", "--linewise", "-H", &list, "put", &big, &target],
+    );
     line.extend(["--set".into(), "progress_delay=0.2".into()]);
     let pane = Pane::start(&line);
     let shown = pane.wait_for_n(" ETA ", 2);

@@ -97,9 +97,12 @@ fn ctrl_c_stops_a_long_action_on_every_host_and_the_shell_goes_on() {
     let sleep = format!("sleep {seconds}");
     pane.type_line("cd web");
     pane.type_line(&format!("wait {seconds}"));
-    pane.wait_for_n(&format!("run: {sleep}"), 3);
+    // The live view: each web host's row shows the command.
+    pane.wait_for_n(&sleep, 3);
     pane.press("C-c");
-    pane.wait_for("interrupted");
+    // The view gives the terminal back, with each host's outcome.
+    let shown = pane.wait_for("Error: interrupted");
+    assert!(shown.contains("3 interrupted"), "{shown}");
     pane.type_line("pwd");
     pane.wait_for("\n/web");
     // The remote commands went with the workers.

@@ -116,7 +116,7 @@ impl Pane {
     }
 
     /// The terminal's modes right now, as `stty -a` shows them.
-    fn modes_now(&self) -> String {
+    pub(crate) fn modes_now(&self) -> String {
         let tty = self.tmux(&["display-message", "-p", "#{pane_tty}"]);
         let out = Command::new("stty")
             .args(["-a", "-F", tty.trim()])
@@ -191,7 +191,12 @@ fn twill_binary() -> String {
 
 /// The `twill` binary with `options`, reaching `hosts`, with `extra`
 /// options, running `command`.
-fn twill_line(options: Vec<String>, hosts: &str, extra: &[&str], command: &str) -> Vec<String> {
+pub(crate) fn twill_line(
+    options: Vec<String>,
+    hosts: &str,
+    extra: &[&str],
+    command: &str,
+) -> Vec<String> {
     let mut line = vec![twill_binary()];
     line.extend(options);
     line.extend(["-H".into(), hosts.into()]);

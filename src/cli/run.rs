@@ -117,9 +117,14 @@ struct Options {
     /// default is an error.
     #[arg(long = "non-interactive")]
     non_interactive: bool,
-    /// Accepted for Fabric's sake: twill always prints whole lines.
-    #[arg(long = "linewise")]
-    _linewise: bool,
+    /// Fabric's lines, even for a parallel run at a terminal (whose
+    /// output otherwise shows as the live per-host view).
+    #[arg(long = "linewise", conflicts_with = "live")]
+    linewise: bool,
+    /// The live per-host view for a parallel run (by default when
+    /// standard input and output are a terminal).
+    #[arg(long = "live")]
+    live: bool,
     /// Do not request a pty for remote commands.
     #[arg(long = "no-pty")]
     no_pty: bool,
@@ -439,6 +444,11 @@ impl Options {
         }
         if self.no_pty {
             s = s.always_use_pty(false);
+        }
+        if self.linewise {
+            s = s.live(false);
+        } else if self.live {
+            s = s.live(true);
         }
         if self.no_journal {
             s = s.journal(false);

@@ -62,7 +62,7 @@ use serde::{Deserialize, Serialize};
 
 pub use loggers::{FabricLines, JsonLines};
 #[cfg(feature = "cli")]
-pub(crate) use record::run_started;
+pub(crate) use record::{current_run, run_started};
 pub(crate) use record::{helper, OpRecord, Tally};
 pub use record::{record_run, Recording};
 

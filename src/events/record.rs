@@ -187,6 +187,7 @@ impl Recording {
 
     fn finish(&mut self, at_least: Option<Outcome>) -> Outcome {
         self.ended = true;
+        CURRENT_RUN.lock().take();
         let summary = take_summary();
         let outcome = summary.outcome().max(at_least.unwrap_or(Outcome::Ok));
         let hosts = summary.hosts();
@@ -230,6 +231,15 @@ pub fn record_run(name: &str) -> Result<Recording> {
     )
 }
 
+/// The id of the run being recorded, if any.
+static CURRENT_RUN: parking_lot::Mutex<Option<String>> = parking_lot::Mutex::new(None);
+
+/// The id of the run being recorded in this process, if one is.
+#[cfg_attr(not(feature = "live"), allow(dead_code))]
+pub(crate) fn current_run() -> Option<String> {
+    CURRENT_RUN.lock().clone()
+}
+
 /// A run starts: its id is made, its journal opened (if the settings say
 /// so) and its first event recorded.
 pub(crate) fn run_started(env: &Env, mut info: RunInfo) -> Result<Recording> {
@@ -248,6 +258,7 @@ pub(crate) fn run_started(env: &Env, mut info: RunInfo) -> Result<Recording> {
     };
     start_summary();
     let id = info.id.clone();
+    *CURRENT_RUN.lock() = Some(id.clone());
     emit(env, EventKind::RunStarted(info));
     Ok(Recording {
         id,

@@ -454,10 +454,14 @@ where
 {
     crate::sys::raise_descriptor_limit();
     let snapshot = env();
+    let hosts: Vec<String> = jobs.iter().map(|(h, _)| h.clone()).collect();
+    // The live view, when it shows, listens before the first fork, so that
+    // the workers send their events.
+    #[cfg(feature = "live")]
+    let live = output::live::start(&snapshot, name, &hosts);
     // Whether workers' transfers show progress bars, drawn here: the
     // workers send their progress whether loggers listen or not.
     let progress = output::draws_progress(&snapshot);
-    let hosts: Vec<String> = jobs.iter().map(|(h, _)| h.clone()).collect();
     let mut results: Vec<Option<Result<T>>> = hosts.iter().map(|_| None).collect();
     let mut pending: VecDeque<(usize, Settings)> =
         jobs.into_iter().map(|(_, s)| s).enumerate().collect();
@@ -537,6 +541,10 @@ where
             };
             results[w.index] = Some(result);
         }
+    }
+    #[cfg(feature = "live")]
+    if let Some(live) = live {
+        live.finish();
     }
     if interrupt::interrupted() {
         return Err(Error::new(

@@ -328,6 +328,11 @@ table! {
         skip_bad_hosts: bool = false;
         /// Prefix output lines with `[host] out: ` (default true).
         output_prefix: bool = true;
+        /// A parallel run shows the live per-host view (a full-screen
+        /// table of hosts and the chosen host's output) instead of
+        /// Fabric's lines; unset: when standard input and output are a
+        /// terminal (`--live`, `--linewise`).
+        live: bool;
         /// Accept and record host keys that are not in known_hosts yet (default
         /// false). A changed key is refused whatever this says.
         accept_new_host_keys: bool = false;

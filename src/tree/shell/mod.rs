@@ -105,6 +105,14 @@ struct ShellArgs {
     /// Show what the actions would run, without running anything.
     #[arg(long)]
     dry_run: bool,
+    /// Fabric's lines for actions that run on several hosts at once, even
+    /// at a terminal.
+    #[arg(long, conflicts_with = "live")]
+    linewise: bool,
+    /// The live per-host view for actions that run on several hosts at
+    /// once (by default at a terminal).
+    #[arg(long)]
+    live: bool,
     /// Vi keys in the line editor.
     #[arg(long)]
     vi: bool,
@@ -173,9 +181,12 @@ impl Shell {
         if let Some(file) = args.history {
             shell = shell.history_file(file);
         }
-        let scope = Settings::new()
+        let mut scope = Settings::new()
             .non_interactive(args.non_interactive)
             .dry_run(args.dry_run);
+        if args.linewise || args.live {
+            scope = scope.live(args.live);
+        }
         let outcome = with_settings(scope, || {
             if args.action.is_empty() {
                 shell.run()

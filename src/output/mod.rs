@@ -20,7 +20,14 @@ use crate::error::Error;
 use crate::events::{self, Event, EventKind, OpKind};
 use crate::state::{env, Env, Group};
 
+#[cfg(feature = "live")]
+pub(crate) mod live;
+
 static LOCK: Mutex<()> = Mutex::new(());
+
+/// Set while the live view has the terminal: nothing else is written to
+/// it (what would have been is in the run's events).
+static LIVE: AtomicBool = AtomicBool::new(false);
 
 /// Set in a forked worker: print with plain `write(2)` calls.
 static IN_WORKER: AtomicBool = AtomicBool::new(false);
@@ -89,6 +96,9 @@ pub(crate) fn emit_raw(pipe: Pipe, bytes: &[u8]) {
     let _g = LOCK.lock();
     if IN_WORKER.load(Ordering::Relaxed) {
         write_fd(if pipe == Pipe::Out { 1 } else { 2 }, bytes);
+        return;
+    }
+    if LIVE.load(Ordering::Relaxed) {
         return;
     }
     let ended = bytes.last().map(|b| *b == b'\n');
@@ -538,7 +548,10 @@ fn drawn_bars() -> Option<MultiProgress> {
 /// the `running` group shown, standard output a terminal that can draw
 /// (`TERM` set, and not `dumb`), and not in a parallel worker.
 pub(crate) fn draws_progress(env: &Env) -> bool {
-    !IN_WORKER.load(Ordering::Relaxed) && env.levels().get(Group::Running) && terminal().is_some()
+    !IN_WORKER.load(Ordering::Relaxed)
+        && !LIVE.load(Ordering::Relaxed)
+        && env.levels().get(Group::Running)
+        && terminal().is_some()
 }
 
 /// The terminal's bars, if standard output is a terminal that can draw.

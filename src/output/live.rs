@@ -1,0 +1,574 @@
+//! The live view of a parallel run at a terminal: one row per host with
+//! its state, time, command and last line, and the chosen host's output,
+//! drawn from the run's events (never from printed lines) with `ratatui`.
+//!
+//! While it shows, nothing else writes to the terminal ([`super::LIVE`]):
+//! the lines a linewise run would print are events, which the journal
+//! keeps whole; the view keeps a bounded tail per host. When the run
+//! ends, the terminal is put back and a summary printed.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+use ratatui::backend::CrosstermBackend;
+use ratatui::crossterm::event::{self, Event as Term, KeyCode, KeyEventKind, KeyModifiers};
+use ratatui::crossterm::{cursor, execute, terminal};
+use ratatui::layout::{Constraint, Layout};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, TableState};
+use ratatui::Terminal;
+
+use super::{emit, Pipe, LIVE};
+use crate::events::{self, Event, EventKind, LoggerId, Outcome};
+use crate::state::Env;
+
+/// The lines of output kept per host for its pane.
+const TAIL: usize = 500;
+/// The longest line kept (characters).
+const LINE: usize = 400;
+/// The last lines of a failed host printed after the view.
+const SUMMARY_LINES: usize = 10;
+
+/// A host's state in the view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Queued,
+    Connecting,
+    Running,
+    Ok,
+    Warned,
+    Failed,
+    Interrupted,
+}
+
+impl State {
+    fn word(self) -> &'static str {
+        match self {
+            State::Queued => "queued",
+            State::Connecting => "connecting",
+            State::Running => "running",
+            State::Ok => "ok",
+            State::Warned => "warned",
+            State::Failed => "failed",
+            State::Interrupted => "interrupted",
+        }
+    }
+
+    fn color(self) -> Color {
+        match self {
+            State::Queued => Color::DarkGray,
+            State::Connecting => Color::Cyan,
+            State::Running => Color::Blue,
+            State::Ok => Color::Green,
+            State::Warned => Color::Yellow,
+            State::Failed | State::Interrupted => Color::Red,
+        }
+    }
+
+    fn active(self) -> bool {
+        matches!(self, State::Queued | State::Connecting | State::Running)
+    }
+
+    fn bad(self) -> bool {
+        matches!(self, State::Failed | State::Interrupted)
+    }
+}
+
+/// One host as the view shows it.
+struct HostView {
+    name: String,
+    state: State,
+    started: Option<u64>,
+    ended: Option<u64>,
+    command: String,
+    lines: VecDeque<String>,
+    error: Option<String>,
+}
+
+impl HostView {
+    fn elapsed(&self, now: u64) -> String {
+        match self.started {
+            None => String::new(),
+            Some(s) => {
+                let ms = self.ended.unwrap_or(now).saturating_sub(s);
+                format!("{:.1}s", ms as f64 / 1000.0)
+            }
+        }
+    }
+
+    fn push(&mut self, line: &str) {
+        if self.lines.len() == TAIL {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(line.chars().take(LINE).collect());
+    }
+}
+
+/// What the events have said so far.
+struct View {
+    task: String,
+    run: Option<String>,
+    hosts: Vec<HostView>,
+    index: HashMap<String, usize>,
+}
+
+impl View {
+    fn new(task: &str, hosts: &[String]) -> View {
+        View {
+            task: task.to_string(),
+            run: events::current_run(),
+            index: hosts
+                .iter()
+                .enumerate()
+                .map(|(i, h)| (h.clone(), i))
+                .collect(),
+            hosts: hosts
+                .iter()
+                .map(|h| HostView {
+                    name: h.clone(),
+                    state: State::Queued,
+                    started: None,
+                    ended: None,
+                    command: String::new(),
+                    lines: VecDeque::new(),
+                    error: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn take(&mut self, event: &Event) {
+        let Some(i) = event.host.as_ref().and_then(|h| self.index.get(h)) else {
+            return;
+        };
+        let host = &mut self.hosts[*i];
+        match &event.kind {
+            EventKind::TaskStarted { .. } | EventKind::WorkerStarted { .. }
+                if host.state == State::Queued =>
+            {
+                host.state = State::Connecting;
+                host.started = Some(event.time);
+            }
+            EventKind::OperationStarted { command, .. } => {
+                host.command = command.clone();
+            }
+            EventKind::OperationEnded(_) if host.state == State::Connecting => {
+                host.state = State::Running;
+            }
+            EventKind::Output { text, .. } => {
+                if host.state == State::Connecting {
+                    host.state = State::Running;
+                }
+                let prefix = format!("[{}] ", host.name);
+                for line in text.lines() {
+                    let line = line.strip_prefix(&prefix).unwrap_or(line).to_string();
+                    host.push(&line);
+                }
+            }
+            EventKind::TaskEnded { outcome, error, .. } => {
+                host.state = match outcome {
+                    Outcome::Ok => State::Ok,
+                    Outcome::Warned => State::Warned,
+                    Outcome::Interrupted => State::Interrupted,
+                    _ => State::Failed,
+                };
+                host.ended = Some(event.time);
+                host.error = error.clone();
+            }
+            EventKind::WorkerKilled { .. } if host.state.active() => {
+                host.state = State::Interrupted;
+                host.ended = Some(event.time);
+            }
+            _ => {}
+        }
+    }
+
+    fn count(&self, state: State) -> usize {
+        self.hosts.iter().filter(|h| h.state == state).count()
+    }
+}
+
+/// Which hosts the table lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Filter {
+    All,
+    Running,
+    Failed,
+}
+
+impl Filter {
+    fn next(self) -> Filter {
+        match self {
+            Filter::All => Filter::Running,
+            Filter::Running => Filter::Failed,
+            Filter::Failed => Filter::All,
+        }
+    }
+
+    fn keeps(self, h: &HostView) -> bool {
+        match self {
+            Filter::All => true,
+            Filter::Running => h.state.active(),
+            Filter::Failed => h.state.bad(),
+        }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            Filter::All => "all",
+            Filter::Running => "running",
+            Filter::Failed => "failed",
+        }
+    }
+}
+
+/// The keys' side of the view: the chosen host, the filter, the scroll.
+struct Ui {
+    /// The chosen host, by its place in the whole list.
+    chosen: usize,
+    filter: Filter,
+    /// Lines scrolled up from the end of the chosen host's output.
+    back: usize,
+    confirm_quit: bool,
+    table: TableState,
+}
+
+impl Ui {
+    fn shown(&self, view: &View) -> Vec<usize> {
+        (0..view.hosts.len())
+            .filter(|&i| self.filter.keeps(&view.hosts[i]))
+            .collect()
+    }
+
+    /// Moves the choice by `step` among the hosts shown.
+    fn step(&mut self, view: &View, step: isize) {
+        let shown = self.shown(view);
+        if shown.is_empty() {
+            return;
+        }
+        let at = shown.iter().position(|&i| i == self.chosen).unwrap_or(0) as isize;
+        let to = (at + step).clamp(0, shown.len() as isize - 1) as usize;
+        self.chosen = shown[to];
+        self.back = 0;
+    }
+
+    /// The next failed host after the chosen one, shown whatever the filter.
+    fn next_failure(&mut self, view: &View) {
+        let n = view.hosts.len();
+        if let Some(i) = (1..=n)
+            .map(|k| (self.chosen + k) % n)
+            .find(|&i| view.hosts[i].state.bad())
+        {
+            self.chosen = i;
+            self.back = 0;
+            if !self.filter.keeps(&view.hosts[i]) {
+                self.filter = Filter::All;
+            }
+        }
+    }
+
+    /// Handles a key; whether the run is to stop.
+    fn key(&mut self, code: KeyCode, mods: KeyModifiers, view: &View) -> bool {
+        if mods.contains(KeyModifiers::CONTROL) && code == KeyCode::Char('c') {
+            return true;
+        }
+        if self.confirm_quit {
+            self.confirm_quit = false;
+            return matches!(code, KeyCode::Char('y') | KeyCode::Char('Y'));
+        }
+        match code {
+            KeyCode::Char('q') => self.confirm_quit = true,
+            KeyCode::Up | KeyCode::Char('k') => self.step(view, -1),
+            KeyCode::Down | KeyCode::Char('j') => self.step(view, 1),
+            KeyCode::Char('n') => self.next_failure(view),
+            KeyCode::Char('f') => {
+                self.filter = self.filter.next();
+                if !self.filter.keeps(&view.hosts[self.chosen]) {
+                    self.step(view, 0);
+                    if let Some(&first) = self.shown(view).first() {
+                        self.chosen = first;
+                    }
+                }
+            }
+            KeyCode::PageUp | KeyCode::Char('u') => self.back += 10,
+            KeyCode::PageDown | KeyCode::Char('d') => self.back = self.back.saturating_sub(10),
+            KeyCode::Home | KeyCode::Char('g') => self.back = usize::MAX / 2,
+            KeyCode::End | KeyCode::Char('G') | KeyCode::Char('F') => self.back = 0,
+            _ => {}
+        }
+        false
+    }
+
+    fn draw(&mut self, frame: &mut ratatui::Frame<'_>, view: &View) {
+        let now = now_ms();
+        let [head, table, pane, foot] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Percentage(45),
+            Constraint::Min(3),
+            Constraint::Length(1),
+        ])
+        .areas(frame.area());
+
+        let active = view
+            .hosts
+            .iter()
+            .filter(|h| h.state.active() && h.state != State::Queued)
+            .count();
+        let header = format!(
+            " twill · task {} · run {} · {} running · {} queued · {} ok · {} warned · {} failed · {} interrupted · showing {}",
+            view.task,
+            view.run.as_deref().unwrap_or("-"),
+            active,
+            view.count(State::Queued),
+            view.count(State::Ok),
+            view.count(State::Warned),
+            view.count(State::Failed),
+            view.count(State::Interrupted),
+            self.filter.word(),
+        );
+        frame.render_widget(
+            Paragraph::new(header).style(Style::new().add_modifier(Modifier::REVERSED)),
+            head,
+        );
+
+        let shown = self.shown(view);
+        let rows: Vec<Row<'_>> = shown
+            .iter()
+            .map(|&i| {
+                let h = &view.hosts[i];
+                let last = h.lines.back().cloned().unwrap_or_default();
+                Row::new(vec![
+                    Span::raw(h.name.clone()),
+                    Span::styled(h.state.word(), Style::new().fg(h.state.color())),
+                    Span::raw(h.elapsed(now)),
+                    Span::raw(h.command.clone()),
+                    Span::raw(last),
+                ])
+            })
+            .collect();
+        self.table
+            .select(shown.iter().position(|&i| i == self.chosen));
+        let widths = [
+            Constraint::Length(24),
+            Constraint::Length(11),
+            Constraint::Length(8),
+            Constraint::Percentage(35),
+            Constraint::Fill(1),
+        ];
+        let t = Table::new(rows, widths)
+            .header(
+                Row::new(["host", "state", "time", "command", "last line"])
+                    .style(Style::new().add_modifier(Modifier::BOLD)),
+            )
+            .block(Block::new().borders(Borders::BOTTOM))
+            .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
+        frame.render_stateful_widget(t, table, &mut self.table);
+
+        if let Some(h) = view.hosts.get(self.chosen) {
+            let height = pane.height.saturating_sub(2) as usize;
+            let len = h.lines.len();
+            self.back = self.back.min(len.saturating_sub(height));
+            let end = len - self.back;
+            let start = end.saturating_sub(height);
+            let lines: Vec<Line<'_>> = h
+                .lines
+                .range(start..end)
+                .map(|l| Line::raw(l.as_str()))
+                .collect();
+            let follow = if self.back == 0 {
+                "following"
+            } else {
+                "scrolled"
+            };
+            let mut title = vec![
+                Span::raw(format!(" {} ", h.name)),
+                Span::styled(h.state.word(), Style::new().fg(h.state.color())),
+                Span::raw(format!(" · {follow} ")),
+            ];
+            if let Some(e) = &h.error {
+                title.push(Span::styled(
+                    format!("· {} ", e.lines().next().unwrap_or("")),
+                    Style::new().fg(Color::Red),
+                ));
+            }
+            frame.render_widget(
+                Paragraph::new(lines).block(Block::bordered().title(Line::from(title))),
+                pane,
+            );
+        }
+
+        let help = if self.confirm_quit {
+            " Stop the run on every host? y: stop, any other key: go on".to_string()
+        } else {
+            " ↑/↓ j/k host · n next failure · f filter · PgUp/PgDn u/d scroll · End follow · q stop the run".to_string()
+        };
+        frame.render_widget(Paragraph::new(help), foot);
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The live view while it shows; [`Live::finish`] (or drop) ends it.
+pub(crate) struct Live {
+    view: Arc<Mutex<View>>,
+    logger: Option<LoggerId>,
+    stop: Arc<AtomicBool>,
+    drawer: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live").finish_non_exhaustive()
+    }
+}
+
+/// Whether a parallel run in these settings shows the live view: the
+/// `live` setting, else when standard input and output are a terminal
+/// that can draw; never in a worker.
+pub(crate) fn wanted(env: &Env) -> bool {
+    use std::io::IsTerminal;
+    let terminal = std::io::stdout().is_terminal()
+        && std::io::stdin().is_terminal()
+        && std::env::var_os("TERM").is_some_and(|t| !t.is_empty() && t != "dumb");
+    !crate::interrupt::in_worker() && terminal && env.live().unwrap_or(true)
+}
+
+/// Starts the view of the parallel run of `task` over `hosts`, if the
+/// settings want one (see [`wanted`]) and the terminal can take it.
+pub(crate) fn start(env: &Env, task: &str, hosts: &[String]) -> Option<Live> {
+    if !wanted(env) {
+        return None;
+    }
+    let view = Arc::new(Mutex::new(View::new(task, hosts)));
+    let logger = {
+        let view = view.clone();
+        events::add_logger(move |e: &Event| view.lock().take(e))
+    };
+    let mut stdout = std::io::stdout();
+    if terminal::enable_raw_mode().is_err() {
+        events::remove_logger(logger);
+        return None;
+    }
+    let _ = execute!(stdout, terminal::EnterAlternateScreen, cursor::Hide);
+    LIVE.store(true, Ordering::SeqCst);
+    let stop = Arc::new(AtomicBool::new(false));
+    let drawer = {
+        let (view, stop) = (view.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("twill-live".into())
+            .spawn(move || draw_loop(&view, &stop))
+            .ok()
+    };
+    Some(Live {
+        view,
+        logger: Some(logger),
+        stop,
+        drawer,
+    })
+}
+
+/// Draws about ten times a second and reads keys until told to stop.
+fn draw_loop(view: &Mutex<View>, stop: &AtomicBool) {
+    let Ok(mut term) = Terminal::new(CrosstermBackend::new(std::io::stdout())) else {
+        return;
+    };
+    let mut ui = Ui {
+        chosen: 0,
+        filter: Filter::All,
+        back: 0,
+        confirm_quit: false,
+        table: TableState::default(),
+    };
+    while !stop.load(Ordering::SeqCst) {
+        if event::poll(Duration::from_millis(100)).unwrap_or(false) {
+            if let Ok(Term::Key(k)) = event::read() {
+                if k.kind != KeyEventKind::Release {
+                    let quit = ui.key(k.code, k.modifiers, &view.lock());
+                    if quit {
+                        // As Ctrl-C: the handler stops every worker.
+                        // SAFETY: raises a signal in this process.
+                        unsafe { libc::raise(libc::SIGINT) };
+                    }
+                }
+            }
+        }
+        let v = view.lock();
+        let _ = term.draw(|f| ui.draw(f, &v));
+    }
+}
+
+impl Live {
+    /// Ends the view: the terminal put back as it was, then the run's
+    /// summary printed: one line per host, and a failed host's last lines.
+    pub(crate) fn finish(mut self) {
+        self.close();
+        let view = self.view.lock();
+        let now = now_ms();
+        let mut out = format!(
+            "Task '{}'{}: {} ok, {} warned, {} failed, {} interrupted, {} not run\n",
+            view.task,
+            view.run
+                .as_deref()
+                .map(|r| format!(" (run {r})"))
+                .unwrap_or_default(),
+            view.count(State::Ok),
+            view.count(State::Warned),
+            view.count(State::Failed),
+            view.count(State::Interrupted),
+            view.count(State::Queued),
+        );
+        for h in &view.hosts {
+            out.push_str(&format!(
+                "[{}] {} {}",
+                h.name,
+                h.state.word(),
+                h.elapsed(now)
+            ));
+            if let Some(e) = &h.error {
+                out.push_str(&format!(": {}", e.lines().next().unwrap_or("")));
+            }
+            out.push('\n');
+            if h.state.bad() {
+                let skip = h.lines.len().saturating_sub(SUMMARY_LINES);
+                for line in h.lines.iter().skip(skip) {
+                    out.push_str(&format!("    {line}\n"));
+                }
+            }
+        }
+        drop(view);
+        emit(Pipe::Out, &out);
+    }
+
+    fn close(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(d) = self.drawer.take() {
+            let _ = d.join();
+        }
+        if let Some(id) = self.logger.take() {
+            events::remove_logger(id);
+            LIVE.store(false, Ordering::SeqCst);
+            let _ = execute!(
+                std::io::stdout(),
+                cursor::Show,
+                terminal::LeaveAlternateScreen
+            );
+            let _ = terminal::disable_raw_mode();
+        }
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.close();
+    }
+}

@@ -1,0 +1,118 @@
+//! The live view of a parallel run, in a real terminal (a tmux pane)
+//! against the throwaway server: every host to its final state, a failed
+//! host's output on a key, `q` stopping the run and the remote commands,
+//! the terminal given back; `--linewise` keeps Fabric's lines.
+
+use std::time::{Duration, Instant};
+
+use crate::support::{cli_options, port, unique, var};
+use crate::terminal::{twill_line, Pane};
+
+/// `n` hosts of the server as the plain user, and the list for `-H`.
+fn hosts(n: usize) -> (Vec<String>, String) {
+    let user = var("TWILL_TEST_USER");
+    let port = port();
+    let hosts: Vec<String> = var("TWILL_TEST_HOSTS")
+        .split(',')
+        .take(n)
+        .map(|a| format!("{user}@{a}:{port}"))
+        .collect();
+    let list = hosts.join(",");
+    (hosts, list)
+}
+
+/// A command for each host: its address decides what it does (the server
+/// is one machine under several addresses): the third fails after two
+/// lines of its own, the fourth takes a while.
+const BY_HOST: &str = "a=${SSH_CONNECTION#* * }; a=${a%% *}; echo working on $a; \
+    case $a in \
+    *.3) printf '%s-of-failing\\n' first last; exit 3;; \
+    *.4) sleep 4; echo slow-done;; \
+    esac";
+
+#[test]
+fn the_live_view_shows_every_host_to_its_final_state_and_a_failure_on_a_key() {
+    let (hosts, list) = hosts(4);
+    let pane = Pane::start(&twill_line(cli_options(true), &list, &["-P"], BY_HOST));
+    // While the slow host works: two done, one failed, one running.
+    let shown = pane.wait_for("1 running · 0 queued · 2 ok · 0 warned · 1 failed");
+    assert!(shown.contains("twill · task <remainder> · run "), "{shown}");
+    // The failed host's own output, in the pane, on `n`.
+    assert!(!shown.contains("out: first-of-failing"), "{shown}");
+    pane.type_text("n");
+    let shown = pane.wait_for("out: first-of-failing");
+    assert!(shown.contains(&format!("{} failed", hosts[2])), "{shown}");
+    // The end: the terminal back as it was, and the summary.
+    let shown = pane.exits_with(1);
+    assert!(
+        shown.contains("3 ok, 0 warned, 1 failed, 0 interrupted, 0 not run"),
+        "{shown}"
+    );
+    for (i, host) in hosts.iter().enumerate() {
+        let state = if i == 2 { "failed" } else { "ok" };
+        assert!(
+            shown.contains(&format!("[{host}] {state} ")),
+            "{host} {state}:\n{shown}"
+        );
+    }
+    assert!(shown.contains("    out: last-of-failing"), "{shown}");
+    assert!(shown.contains("One or more hosts failed"), "{shown}");
+}
+
+#[test]
+fn q_stops_the_run_after_asking_and_leaves_no_remote_command() {
+    let (_, list) = hosts(3);
+    let sleep = format!("sleep {}", 500 + unique("").len() % 100);
+    // A process that is that command alone (the pane's own shell has it
+    // in its command line too).
+    let running = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                std::fs::read(e.path().join("cmdline"))
+                    .map(|c| String::from_utf8_lossy(&c).replace('\0', " ").trim() == sleep)
+                    .unwrap_or(false)
+            })
+            .count()
+    };
+    let pane = Pane::start(&twill_line(cli_options(true), &list, &["-P"], &sleep));
+    pane.wait_for("3 running");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while running() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "{sleep} never ran on three hosts"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    pane.type_text("q");
+    pane.wait_for("Stop the run on every host?");
+    pane.type_text("y");
+    let shown = pane.exits_with(130);
+    assert!(shown.contains("3 interrupted"), "{shown}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while running() > 0 {
+        assert!(Instant::now() < deadline, "{sleep} still runs");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn linewise_keeps_fabrics_lines_at_a_terminal() {
+    let (hosts, list) = hosts(2);
+    let pane = Pane::start(&twill_line(
+        cli_options(true),
+        &list,
+        &["-P", "--linewise"],
+        "echo hello from $SSH_CONNECTION",
+    ));
+    let shown = pane.exits_with(0);
+    for host in &hosts {
+        assert!(
+            shown.contains(&format!("[{host}] out: hello from")),
+            "{shown}"
+        );
+    }
+    assert!(!shown.contains("twill · task"), "{shown}");
+}
