@@ -24,7 +24,12 @@
 //!    addresses: `TWILL_SSHD_HOSTS=200`; `bench.sh` starts it so);
 //! 7. 200 MB from one host to another through `twill::pipe`, as a whole
 //!    process, vs `ssh a cat | ssh b 'cat > /dev/null'` (medians of 3
-//!    alternating rounds), with the peak memory of the piping process.
+//!    alternating rounds), with the peak memory of the piping process;
+//! 8. 200 hosts (pool 50) each printing 10,000 lines as fast as they can,
+//!    the run recorded as the command line records it: shown in the live
+//!    view at a terminal (a pty this process drains) against Fabric's lines
+//!    to `/dev/null` (medians of 3 alternating rounds; the view may cost
+//!    10% at most), with the peak memory of the process showing the view.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -137,6 +142,82 @@ fn pipe_hosts() -> (String, String) {
 }
 
 /// A command that prints one line of 80 MB (then its newline).
+/// The hosts of the live view's figure, and what each prints.
+const FLOOD_HOSTS: usize = 200;
+const FLOOD: &str = "seq 1 10000";
+
+/// A fresh directory under the system's temporary directory.
+fn tempfile_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `cmd` with a new pseudo-terminal (200x50) as its standard input,
+/// output and error and controlling terminal, reading everything it draws;
+/// how long it took, and what it wrote on standard error is not kept.
+fn time_in_pty(mut cmd: Command) -> (Duration, String) {
+    use std::io::Read;
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    let (mut master, mut slave) = (0, 0);
+    let size = libc::winsize {
+        ws_row: 50,
+        ws_col: 200,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: openpty writes two descriptors and reads the size.
+    let r = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            &size,
+        )
+    };
+    assert_eq!(r, 0, "openpty failed");
+    // SAFETY: the descriptors were just made and are owned here alone.
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave))
+        .env("TERM", "xterm-256color");
+    // SAFETY: setsid and ioctl are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            libc::ioctl(0, libc::TIOCSCTTY, 0);
+            Ok(())
+        });
+    }
+    let start = Instant::now();
+    let mut child = cmd.spawn().unwrap();
+    // The child's copies are its own now; the drain ends at EIO once it
+    // has exited.
+    drop(cmd);
+    let mut master = std::fs::File::from(master);
+    let drain = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 16];
+        let mut tail = Vec::new();
+        while let Ok(n) = master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            tail.extend_from_slice(&buf[..n]);
+            let keep = tail.len().saturating_sub(4096);
+            tail.drain(..keep);
+        }
+        String::from_utf8_lossy(&tail).into_owned()
+    });
+    let status = child.wait().unwrap();
+    let took = start.elapsed();
+    let tail = drain.join().unwrap();
+    assert!(status.success(), "the run failed: {tail}");
+    (took, tail)
+}
+
 const LONG_LINE: &str = "head -c 83886080 /dev/zero | tr '\\0' x; echo";
 
 fn main() {
@@ -214,6 +295,43 @@ fn main() {
             .unwrap();
             assert_eq!(done.bytes(), PIPE_MB << 20);
             println!("{:.1}", peak_rss_mib());
+            return;
+        }
+        Some("--flood") => {
+            // `live` or `linewise`: the same run, shown one way or the other.
+            let live = args[2] == "live";
+            let hosts: Vec<String> = var("TWILL_TEST_HOSTS")
+                .split(',')
+                .take(FLOOD_HOSTS)
+                .map(|a| format!("{}@{a}:{}", var("TWILL_TEST_USER"), var("TWILL_TEST_PORT")))
+                .collect();
+            assert_eq!(
+                hosts.len(),
+                FLOOD_HOSTS,
+                "the server listens on too few addresses"
+            );
+            let journal = tempfile_dir("twill-bench-flood");
+            let scope = settings()
+                .show("stdout")
+                .live(live)
+                .journal_dir(journal.to_string_lossy().into_owned());
+            let results = with_settings(scope, || {
+                let record = twill::events::record_run("bench-flood")?;
+                let r = twill::Execute::new("flood")
+                    .hosts(&hosts)
+                    .parallel(true)
+                    .pool_size(50)
+                    .run(|| {
+                        run_with(FLOOD, &RunOptions::new().pty(false))?;
+                        Ok(())
+                    });
+                record.end();
+                r
+            })
+            .unwrap();
+            let _ = std::fs::remove_dir_all(&journal);
+            assert!(results.succeeded());
+            eprintln!("PEAK {:.1}", peak_rss_mib());
             return;
         }
         Some("--stream") => {
@@ -583,5 +701,42 @@ fn main() {
         } else {
             "OVER 32 MiB"
         }
+    );
+
+    // 8. The live view against Fabric's lines, 200 hosts flooding output.
+    let (mut live, mut lines) = (Vec::new(), Vec::new());
+    let mut peak = 0.0f64;
+    for _ in 0..3 {
+        let mut c = Command::new(&me);
+        c.args(["--flood", "linewise"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        lines.push(time_cmd(c));
+        let mut c = Command::new(&me);
+        c.args(["--flood", "live"]);
+        let (took, tail) = time_in_pty(c);
+        live.push(took);
+        if let Some(p) = tail
+            .rsplit("PEAK ")
+            .next()
+            .and_then(|p| p.split_whitespace().next())
+        {
+            peak = peak.max(p.parse().unwrap_or(0.0));
+        }
+    }
+    let (live, lines) = (ms(median(live)), ms(median(lines)));
+    let cost = (live / lines - 1.0) * 100.0;
+    println!(
+        "{:<62} live {live:9.0} ms    linewise {lines:9.0} ms    cost {cost:+.1}%  {}",
+        "200 hosts x 10,000 lines, live view vs lines to /dev/null",
+        if cost <= 10.0 {
+            "ok (<= 10%)"
+        } else {
+            "OVER 10%"
+        }
+    );
+    println!(
+        "{:<62} peak RSS {peak:.1} MiB",
+        "200 hosts x 10,000 lines, memory of the process showing the view"
     );
 }

@@ -436,6 +436,15 @@ impl Execute {
     /// gives an error of kind [`ErrorKind::Interrupted`]; a program should
     /// then exit with 130.
     ///
+    /// A parallel run whose caller has a terminal on standard input and
+    /// output shows the live view (with the `live` feature, on by
+    /// default): one row per host with its state, time, command and last
+    /// line, and the chosen host's output, drawn from the run's events
+    /// instead of Fabric's interleaved lines, then a summary once the
+    /// terminal is given back. The `live` setting turns it off (`false`,
+    /// `--linewise`) or asks for it (`true`, `--live`). Workers never read
+    /// the terminal: their standard input stays /dev/null.
+    ///
     /// A parallel worker's value crosses back to the caller serialized, so
     /// `T` must be serde's to carry whichever way the run goes; a run that
     /// is serial by design can use [`run_serial`](Execute::run_serial),

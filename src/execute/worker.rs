@@ -28,10 +28,10 @@
 //! held in the worker, where no thread will ever release it. For each
 //! process-global lock a worker can inherit, this is what the worker does:
 //!
-//! - twill's print lock (`output.rs`): released if held
+//! - twill's print lock (`output`): released if held
 //!   (`output::reset_after_fork`); from then on the worker prints with
 //!   plain `write(2)` calls, never through std's.
-//! - the progress bars' locks (`output.rs`): never taken in a worker,
+//! - the progress bars' locks (`output`): never taken in a worker,
 //!   which draws no bar; it sends its transfers' progress to the caller as
 //!   events when the caller draws (`Job::progress`).
 //! - the events registry and the pipe to the caller (`events/mod.rs`):

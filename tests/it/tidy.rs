@@ -334,7 +334,7 @@ fn apply_allowed(findings: Vec<(String, String, String)>, allowed: &[Allowed]) -
 // no progress bar drawn with `indicatif` anywhere else in src/
 // (src/main.rs and src/cli/ included).
 
-/// Writes to the standard streams that do not go through `output.rs`.
+/// Writes to the standard streams that do not go through `src/output/`.
 const PRINT_ALLOWED: &[Allowed] = &[];
 
 #[test]
@@ -355,7 +355,11 @@ fn nothing_prints_except_src_output() {
         ),
         (
             Regex::new(r"\bindicatif\b").unwrap(),
-            "a progress bar drawn outside output.rs",
+            "a progress bar drawn outside src/output/",
+        ),
+        (
+            Regex::new(r"\bratatui\b").unwrap(),
+            "a full-screen view drawn outside src/output/",
         ),
     ];
     let mut findings = Vec::new();
