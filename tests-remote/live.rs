@@ -116,3 +116,57 @@ fn linewise_keeps_fabrics_lines_at_a_terminal() {
     }
     assert!(!shown.contains("twill · task"), "{shown}");
 }
+
+/// Waits until `check` holds, for at most 30 seconds.
+fn wait_until(what: &str, check: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check() {
+        assert!(Instant::now() < deadline, "waited in vain: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn panes_stream_each_hosts_output_and_take_its_keys() {
+    let (hosts, list) = hosts(3);
+    let pane = Pane::start(&twill_line(
+        cli_options(true),
+        &list,
+        &["-P", "--panes"],
+        "echo hello-from-$((40 + 2)); read -r line; echo got-$line",
+    ));
+    // One pane per running host beside the first.
+    wait_until("four panes", || pane.panes().len() == 4);
+    let of = |host: &str| {
+        pane.panes()
+            .into_iter()
+            .find(|id| pane.text_of(id).contains(&format!("== {host} ==")))
+            .unwrap_or_else(|| panic!("no pane for {host}"))
+    };
+    for host in &hosts {
+        let id = of(host);
+        wait_until("the host's first line in its pane", || {
+            pane.text_of(&id).contains("out: hello-from-42")
+        });
+    }
+    // Keys typed in a pane reach that host's command, and only it.
+    let second = of(&hosts[1]);
+    pane.type_line_in(&second, "typed-here");
+    wait_until("the second host's answer", || {
+        pane.text_of(&second).contains("out: got-typed-here")
+    });
+    let done = format!("{} ok", hosts[1]);
+    wait_until("the second host's outcome", || pane.text_of(&second).contains(&done));
+    assert!(!pane.text_of(&of(&hosts[0])).contains("out: got-"));
+    for host in [&hosts[0], &hosts[2]] {
+        pane.type_line_in(&of(host), "x");
+    }
+    // The first pane: the summary, once every host is done.
+    let shown = pane.exits_with(0);
+    assert!(shown.contains("3 ok, 0 warned, 0 failed"), "{shown}");
+    // A finished host's pane closes on a key.
+    pane.type_line_in(&second, "");
+    wait_until("the second host's pane closed", || {
+        !pane.panes().contains(&second)
+    });
+}

@@ -80,6 +80,25 @@ impl Pane {
         }
     }
 
+    /// The ids of the window's panes (`%0` is the first).
+    pub(crate) fn panes(&self) -> Vec<String> {
+        self.tmux(&["list-panes", "-F", "#{pane_id}"])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// What the pane `id` shows.
+    pub(crate) fn text_of(&self, id: &str) -> String {
+        self.tmux(&["capture-pane", "-p", "-J", "-t", id])
+    }
+
+    /// Types `text`, then Enter, in the pane `id`.
+    pub(crate) fn type_line_in(&self, id: &str, text: &str) {
+        self.tmux(&["send-keys", "-t", id, "-l", text]);
+        self.tmux(&["send-keys", "-t", id, "Enter"]);
+    }
+
     pub(crate) fn wait_for(&self, needle: &str) -> String {
         self.wait_for_n(needle, 1)
     }

@@ -125,6 +125,13 @@ struct Options {
     /// standard input and output are a terminal).
     #[arg(long = "live")]
     live: bool,
+    /// Inside tmux: a pane per running host of a parallel run, streaming
+    /// its output; its keys reach the host's remote program.
+    #[arg(long = "panes")]
+    panes: bool,
+    /// With --panes: a finished host's pane stays open with its outcome.
+    #[arg(long = "keep-panes", requires = "panes")]
+    keep_panes: bool,
     /// Do not request a pty for remote commands.
     #[arg(long = "no-pty")]
     no_pty: bool,
@@ -444,6 +451,9 @@ impl Options {
         }
         if self.no_pty {
             s = s.always_use_pty(false);
+        }
+        if self.panes {
+            s = s.panes(true).keep_panes(self.keep_panes);
         }
         if self.linewise {
             s = s.live(false);

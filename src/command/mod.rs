@@ -652,6 +652,35 @@ pub(crate) use files::{
 };
 pub(crate) use project::{remove_file, rsync, tar_create, tar_extract, Rsync, SshClient, REBOOT};
 
+/// What a tmux pane of `--panes` runs: keys typed in it go, unbuffered and
+/// unechoed, into the FIFO `input` (the worker's standard input; `cat`
+/// reads the pane through descriptor 3, since a command run in the
+/// background of a script reads /dev/null otherwise), the
+/// host's output file `out` is shown as it grows, until the file `end`
+/// (the outcome) appears; then the outcome, and the pane closes on a key,
+/// or stays when `keep`.
+#[cfg_attr(not(feature = "live"), allow(dead_code))]
+pub(crate) fn pane(out: &Path, input: &Path, end: &Path, keep: bool) -> String {
+    let (out, input, end) = (
+        quote(&out.to_string_lossy()).into_owned(),
+        quote(&input.to_string_lossy()).into_owned(),
+        quote(&end.to_string_lossy()).into_owned(),
+    );
+    let last = if keep {
+        "exec tail -f /dev/null".to_string()
+    } else {
+        "printf 'Press a key to close this pane.'; stty -icanon -echo min 1; dd bs=1 count=1 >/dev/null 2>&1".to_string()
+    };
+    format!(
+        "stty -icanon -echo -isig -ixon min 1 time 0 2>/dev/null; \
+         exec 3<&0; cat <&3 > {input} & keys=$!; \
+         tail -n +1 -f {out} & shown=$!; \
+         while [ ! -e {end} ]; do sleep 0.2; done; sleep 0.3; \
+         kill $keys $shown 2>/dev/null; stty sane 2>/dev/null; \
+         cat {end}; {last}"
+    )
+}
+
 #[cfg(test)]
 mod unit {
     use super::*;

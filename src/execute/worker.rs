@@ -502,6 +502,10 @@ where
                 snapshot: &snapshot,
                 settings: &settings,
                 progress,
+                #[cfg(feature = "live")]
+                input: live.as_ref().and_then(|l| l.input_of(index)),
+                #[cfg(not(feature = "live"))]
+                input: None,
             };
             match spawn(&job, task, &mut pool.workers) {
                 Ok(worker) => {
@@ -626,6 +630,9 @@ struct Job<'a> {
     settings: &'a Settings,
     /// The caller draws the progress of the worker's transfers.
     progress: bool,
+    /// Standard input: a FIFO its pane writes keys into (`--panes`), else
+    /// /dev/null.
+    input: Option<std::path::PathBuf>,
 }
 
 /// A worker's ends of its three pipes.
@@ -796,7 +803,17 @@ where
     // copy of: a panic here ends the worker.
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
         let WorkerEnds { out, err, report } = ends;
-        standard_descriptors(out.into(), err.into());
+        // A pane's FIFO, opened for reading and writing so that opening
+        // never waits and its end never comes.
+        let input = job.input.as_ref().and_then(|p| {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(p)
+                .ok()
+                .map(OwnedFd::from)
+        });
+        standard_descriptors(out.into(), err.into(), input);
         events::forward_after_fork(
             report
                 .try_clone()
@@ -827,9 +844,10 @@ where
 }
 
 /// In a worker: `out` and `err` become standard output and error, and
-/// /dev/null (or nothing, if it cannot be opened) standard input.
-fn standard_descriptors(out: OwnedFd, err: OwnedFd) {
-    let null = File::open("/dev/null").ok().map(OwnedFd::from);
+/// `input` (a pane's keys), else /dev/null (or nothing, if it cannot be
+/// opened), standard input.
+fn standard_descriptors(out: OwnedFd, err: OwnedFd, input: Option<OwnedFd>) {
+    let null = input.or_else(|| File::open("/dev/null").ok().map(OwnedFd::from));
     // Each source moves above the standard descriptors first (where the
     // caller had one closed, a pipe may have got its number), so that
     // placing one cannot overwrite another.

@@ -82,6 +82,8 @@ impl State {
 /// One host as the view shows it.
 struct HostView {
     name: String,
+    /// `[name] `, which starts each of its printed lines.
+    prefix: String,
     state: State,
     started: Option<u64>,
     ended: Option<u64>,
@@ -102,10 +104,18 @@ impl HostView {
     }
 
     fn push(&mut self, line: &str) {
-        if self.lines.len() == TAIL {
-            self.lines.pop_front();
+        // The oldest line's buffer is used again for the newest.
+        let mut kept = if self.lines.len() == TAIL {
+            self.lines.pop_front().unwrap_or_default()
+        } else {
+            String::new()
+        };
+        kept.clear();
+        match line.char_indices().nth(LINE) {
+            Some((cut, _)) => kept.push_str(&line[..cut]),
+            None => kept.push_str(line),
         }
-        self.lines.push_back(line.chars().take(LINE).collect());
+        self.lines.push_back(kept);
     }
 }
 
@@ -115,6 +125,97 @@ struct View {
     run: Option<String>,
     hosts: Vec<HostView>,
     index: HashMap<String, usize>,
+    /// The tmux panes of `--panes`, instead of the full-screen view.
+    panes: Option<Panes>,
+}
+
+/// One tmux pane per running host: a directory holding, per host, its
+/// output as a growing file, the FIFO its pane writes keys into (the
+/// worker's standard input) and, once it has ended, its outcome.
+struct Panes {
+    dir: tempfile::TempDir,
+    keep: bool,
+    /// The pane the run was started from, which the others split.
+    origin: String,
+    files: HashMap<usize, std::fs::File>,
+}
+
+impl Panes {
+    fn new(hosts: &[String], keep: bool, origin: String) -> Option<Panes> {
+        let dir = tempfile::Builder::new()
+            .prefix("twill-panes-")
+            .tempdir()
+            .ok()?;
+        let panes = Panes {
+            dir,
+            keep,
+            origin,
+            files: HashMap::new(),
+        };
+        for (i, host) in hosts.iter().enumerate() {
+            let fifo =
+                std::ffi::CString::new(panes.path(i, "in").into_os_string().into_encoded_bytes())
+                    .ok()?;
+            // SAFETY: makes a FIFO at a path of our own directory.
+            if unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) } != 0 {
+                return None;
+            }
+            std::fs::write(panes.path(i, "out"), format!("== {host} ==\n")).ok()?;
+        }
+        Some(panes)
+    }
+
+    fn path(&self, i: usize, what: &str) -> std::path::PathBuf {
+        self.dir.path().join(format!("{i}.{what}"))
+    }
+
+    /// Opens the pane of host `i` (once), tiled with the others; a pane
+    /// tmux has no room for is left out (the summary and the journal have
+    /// the host's output).
+    fn open(&mut self, i: usize) {
+        use std::io::Write as _;
+        if self.files.contains_key(&i) {
+            return;
+        }
+        let Ok(file) = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.path(i, "out"))
+        else {
+            return;
+        };
+        self.files.insert(i, file);
+        let shell = crate::command::pane(
+            &self.path(i, "out"),
+            &self.path(i, "in"),
+            &self.path(i, "end"),
+            self.keep,
+        );
+        let tmux = |args: &[&str]| {
+            std::process::Command::new("tmux")
+                .args(args)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+        };
+        let _ = tmux(&["split-window", "-d", "-t", &self.origin, &shell]);
+        let _ = tmux(&["select-layout", "-t", &self.origin, "tiled"]);
+        if let Some(f) = self.files.get_mut(&i) {
+            let _ = f.flush();
+        }
+    }
+
+    fn write(&mut self, i: usize, line: &str) {
+        use std::io::Write as _;
+        if let Some(f) = self.files.get_mut(&i) {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+
+    /// Host `i` has ended: its pane shows `outcome`, then closes or stays.
+    fn end(&mut self, i: usize, outcome: &str) {
+        let _ = std::fs::write(self.path(i, "end"), format!("\n{outcome}\n"));
+    }
 }
 
 impl View {
@@ -127,10 +228,12 @@ impl View {
                 .enumerate()
                 .map(|(i, h)| (h.clone(), i))
                 .collect(),
+            panes: None,
             hosts: hosts
                 .iter()
                 .map(|h| HostView {
                     name: h.clone(),
+                    prefix: format!("[{h}] "),
                     state: State::Queued,
                     started: None,
                     ended: None,
@@ -143,10 +246,36 @@ impl View {
     }
 
     fn take(&mut self, event: &Event) {
-        let Some(i) = event.host.as_ref().and_then(|h| self.index.get(h)) else {
+        let Some(&i) = event.host.as_ref().and_then(|h| self.index.get(h)) else {
             return;
         };
-        let host = &mut self.hosts[*i];
+        self.take_for(i, event);
+        if let Some(panes) = &mut self.panes {
+            let host = &self.hosts[i];
+            match &event.kind {
+                EventKind::TaskStarted { .. } | EventKind::WorkerStarted { .. } => panes.open(i),
+                EventKind::Output { text, .. } => {
+                    for line in text.lines() {
+                        panes.write(i, line.strip_prefix(host.prefix.as_str()).unwrap_or(line));
+                    }
+                }
+                EventKind::TaskEnded { .. } | EventKind::WorkerKilled { .. }
+                    if !host.state.active() =>
+                {
+                    let mut outcome = format!("{} {}", host.name, host.state.word());
+                    if let Some(e) = &host.error {
+                        outcome.push_str(&format!(": {}", e.lines().next().unwrap_or("")));
+                    }
+                    panes.end(i, &outcome);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Takes an event of host `i` into its row.
+    fn take_for(&mut self, i: usize, event: &Event) {
+        let host = &mut self.hosts[i];
         match &event.kind {
             EventKind::TaskStarted { .. } | EventKind::WorkerStarted { .. }
                 if host.state == State::Queued =>
@@ -164,10 +293,9 @@ impl View {
                 if host.state == State::Connecting {
                     host.state = State::Running;
                 }
-                let prefix = format!("[{}] ", host.name);
                 for line in text.lines() {
-                    let line = line.strip_prefix(&prefix).unwrap_or(line).to_string();
-                    host.push(&line);
+                    let line = line.strip_prefix(host.prefix.as_str()).unwrap_or(line);
+                    host.push(line);
                 }
             }
             EventKind::TaskEnded { outcome, error, .. } => {
@@ -235,7 +363,8 @@ struct Ui {
     /// Lines scrolled up from the end of the chosen host's output.
     back: usize,
     confirm_quit: bool,
-    table: TableState,
+    /// The first row shown.
+    top: usize,
 }
 
 impl Ui {
@@ -304,16 +433,11 @@ impl Ui {
         false
     }
 
-    fn draw(&mut self, frame: &mut ratatui::Frame<'_>, view: &View) {
+    /// What one frame shows, taken from the view under its lock: only the
+    /// rows and lines that fit, so that the lock, which the run's events
+    /// wait for, is held briefly.
+    fn snapshot(&mut self, view: &View, rows_fit: usize, lines_fit: usize) -> Shot {
         let now = now_ms();
-        let [head, table, pane, foot] = Layout::vertical([
-            Constraint::Length(1),
-            Constraint::Percentage(45),
-            Constraint::Min(3),
-            Constraint::Length(1),
-        ])
-        .areas(frame.area());
-
         let active = view
             .hosts
             .iter()
@@ -331,28 +455,78 @@ impl Ui {
             view.count(State::Interrupted),
             self.filter.word(),
         );
-        frame.render_widget(
-            Paragraph::new(header).style(Style::new().add_modifier(Modifier::REVERSED)),
-            head,
-        );
-
         let shown = self.shown(view);
-        let rows: Vec<Row<'_>> = shown
+        let at = shown.iter().position(|&i| i == self.chosen);
+        // The window of rows: the chosen one always inside it.
+        if let Some(at) = at {
+            if at < self.top {
+                self.top = at;
+            } else if rows_fit > 0 && at >= self.top + rows_fit {
+                self.top = at + 1 - rows_fit;
+            }
+        }
+        self.top = self.top.min(shown.len().saturating_sub(rows_fit.max(1)));
+        let rows = shown
             .iter()
+            .skip(self.top)
+            .take(rows_fit)
             .map(|&i| {
                 let h = &view.hosts[i];
-                let last = h.lines.back().cloned().unwrap_or_default();
+                RowShot {
+                    name: h.name.clone(),
+                    state: h.state,
+                    time: h.elapsed(now),
+                    command: h.command.clone(),
+                    last: h.lines.back().cloned().unwrap_or_default(),
+                }
+            })
+            .collect();
+        let selected = at.map(|a| a - self.top);
+        let mut pane = None;
+        if let Some(h) = view.hosts.get(self.chosen) {
+            let len = h.lines.len();
+            self.back = self.back.min(len.saturating_sub(lines_fit));
+            let end = len - self.back;
+            let start = end.saturating_sub(lines_fit);
+            pane = Some(PaneShot {
+                name: h.name.clone(),
+                state: h.state,
+                error: h
+                    .error
+                    .as_ref()
+                    .map(|e| e.lines().next().unwrap_or("").to_string()),
+                lines: h.lines.range(start..end).cloned().collect(),
+            });
+        }
+        Shot {
+            header,
+            rows,
+            selected,
+            pane,
+        }
+    }
+
+    fn render(&mut self, frame: &mut ratatui::Frame<'_>, shot: &Shot) {
+        let [head, table, pane, foot] = areas(frame.area());
+        frame.render_widget(
+            Paragraph::new(shot.header.as_str())
+                .style(Style::new().add_modifier(Modifier::REVERSED)),
+            head,
+        );
+        let rows: Vec<Row<'_>> = shot
+            .rows
+            .iter()
+            .map(|r| {
                 Row::new(vec![
-                    Span::raw(h.name.clone()),
-                    Span::styled(h.state.word(), Style::new().fg(h.state.color())),
-                    Span::raw(h.elapsed(now)),
-                    Span::raw(h.command.clone()),
-                    Span::raw(last),
+                    Span::raw(r.name.as_str()),
+                    Span::styled(r.state.word(), Style::new().fg(r.state.color())),
+                    Span::raw(r.time.as_str()),
+                    Span::raw(r.command.as_str()),
+                    Span::raw(r.last.as_str()),
                 ])
             })
             .collect();
-        self.table
-            .select(shown.iter().position(|&i| i == self.chosen));
+        let mut state = TableState::default().with_selected(shot.selected);
         let widths = [
             Constraint::Length(24),
             Constraint::Length(11),
@@ -367,34 +541,22 @@ impl Ui {
             )
             .block(Block::new().borders(Borders::BOTTOM))
             .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
-        frame.render_stateful_widget(t, table, &mut self.table);
+        frame.render_stateful_widget(t, table, &mut state);
 
-        if let Some(h) = view.hosts.get(self.chosen) {
-            let height = pane.height.saturating_sub(2) as usize;
-            let len = h.lines.len();
-            self.back = self.back.min(len.saturating_sub(height));
-            let end = len - self.back;
-            let start = end.saturating_sub(height);
-            let lines: Vec<Line<'_>> = h
-                .lines
-                .range(start..end)
-                .map(|l| Line::raw(l.as_str()))
-                .collect();
+        if let Some(p) = &shot.pane {
+            let lines: Vec<Line<'_>> = p.lines.iter().map(|l| Line::raw(l.as_str())).collect();
             let follow = if self.back == 0 {
                 "following"
             } else {
                 "scrolled"
             };
             let mut title = vec![
-                Span::raw(format!(" {} ", h.name)),
-                Span::styled(h.state.word(), Style::new().fg(h.state.color())),
+                Span::raw(format!(" {} ", p.name)),
+                Span::styled(p.state.word(), Style::new().fg(p.state.color())),
                 Span::raw(format!(" · {follow} ")),
             ];
-            if let Some(e) = &h.error {
-                title.push(Span::styled(
-                    format!("· {} ", e.lines().next().unwrap_or("")),
-                    Style::new().fg(Color::Red),
-                ));
+            if let Some(e) = &p.error {
+                title.push(Span::styled(format!("· {e} "), Style::new().fg(Color::Red)));
             }
             frame.render_widget(
                 Paragraph::new(lines).block(Block::bordered().title(Line::from(title))),
@@ -403,12 +565,46 @@ impl Ui {
         }
 
         let help = if self.confirm_quit {
-            " Stop the run on every host? y: stop, any other key: go on".to_string()
+            " Stop the run on every host? y: stop, any other key: go on"
         } else {
-            " ↑/↓ j/k host · n next failure · f filter · PgUp/PgDn u/d scroll · End follow · q stop the run".to_string()
+            " ↑/↓ j/k host · n next failure · f filter · PgUp/PgDn u/d scroll · End follow · q stop the run"
         };
         frame.render_widget(Paragraph::new(help), foot);
     }
+}
+
+/// The view's parts: header, table, the chosen host's output, keys.
+fn areas(all: ratatui::layout::Rect) -> [ratatui::layout::Rect; 4] {
+    Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Percentage(45),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ])
+    .areas(all)
+}
+
+/// One frame's content.
+struct Shot {
+    header: String,
+    rows: Vec<RowShot>,
+    selected: Option<usize>,
+    pane: Option<PaneShot>,
+}
+
+struct RowShot {
+    name: String,
+    state: State,
+    time: String,
+    command: String,
+    last: String,
+}
+
+struct PaneShot {
+    name: String,
+    state: State,
+    error: Option<String>,
+    lines: Vec<String>,
 }
 
 fn now_ms() -> u64 {
@@ -424,6 +620,8 @@ pub(crate) struct Live {
     logger: Option<LoggerId>,
     stop: Arc<AtomicBool>,
     drawer: Option<JoinHandle<()>>,
+    /// The full-screen view has the terminal (not `--panes`).
+    screen: bool,
 }
 
 impl std::fmt::Debug for Live {
@@ -446,6 +644,18 @@ pub(crate) fn wanted(env: &Env) -> bool {
 /// Starts the view of the parallel run of `task` over `hosts`, if the
 /// settings want one (see [`wanted`]) and the terminal can take it.
 pub(crate) fn start(env: &Env, task: &str, hosts: &[String]) -> Option<Live> {
+    if crate::interrupt::in_worker() {
+        return None;
+    }
+    if env.panes() {
+        match std::env::var("TMUX_PANE").ok().filter(|p| !p.is_empty()) {
+            Some(origin) => return start_panes(env, task, hosts, origin),
+            None => super::warning(
+                env,
+                "--panes needs a terminal inside tmux; the run is shown as usual",
+            ),
+        }
+    }
     if !wanted(env) {
         return None;
     }
@@ -474,6 +684,34 @@ pub(crate) fn start(env: &Env, task: &str, hosts: &[String]) -> Option<Live> {
         logger: Some(logger),
         stop,
         drawer,
+        screen: true,
+    })
+}
+
+/// The panes of `--panes`: no full-screen view, the first pane silent
+/// until the summary.
+fn start_panes(env: &Env, task: &str, hosts: &[String], origin: String) -> Option<Live> {
+    let Some(panes) = Panes::new(hosts, env.keep_panes(), origin) else {
+        super::warning(
+            env,
+            "the panes could not be prepared; the run is shown as usual",
+        );
+        return None;
+    };
+    let mut view = View::new(task, hosts);
+    view.panes = Some(panes);
+    let view = Arc::new(Mutex::new(view));
+    let logger = {
+        let view = view.clone();
+        events::add_logger(move |e: &Event| view.lock().take(e))
+    };
+    LIVE.store(true, Ordering::SeqCst);
+    Some(Live {
+        view,
+        logger: Some(logger),
+        stop: Arc::new(AtomicBool::new(false)),
+        drawer: None,
+        screen: false,
     })
 }
 
@@ -487,7 +725,7 @@ fn draw_loop(view: &Mutex<View>, stop: &AtomicBool) {
         filter: Filter::All,
         back: 0,
         confirm_quit: false,
-        table: TableState::default(),
+        top: 0,
     };
     while !stop.load(Ordering::SeqCst) {
         if event::poll(Duration::from_millis(100)).unwrap_or(false) {
@@ -502,12 +740,27 @@ fn draw_loop(view: &Mutex<View>, stop: &AtomicBool) {
                 }
             }
         }
-        let v = view.lock();
-        let _ = term.draw(|f| ui.draw(f, &v));
+        let Ok(size) = term.size() else {
+            continue;
+        };
+        let [_, table, pane, _] = areas(ratatui::layout::Rect::new(0, 0, size.width, size.height));
+        // The table's header and border, the pane's border.
+        let (rows_fit, lines_fit) = (
+            table.height.saturating_sub(2) as usize,
+            pane.height.saturating_sub(2) as usize,
+        );
+        let shot = ui.snapshot(&view.lock(), rows_fit, lines_fit);
+        let _ = term.draw(|f| ui.render(f, &shot));
     }
 }
 
 impl Live {
+    /// The standard input of the worker of host `index`: its pane's FIFO
+    /// (`--panes`), else none (/dev/null).
+    pub(crate) fn input_of(&self, index: usize) -> Option<std::path::PathBuf> {
+        self.view.lock().panes.as_ref().map(|p| p.path(index, "in"))
+    }
+
     /// Ends the view: the terminal put back as it was, then the run's
     /// summary printed: one line per host, and a failed host's last lines.
     pub(crate) fn finish(mut self) {
@@ -557,12 +810,14 @@ impl Live {
         if let Some(id) = self.logger.take() {
             events::remove_logger(id);
             LIVE.store(false, Ordering::SeqCst);
-            let _ = execute!(
-                std::io::stdout(),
-                cursor::Show,
-                terminal::LeaveAlternateScreen
-            );
-            let _ = terminal::disable_raw_mode();
+            if self.screen {
+                let _ = execute!(
+                    std::io::stdout(),
+                    cursor::Show,
+                    terminal::LeaveAlternateScreen
+                );
+                let _ = terminal::disable_raw_mode();
+            }
         }
     }
 }

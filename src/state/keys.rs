@@ -333,6 +333,14 @@ table! {
         /// Fabric's lines; unset: when standard input and output are a
         /// terminal (`--live`, `--linewise`).
         live: bool;
+        /// Inside tmux, a parallel run opens one pane per running host,
+        /// streaming its output, whose keys reach the host's remote
+        /// program; the first pane shows the summary (default false;
+        /// `--panes`).
+        panes: bool = false;
+        /// A finished host's pane stays open with its outcome, instead of
+        /// closing on a key (default false; `--keep-panes`).
+        keep_panes: bool = false;
         /// Accept and record host keys that are not in known_hosts yet (default
         /// false). A changed key is refused whatever this says.
         accept_new_host_keys: bool = false;
