@@ -82,10 +82,13 @@
 //!
 //! [`Execute`] runs a task once per host, serially or in parallel worker
 //! processes, and returns each host's result in the order of the host
-//! list. Workers have no standard input (a prompt there is an error),
+//! list. Workers have no standard input (a prompt there is an error;
+//! only a tmux pane of `--panes` types into a host's remote program),
 //! their changes to the settings never reach the caller, they open their
 //! own connections, and a worker that fails or dies is that host's
-//! failure while the others finish.
+//! failure while the others finish. At a terminal a parallel run shows a
+//! live view, a row per host and the chosen host's output, built from the
+//! run's events (the `live` setting, `--linewise`, `--live`).
 //!
 //! ```no_run
 //! use twill::{run, Execute};

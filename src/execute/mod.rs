@@ -442,8 +442,12 @@ impl Execute {
     /// line, and the chosen host's output, drawn from the run's events
     /// instead of Fabric's interleaved lines, then a summary once the
     /// terminal is given back. The `live` setting turns it off (`false`,
-    /// `--linewise`) or asks for it (`true`, `--live`). Workers never read
-    /// the terminal: their standard input stays /dev/null.
+    /// `--linewise`) or asks for it (`true`, `--live`). Inside tmux the
+    /// `panes` setting (`--panes`) opens a pane per running host instead,
+    /// streaming its output; what is typed in a host's pane is that
+    /// worker's standard input, and so reaches a remote command that has a
+    /// pty. That is the one case where a parallel worker gets input: its
+    /// standard input is /dev/null otherwise.
     ///
     /// A parallel worker's value crosses back to the caller serialized, so
     /// `T` must be serde's to carry whichever way the run goes; a run that

@@ -12,7 +12,8 @@
 //!
 //! Descriptors and signals. Right after the fork the worker closes the
 //! other workers' pipes and the caller's ends of its own, reads /dev/null
-//! as standard input, writes its standard output and error to its pipes,
+//! as standard input (or, with `--panes`, the FIFO its tmux pane writes
+//! keys into, opened after the fork), writes its standard output and error to its pipes,
 //! and leads a process group of its own. It ignores SIGINT; SIGTERM stops
 //! its local and remote commands, then the worker. It asks the kernel for
 //! that SIGTERM when its parent dies (`PR_SET_PDEATHSIG`), and exits at
