@@ -156,7 +156,9 @@ fn panes_stream_each_hosts_output_and_take_its_keys() {
         pane.text_of(&second).contains("out: got-typed-here")
     });
     let done = format!("{} ok", hosts[1]);
-    wait_until("the second host's outcome", || pane.text_of(&second).contains(&done));
+    wait_until("the second host's outcome", || {
+        pane.text_of(&second).contains(&done)
+    });
     assert!(!pane.text_of(&of(&hosts[0])).contains("out: got-"));
     for host in [&hosts[0], &hosts[2]] {
         pane.type_line_in(&of(host), "x");
