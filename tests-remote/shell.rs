@@ -167,6 +167,17 @@ fn vim_over_the_pty_edits_a_file_on_the_host() {
     );
     // `connect`: a login shell on the host, then back to the tree.
     pane.type_line("connect");
+    // The login shell's prompt first: keys typed before it may be lost.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !pane
+        .text()
+        .rsplit("> connect")
+        .next()
+        .is_some_and(|after| after.contains('$'))
+    {
+        assert!(Instant::now() < deadline, "no login shell prompt");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     pane.type_line("echo $((6 * 7)) on $(hostname)");
     pane.wait_for("42 on");
     pane.type_line("exit");
