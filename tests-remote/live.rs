@@ -42,6 +42,9 @@ fn the_live_view_shows_every_host_to_its_final_state_and_a_failure_on_a_key() {
     pane.type_text("n");
     let shown = pane.wait_for("out: first-of-failing");
     assert!(shown.contains(&format!("{} failed", hosts[2])), "{shown}");
+    // The arrow keys move between hosts.
+    pane.press("Up");
+    pane.wait_for(&format!("{} ok · following", hosts[1]));
     // The end: the terminal back as it was, and the summary.
     let shown = pane.exits_with(1);
     assert!(
@@ -170,5 +173,18 @@ fn panes_stream_each_hosts_output_and_take_its_keys() {
     pane.type_line_in(&second, "");
     wait_until("the second host's pane closed", || {
         !pane.panes().contains(&second)
+    });
+}
+
+#[test]
+fn closing_the_terminal_stops_the_run_and_twill_exits() {
+    let (_, list) = hosts(2);
+    let sleep = format!("sleep {}", 600 + unique("").len() % 100);
+    let pane = Pane::start(&twill_line(cli_options(true), &list, &["-P"], &sleep));
+    pane.wait_for("2 running");
+    // The window goes: the hang-up reaches twill, which stops the run.
+    drop(pane);
+    wait_until("twill and the remote commands gone", || {
+        !crate::support::process_running_with(&sleep)
     });
 }

@@ -11,11 +11,10 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use ratatui::backend::CrosstermBackend;
-use ratatui::crossterm::event::{self, Event as Term, KeyCode, KeyEventKind, KeyModifiers};
 use ratatui::crossterm::{cursor, execute, terminal};
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Color, Modifier, Style};
@@ -321,6 +320,57 @@ impl View {
     }
 }
 
+/// A key the view knows, read from the terminal's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Char(char),
+    CtrlC,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Home,
+    End,
+    Other,
+}
+
+/// The keys in `bytes` (one read of a terminal in raw mode): printable
+/// characters, Ctrl-C, and the escape sequences of the arrows, Page Up
+/// and Down, Home and End (xterm's and the VT220's forms).
+fn keys(bytes: &[u8]) -> Vec<Key> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest = &bytes[i..];
+        let seq: &[(&[u8], Key)] = &[
+            (b"\x1b[A", Key::Up),
+            (b"\x1bOA", Key::Up),
+            (b"\x1b[B", Key::Down),
+            (b"\x1bOB", Key::Down),
+            (b"\x1b[5~", Key::PageUp),
+            (b"\x1b[6~", Key::PageDown),
+            (b"\x1b[H", Key::Home),
+            (b"\x1bOH", Key::Home),
+            (b"\x1b[1~", Key::Home),
+            (b"\x1b[F", Key::End),
+            (b"\x1bOF", Key::End),
+            (b"\x1b[4~", Key::End),
+        ];
+        if let Some((s, k)) = seq.iter().find(|(s, _)| rest.starts_with(s)) {
+            out.push(*k);
+            i += s.len();
+            continue;
+        }
+        out.push(match rest[0] {
+            3 => Key::CtrlC,
+            b if b.is_ascii_graphic() => Key::Char(b as char),
+            _ => Key::Other,
+        });
+        i += 1;
+    }
+    out
+}
+
 /// Which hosts the table lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Filter {
@@ -402,32 +452,31 @@ impl Ui {
     }
 
     /// Handles a key; whether the run is to stop.
-    fn key(&mut self, code: KeyCode, mods: KeyModifiers, view: &View) -> bool {
-        if mods.contains(KeyModifiers::CONTROL) && code == KeyCode::Char('c') {
+    fn key(&mut self, key: Key, view: &View) -> bool {
+        if key == Key::CtrlC {
             return true;
         }
         if self.confirm_quit {
             self.confirm_quit = false;
-            return matches!(code, KeyCode::Char('y') | KeyCode::Char('Y'));
+            return matches!(key, Key::Char('y') | Key::Char('Y'));
         }
-        match code {
-            KeyCode::Char('q') => self.confirm_quit = true,
-            KeyCode::Up | KeyCode::Char('k') => self.step(view, -1),
-            KeyCode::Down | KeyCode::Char('j') => self.step(view, 1),
-            KeyCode::Char('n') => self.next_failure(view),
-            KeyCode::Char('f') => {
+        match key {
+            Key::Char('q') => self.confirm_quit = true,
+            Key::Up | Key::Char('k') => self.step(view, -1),
+            Key::Down | Key::Char('j') => self.step(view, 1),
+            Key::Char('n') => self.next_failure(view),
+            Key::Char('f') => {
                 self.filter = self.filter.next();
                 if !self.filter.keeps(&view.hosts[self.chosen]) {
-                    self.step(view, 0);
                     if let Some(&first) = self.shown(view).first() {
                         self.chosen = first;
                     }
                 }
             }
-            KeyCode::PageUp | KeyCode::Char('u') => self.back += 10,
-            KeyCode::PageDown | KeyCode::Char('d') => self.back = self.back.saturating_sub(10),
-            KeyCode::Home | KeyCode::Char('g') => self.back = usize::MAX / 2,
-            KeyCode::End | KeyCode::Char('G') | KeyCode::Char('F') => self.back = 0,
+            Key::PageUp | Key::Char('u') => self.back += 10,
+            Key::PageDown | Key::Char('d') => self.back = self.back.saturating_sub(10),
+            Key::Home | Key::Char('g') => self.back = usize::MAX / 2,
+            Key::End | Key::Char('G') | Key::Char('F') => self.back = 0,
             _ => {}
         }
         false
@@ -727,21 +776,38 @@ fn draw_loop(view: &Mutex<View>, stop: &AtomicBool) {
         confirm_quit: false,
         top: 0,
     };
+    // A terminal that has gone (its window closed: the hang-up also
+    // stops the run through the signal handler) ends the drawing, never
+    // the wait for the run's end.
+    let mut buf = [0u8; 256];
     while !stop.load(Ordering::SeqCst) {
-        if event::poll(Duration::from_millis(100)).unwrap_or(false) {
-            if let Ok(Term::Key(k)) = event::read() {
-                if k.kind != KeyEventKind::Release {
-                    let quit = ui.key(k.code, k.modifiers, &view.lock());
-                    if quit {
-                        // As Ctrl-C: the handler stops every worker.
-                        // SAFETY: raises a signal in this process.
-                        unsafe { libc::raise(libc::SIGINT) };
+        // Keys are read here, from descriptor 0, not through crossterm's
+        // reader, which spins on a terminal that has hung up.
+        let mut pfd = [libc::pollfd {
+            fd: 0,
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        match crate::sys::poll(&mut pfd, 100) {
+            Ok(0) => {}
+            Ok(_) => match crate::terminal::read_stdin(&mut buf) {
+                crate::terminal::Read::Data(n) => {
+                    for key in keys(&buf[..n]) {
+                        if ui.key(key, &view.lock()) {
+                            // As Ctrl-C: the handler stops every worker.
+                            // SAFETY: raises a signal in this process.
+                            unsafe { libc::raise(libc::SIGINT) };
+                        }
                     }
                 }
-            }
+                crate::terminal::Read::End => return,
+                crate::terminal::Read::Nothing => {}
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return,
         }
         let Ok(size) = term.size() else {
-            continue;
+            return;
         };
         let [_, table, pane, _] = areas(ratatui::layout::Rect::new(0, 0, size.width, size.height));
         // The table's header and border, the pane's border.
@@ -750,7 +816,9 @@ fn draw_loop(view: &Mutex<View>, stop: &AtomicBool) {
             pane.height.saturating_sub(2) as usize,
         );
         let shot = ui.snapshot(&view.lock(), rows_fit, lines_fit);
-        let _ = term.draw(|f| ui.render(f, &shot));
+        if term.draw(|f| ui.render(f, &shot)).is_err() {
+            return;
+        }
     }
 }
 
