@@ -271,24 +271,9 @@ fn the_hosts_container_runs_on_each_host_with_its_own_settings() {
 fn one_action_from_the_command_line_exits_0_or_1_and_path_starts_at_a_node() {
     let root = RemoteDir::new();
     let tree = |args: &[&str], input: &str| {
-        use std::io::Write;
-        let mut child = std::process::Command::new(example("tree"))
-            .env("TWILL_TREE_ROOT", &root.0)
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        let shown = crate::support::text(&out.stdout) + &crate::support::text(&out.stderr);
-        (out.status.code(), shown)
+        let mut command = std::process::Command::new(example("tree"));
+        command.env("TWILL_TREE_ROOT", &root.0).args(args);
+        crate::support::run_fed(command, input)
     };
     let (code, shown) = tree(&["--", "web.health"], "");
     assert_eq!(code, Some(1), "{shown}");

@@ -9,7 +9,7 @@ use twill::{with_settings, Settings};
 mod common;
 pub use common::{
     child_command, command_line_child, command_lines_with_workers, in_child, is_child,
-    process_running_with, text, unique,
+    process_running_with, run_fed, text, unique,
 };
 
 /// A `TWILL_TEST_*` variable of the throwaway server.

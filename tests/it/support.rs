@@ -156,7 +156,14 @@ pub fn fed(name: &str, input: &str, body: impl FnOnce()) -> (i32, String) {
         body();
         std::process::exit(0);
     }
-    let mut child = child_command(name)
+    let (code, shown) = run_fed(child_command(name), input);
+    (code.unwrap_or(-1), shown)
+}
+
+/// Runs `command` with `input` as its standard input; its exit code (none
+/// after a signal) and what it printed on standard output, then error.
+pub fn run_fed(mut command: Command, input: &str) -> (Option<i32>, String) {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -169,8 +176,5 @@ pub fn fed(name: &str, input: &str, body: impl FnOnce()) -> (i32, String) {
         .write_all(input.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        text(&out.stdout) + &text(&out.stderr),
-    )
+    (out.status.code(), text(&out.stdout) + &text(&out.stderr))
 }
