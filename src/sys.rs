@@ -124,6 +124,15 @@ pub(crate) fn home_dir() -> Option<std::path::PathBuf> {
     std::env::home_dir()
 }
 
+/// The user's state directory: `$XDG_STATE_HOME` when it is an absolute
+/// path, else `~/.local/state` (the XDG base directory rule).
+pub(crate) fn state_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os("XDG_STATE_HOME")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| home_dir().map(|h| h.join(".local/state")))
+}
+
 /// Size of the local terminal (columns, rows), or 80x24.
 pub(crate) fn terminal_size() -> (u32, u32) {
     for fd in [libc::STDOUT_FILENO, libc::STDIN_FILENO, libc::STDERR_FILENO] {

@@ -83,16 +83,12 @@ pub fn directory(env: &Env) -> Result<PathBuf> {
     if let Some(dir) = env.journal_dir().filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(dir));
     }
-    let state = std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| crate::sys::home_dir().map(|h| h.join(".local/state")))
-        .ok_or_else(|| {
-            Error::new(
-                ErrorKind::Settings,
-                "no journal directory: set journal_dir, XDG_STATE_HOME or HOME",
-            )
-        })?;
+    let state = crate::sys::state_dir().ok_or_else(|| {
+        Error::new(
+            ErrorKind::Settings,
+            "no journal directory: set journal_dir, XDG_STATE_HOME or HOME",
+        )
+    })?;
     Ok(state.join("twill").join("runs"))
 }
 

@@ -684,9 +684,7 @@ impl std::fmt::Debug for Live {
 /// that can draw; never in a worker.
 pub(crate) fn wanted(env: &Env) -> bool {
     use std::io::IsTerminal;
-    let terminal = std::io::stdout().is_terminal()
-        && std::io::stdin().is_terminal()
-        && std::env::var_os("TERM").is_some_and(|t| !t.is_empty() && t != "dumb");
+    let terminal = super::can_draw() && std::io::stdin().is_terminal();
     !crate::interrupt::in_worker() && terminal && env.live().unwrap_or(true)
 }
 

@@ -554,10 +554,16 @@ pub(crate) fn draws_progress(env: &Env) -> bool {
         && terminal().is_some()
 }
 
+/// Whether standard output is a terminal that can draw (one whose `TERM`
+/// is set and not `dumb`): for progress bars and the live view.
+fn can_draw() -> bool {
+    let dumb = std::env::var_os("TERM").is_none_or(|t| t.is_empty() || t == "dumb");
+    !dumb && std::io::stdout().is_terminal()
+}
+
 /// The terminal's bars, if standard output is a terminal that can draw.
 fn terminal() -> Option<MultiProgress> {
-    let dumb = std::env::var_os("TERM").is_none_or(|t| t.is_empty() || t == "dumb");
-    if dumb || !std::io::stdout().is_terminal() {
+    if !can_draw() {
         return None;
     }
     let mut bars = BARS.lock();

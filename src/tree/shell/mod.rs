@@ -256,10 +256,7 @@ impl Shell {
         if let Some(p) = &self.history {
             return Some(p.clone());
         }
-        let state = std::env::var_os("XDG_STATE_HOME")
-            .filter(|s| !s.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| crate::sys::home_dir().map(|h| h.join(".local/state")))?;
+        let state = crate::sys::state_dir()?;
         let name: String = self
             .root
             .name()
