@@ -3,9 +3,7 @@
 //! host's output on a key, `q` stopping the run and the remote commands,
 //! the terminal given back; `--linewise` keeps Fabric's lines.
 
-use std::time::{Duration, Instant};
-
-use crate::support::{cli_options, port, unique, var};
+use crate::support::{cli_options, port, unique, var, wait_until};
 use crate::terminal::{twill_line, Pane};
 
 /// `n` hosts of the server as the plain user, and the list for `-H`.
@@ -81,24 +79,13 @@ fn q_stops_the_run_after_asking_and_leaves_no_remote_command() {
     };
     let pane = Pane::start(&twill_line(cli_options(true), &list, &["-P"], &sleep));
     pane.wait_for("3 running");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while running() < 3 {
-        assert!(
-            Instant::now() < deadline,
-            "{sleep} never ran on three hosts"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(&format!("{sleep} on three hosts"), 30, || running() == 3);
     pane.type_text("q");
     pane.wait_for("Stop the run on every host?");
     pane.type_text("y");
     let shown = pane.exits_with(130);
     assert!(shown.contains("3 interrupted"), "{shown}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while running() > 0 {
-        assert!(Instant::now() < deadline, "{sleep} still runs");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(&format!("{sleep} gone"), 10, || running() == 0);
 }
 
 #[test]
@@ -120,15 +107,6 @@ fn linewise_keeps_fabrics_lines_at_a_terminal() {
     assert!(!shown.contains("twill · task"), "{shown}");
 }
 
-/// Waits until `check` holds, for at most 30 seconds.
-fn wait_until(what: &str, check: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !check() {
-        assert!(Instant::now() < deadline, "waited in vain: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn panes_stream_each_hosts_output_and_take_its_keys() {
     let (hosts, list) = hosts(3);
@@ -139,7 +117,7 @@ fn panes_stream_each_hosts_output_and_take_its_keys() {
         "echo hello-from-$((40 + 2)); read -r line; echo got-$line",
     ));
     // One pane per running host beside the first.
-    wait_until("four panes", || pane.panes().len() == 4);
+    wait_until("four panes", 30, || pane.panes().len() == 4);
     let of = |host: &str| {
         pane.panes()
             .into_iter()
@@ -148,18 +126,18 @@ fn panes_stream_each_hosts_output_and_take_its_keys() {
     };
     for host in &hosts {
         let id = of(host);
-        wait_until("the host's first line in its pane", || {
+        wait_until("the host's first line in its pane", 30, || {
             pane.text_of(&id).contains("out: hello-from-42")
         });
     }
     // Keys typed in a pane reach that host's command, and only it.
     let second = of(&hosts[1]);
     pane.type_line_in(&second, "typed-here");
-    wait_until("the second host's answer", || {
+    wait_until("the second host's answer", 30, || {
         pane.text_of(&second).contains("out: got-typed-here")
     });
     let done = format!("{} ok", hosts[1]);
-    wait_until("the second host's outcome", || {
+    wait_until("the second host's outcome", 30, || {
         pane.text_of(&second).contains(&done)
     });
     assert!(!pane.text_of(&of(&hosts[0])).contains("out: got-"));
@@ -171,7 +149,7 @@ fn panes_stream_each_hosts_output_and_take_its_keys() {
     assert!(shown.contains("3 ok, 0 warned, 0 failed"), "{shown}");
     // A finished host's pane closes on a key.
     pane.type_line_in(&second, "");
-    wait_until("the second host's pane closed", || {
+    wait_until("the second host's pane closed", 30, || {
         !pane.panes().contains(&second)
     });
 }
@@ -184,7 +162,7 @@ fn closing_the_terminal_stops_the_run_and_twill_exits() {
     pane.wait_for("2 running");
     // The window goes: the hang-up reaches twill, which stops the run.
     drop(pane);
-    wait_until("twill and the remote commands gone", || {
+    wait_until("twill and the remote commands gone", 30, || {
         !crate::support::process_running_with(&sleep)
     });
 }

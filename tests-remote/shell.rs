@@ -4,9 +4,7 @@
 //! back to the prompt, Retry / Skip after a failure, the history and its
 //! reverse search, and vim on a host over the pty.
 
-use std::time::{Duration, Instant};
-
-use crate::support::{example, process_running_with, unique, RemoteDir};
+use crate::support::{example, process_running_with, unique, wait_until, RemoteDir};
 use crate::terminal::Pane;
 
 /// The web hosts of the example: the first three test addresses, each
@@ -106,11 +104,9 @@ fn ctrl_c_stops_a_long_action_on_every_host_and_the_shell_goes_on() {
     pane.type_line("pwd");
     pane.wait_for("\n/web");
     // The remote commands went with the workers.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while process_running_with(&sleep) {
-        assert!(Instant::now() < deadline, "{sleep} still runs");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(&format!("{sleep} gone"), 10, || {
+        !process_running_with(&sleep)
+    });
     // Ctrl-D leaves.
     pane.press("C-d");
     pane.exits_with(0);
@@ -168,16 +164,12 @@ fn vim_over_the_pty_edits_a_file_on_the_host() {
     // `connect`: a login shell on the host, then back to the tree.
     pane.type_line("connect");
     // The login shell's prompt first: keys typed before it may be lost.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !pane
-        .text()
-        .rsplit("> connect")
-        .next()
-        .is_some_and(|after| after.contains('$'))
-    {
-        assert!(Instant::now() < deadline, "no login shell prompt");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until("the login shell's prompt", 30, || {
+        pane.text()
+            .rsplit("> connect")
+            .next()
+            .is_some_and(|after| after.contains('$'))
+    });
     pane.type_line("echo $((6 * 7)) on $(hostname)");
     pane.wait_for("42 on");
     pane.type_line("exit");

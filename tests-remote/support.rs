@@ -199,3 +199,16 @@ pub fn local_tree() -> tempfile::TempDir {
     std::fs::write(dir.path().join("sub/deeper/c.txt"), "gamma\n").unwrap();
     dir
 }
+
+/// Waits until `check` holds, looking every 100 ms, for at most `seconds`;
+/// fails with `what` otherwise.
+pub fn wait_until(what: &str, seconds: u64, check: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited in vain: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
